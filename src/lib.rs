@@ -1,0 +1,16 @@
+//! holoscope: terminal-first investigation of network captures.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! file|stdin|iface -> capture::PacketSource -RawPacket-> decode -Packet-> engine
+//!     (timeline, flows, entities, algebra, subspaces, detectors) -> snapshots
+//!     -> report | rules export | TUI | shell
+//! ```
+//!
+//! The library has no UI dependency; the TUI and the shell live behind cargo features.
+
+pub mod capture;
+pub mod decode;
+pub mod text;
+pub mod time;

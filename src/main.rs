@@ -1,0 +1,2 @@
+//! The holoscope binary.
+fn main() {}
