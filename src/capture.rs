@@ -239,3 +239,4 @@ pub trait PacketSource {
     /// Bytes consumed from the underlying stream so far (for progress).
     fn bytes_read(&self) -> u64;
 }
+pub use file::open;

@@ -10,7 +10,12 @@
 //!
 //! The library has no UI dependency; the TUI and the shell live behind cargo features.
 
+pub mod bench;
 pub mod capture;
 pub mod decode;
+pub mod engine;
+pub mod report;
+pub mod sample;
 pub mod text;
 pub mod time;
+pub mod timeline;

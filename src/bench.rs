@@ -1,0 +1,133 @@
+//! `holoscope bench`: per-stage throughput and peak memory, so a user can tell whether holoscope
+//! keeps up with a link.
+//!
+//! Each stage is a separate pass over the same file and includes the stages before it
+//! (read; read + decode; read + decode + timeline/flows/entities), so the differences show what
+//! each stage costs.
+
+use crate::capture::{self, CaptureError};
+use crate::decode;
+use crate::engine::{self, ingest};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+/// One stage's figures.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StageRow {
+    /// Stage name: `read`, `decode`, `timeline`.
+    pub stage: String,
+    /// Wall-clock seconds of the pass.
+    pub seconds: f64,
+    /// Packets per second.
+    pub packets_per_second: f64,
+    /// Bytes (on the wire) per second.
+    pub bytes_per_second: f64,
+}
+
+/// The bench result (JSON contract).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BenchReport {
+    /// Packets in the capture.
+    pub packets: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Stages in pipeline order.
+    pub stages: Vec<StageRow>,
+    /// Peak resident memory of the process (`VmHWM`), if the platform tells.
+    pub peak_rss_bytes: Option<u64>,
+    /// Worker threads used for decoding.
+    pub threads: usize,
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+#[must_use]
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn row(stage: &str, secs: f64, packets: u64, bytes: u64) -> StageRow {
+    let s = secs.max(1e-9);
+    StageRow {
+        stage: stage.into(),
+        seconds: secs,
+        packets_per_second: packets as f64 / s,
+        bytes_per_second: bytes as f64 / s,
+    }
+}
+
+/// Runs the three passes.
+///
+/// # Errors
+/// When the file is not a readable capture.
+pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
+    // Stage 1: bare reading.
+    let t = Instant::now();
+    let mut src = capture::open(path)?;
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    while let Ok(Some(p)) = src.next_packet() {
+        packets += 1;
+        bytes += u64::from(p.orig_len);
+    }
+    let read = row("read", t.elapsed().as_secs_f64(), packets, bytes);
+
+    // Stage 2: read + decode (parallel), no aggregation.
+    let t = Instant::now();
+    let (rx, reader) = ingest::spawn_reader(capture::open(path)?, ingest::BATCH_RECORDS);
+    let mut tls = decode::tls::FirstFlight::default();
+    let mut decoded = 0u64;
+    for batch in rx {
+        decoded += ingest::decode_batch(&batch, &mut tls).len() as u64;
+    }
+    let _ = reader.join();
+    let dec = row("decode", t.elapsed().as_secs_f64(), decoded, bytes);
+
+    // Stage 3: the full analysis pass.
+    let t = Instant::now();
+    let a = engine::analyze(capture::open(path)?, &engine::Options::default(), |_| {});
+    let full = row(
+        "timeline",
+        t.elapsed().as_secs_f64(),
+        a.agg.stats.packets,
+        a.agg.stats.bytes,
+    );
+
+    Ok(BenchReport {
+        packets,
+        bytes,
+        stages: vec![read, dec, full],
+        peak_rss_bytes: peak_rss_bytes(),
+        threads: rayon::current_num_threads(),
+    })
+}
+
+impl BenchReport {
+    /// Plain-text table.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let mut t = crate::report::table::Table::new(&["stage", "seconds", "packets/s", "MB/s"]);
+        for s in &self.stages {
+            t.row(vec![
+                s.stage.clone(),
+                format!("{:.3}", s.seconds),
+                format!("{:.0}", s.packets_per_second),
+                format!("{:.1}", s.bytes_per_second / 1e6),
+            ]);
+        }
+        let rss = self.peak_rss_bytes.map_or_else(
+            || "unknown".into(),
+            |b| format!("{:.1} MiB", b as f64 / 1048576.0),
+        );
+        format!(
+            "{} packets, {} bytes, {} threads\n{}peak RSS {rss}\n",
+            self.packets,
+            self.bytes,
+            self.threads,
+            t.text()
+        )
+    }
+}

@@ -1,0 +1,256 @@
+//! Command-line interface: argument parsing and dispatch to the headless commands.
+//!
+//! Exit codes: 0 success, 2 bad input (not a capture, unreadable file, bad argument), 1 any other
+//! failure. Errors are one line naming the file and what was wrong.
+
+use clap::{Parser, Subcommand};
+use holoscope::capture::{self, CaptureError};
+use holoscope::report::{self, Format, Limits, Report};
+use holoscope::{bench, engine, sample};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+/// The capture opened when none is given.
+pub const DEFAULT_CAPTURE: &str = "samples/demo.pcap";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "holoscope",
+    version,
+    about = "Investigate network captures: what changed, who did it, what rule would stop it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Capture to open (pcap, pcapng, .gz, .zst, or - for stdin). Default: the shipped sample.
+    capture: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyse a capture headless and print a report.
+    Report {
+        /// Capture file, or - for standard input.
+        capture: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Fixed bucket width (e.g. 500ms, 1s, 2m); default: chosen from the capture.
+        #[arg(long, value_parser = parse_duration_ns)]
+        bucket: Option<i64>,
+        /// Rows per table (flows, entities).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Write to a file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Measure per-stage throughput and peak memory on a capture.
+    Bench {
+        /// Capture file.
+        capture: PathBuf,
+        /// Output format (json or text).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Write the deterministic sample capture and its ground truth.
+    Sample {
+        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv).
+        #[arg(short, long, default_value = DEFAULT_CAPTURE)]
+        output: PathBuf,
+        /// PRNG seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the hostile-text capture instead.
+        #[arg(long)]
+        hostile: bool,
+        /// Write a benchmark capture of this many packets instead (no truth file).
+        #[arg(long)]
+        packets: Option<u64>,
+    },
+}
+
+/// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into nanoseconds.
+fn parse_duration_ns(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?} (try 500ms, 1s, 2m)"))?;
+    let mult = match unit {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "" | "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return Err(format!("bad duration unit {unit:?} (ns, us, ms, s, m, h)")),
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    let ns = (v * mult).round() as i64;
+    if ns <= 0 {
+        Err("duration must be positive".into())
+    } else {
+        Ok(ns)
+    }
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    /// Process exit code.
+    pub code: i32,
+    /// One line for stderr.
+    pub message: String,
+}
+
+impl From<CaptureError> for Failure {
+    fn from(e: CaptureError) -> Self {
+        Failure {
+            code: 2,
+            message: holoscope::text::escape_terminal_str(&e.to_string()),
+        }
+    }
+}
+
+fn io_fail(path: &Path, e: &std::io::Error) -> Failure {
+    Failure {
+        code: 1,
+        message: format!(
+            "{}: {e}",
+            holoscope::text::escape_terminal_str(&path.display().to_string())
+        ),
+    }
+}
+
+fn progress_bar(path: &Path) -> ProgressBar {
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    // indicatif hides itself when stderr is not a terminal.
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(10));
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {wide_bar} {pos}")
+    {
+        pb.set_style(style);
+    }
+    pb
+}
+
+fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Failure> {
+    let src = capture::open(path)?;
+    let pb = progress_bar(path);
+    let a = engine::analyze(src, opts, |p| pb.set_position(p.offset));
+    pb.finish_and_clear();
+    Ok(a)
+}
+
+fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match output {
+        Some(p) => std::fs::write(p, text).map_err(|e| io_fail(p, &e)),
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = out.write_all(text.as_bytes());
+            Ok(())
+        }
+    }
+}
+
+fn render(r: &Report, f: Format) -> Result<String, Failure> {
+    r.render(f).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })
+}
+
+/// Parses arguments and runs the command.
+///
+/// # Errors
+/// A [`Failure`] carrying the exit code and message.
+pub fn run() -> Result<(), Failure> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Report {
+            capture,
+            format,
+            bucket,
+            limit,
+            output,
+        }) => {
+            let a = analyze(&capture, &engine::Options { bucket_ns: bucket })?;
+            let r = Report::build(
+                &a,
+                Limits {
+                    flows: limit,
+                    entities: limit,
+                },
+            );
+            write_out(output.as_deref(), &render(&r, format)?)
+        }
+        Some(Command::Bench { capture, format }) => {
+            let b = bench::run(&capture)?;
+            let text = if format == Format::Json {
+                serde_json::to_string_pretty(&b).map_err(|e| Failure {
+                    code: 1,
+                    message: e.to_string(),
+                })? + "\n"
+            } else {
+                b.text()
+            };
+            write_out(None, &text)
+        }
+        Some(Command::Sample {
+            output,
+            seed,
+            hostile,
+            packets,
+        }) => sample_cmd(&output, seed, hostile, packets),
+        None => {
+            let path = cli
+                .capture
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CAPTURE));
+            let a = analyze(&path, &engine::Options::default())?;
+            write_out(
+                None,
+                &render(&Report::build(&a, Limits::default()), report::Format::Text)?,
+            )
+        }
+    }
+}
+
+fn sample_cmd(
+    output: &Path,
+    seed: Option<u64>,
+    hostile: bool,
+    packets: Option<u64>,
+) -> Result<(), Failure> {
+    let file = std::fs::File::create(output).map_err(|e| io_fail(output, &e))?;
+    let mut w = std::io::BufWriter::new(file);
+    if let Some(n) = packets {
+        return sample::write_bench_capture(n, seed.unwrap_or(1), &mut w)
+            .map_err(|e| io_fail(output, &e));
+    }
+    let mut cfg = if hostile {
+        sample::SampleConfig::hostile()
+    } else {
+        sample::SampleConfig::demo()
+    };
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    let truth = sample::write_sample(&cfg, &mut w).map_err(|e| io_fail(output, &e))?;
+    let ron_path = output.with_extension("truth.ron");
+    let csv_path = output.with_extension("truth.csv");
+    let ron =
+        ron::ser::to_string_pretty(&truth, ron::ser::PrettyConfig::default()).map_err(|e| {
+            Failure {
+                code: 1,
+                message: e.to_string(),
+            }
+        })?;
+    std::fs::write(&ron_path, ron + "\n").map_err(|e| io_fail(&ron_path, &e))?;
+    std::fs::write(&csv_path, truth.to_csv()).map_err(|e| io_fail(&csv_path, &e))?;
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Entities: hosts by IP address, or by MAC where a frame carries no IP (ARP, LLDP...).
+//!
+//! Each entity keeps traffic counters, first/last seen, and bounded sets of peers and ports:
+//! a spoofed flood must not make one victim's peer set grow without limit, so sets stop at
+//! [`SET_CAP`] and count what they could not hold.
+
+use crate::decode::Packet;
+use crate::decode::field::format_mac;
+use crate::time::Timestamp;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Largest peer/port set kept per entity.
+pub const SET_CAP: usize = 4096;
+
+/// Who an entity is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EntityId {
+    /// A host by IP address.
+    Ip(IpAddr),
+    /// A host known only by MAC address.
+    Mac([u8; 6]),
+}
+
+impl std::fmt::Display for EntityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntityId::Ip(ip) => write!(f, "{ip}"),
+            EntityId::Mac(m) => f.write_str(&format_mac(*m)),
+        }
+    }
+}
+
+/// A bounded set that counts how many distinct values it had to drop (approximately: values
+/// dropped twice are counted twice, so `overflow` is an upper bound).
+#[derive(Clone, Debug)]
+pub struct CappedSet<T: std::hash::Hash + Eq> {
+    /// Values kept.
+    pub items: FxHashSet<T>,
+    /// Insertions refused because the set was full.
+    pub overflow: u64,
+}
+
+impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
+    fn default() -> Self {
+        Self {
+            items: FxHashSet::default(),
+            overflow: 0,
+        }
+    }
+}
+
+impl<T: std::hash::Hash + Eq> CappedSet<T> {
+    /// Inserts unless full.
+    pub fn insert(&mut self, v: T) {
+        if self.items.len() < SET_CAP {
+            self.items.insert(v);
+        } else if !self.items.contains(&v) {
+            self.overflow += 1;
+        }
+    }
+
+    /// Number of distinct values (a lower bound when the set overflowed).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Counters of one entity.
+#[derive(Clone, Debug)]
+pub struct EntityStats {
+    /// Packets sent.
+    pub packets_out: u64,
+    /// Packets received.
+    pub packets_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// First packet.
+    pub first: Timestamp,
+    /// Last packet.
+    pub last: Timestamp,
+    /// Hosts it talked to (either direction).
+    pub peers: CappedSet<EntityId>,
+    /// Destination ports it sent to.
+    pub ports_out: CappedSet<u16>,
+    /// Destination ports it was contacted on.
+    pub ports_in: CappedSet<u16>,
+}
+
+impl EntityStats {
+    fn new(ts: Timestamp) -> Self {
+        Self {
+            packets_out: 0,
+            packets_in: 0,
+            bytes_out: 0,
+            bytes_in: 0,
+            first: ts,
+            last: ts,
+            peers: CappedSet::default(),
+            ports_out: CappedSet::default(),
+            ports_in: CappedSet::default(),
+        }
+    }
+
+    /// Packets both ways.
+    #[must_use]
+    pub fn packets(&self) -> u64 {
+        self.packets_out + self.packets_in
+    }
+}
+
+/// The source and destination entities of a packet.
+#[must_use]
+pub fn endpoints(pkt: &Packet) -> Option<(EntityId, EntityId)> {
+    match (pkt.src_ip, pkt.dst_ip, pkt.src_mac, pkt.dst_mac) {
+        (Some(s), Some(d), _, _) => Some((EntityId::Ip(s), EntityId::Ip(d))),
+        (_, _, Some(s), Some(d)) => Some((EntityId::Mac(s), EntityId::Mac(d))),
+        _ => None,
+    }
+}
+
+/// All entities of a capture.
+#[derive(Debug, Default, Clone)]
+pub struct EntityTable {
+    map: FxHashMap<EntityId, EntityStats>,
+}
+
+impl EntityTable {
+    /// Counts one packet for its source and destination.
+    pub fn add(&mut self, pkt: &Packet) {
+        let Some((src, dst)) = endpoints(pkt) else {
+            return;
+        };
+        let len = u64::from(pkt.frame_len);
+        let s = self
+            .map
+            .entry(src)
+            .or_insert_with(|| EntityStats::new(pkt.ts));
+        s.packets_out += 1;
+        s.bytes_out += len;
+        s.first = s.first.min(pkt.ts);
+        s.last = s.last.max(pkt.ts);
+        s.peers.insert(dst);
+        if let Some(p) = pkt.dst_port {
+            s.ports_out.insert(p);
+        }
+        let d = self
+            .map
+            .entry(dst)
+            .or_insert_with(|| EntityStats::new(pkt.ts));
+        d.packets_in += 1;
+        d.bytes_in += len;
+        d.first = d.first.min(pkt.ts);
+        d.last = d.last.max(pkt.ts);
+        d.peers.insert(src);
+        if let Some(p) = pkt.dst_port {
+            d.ports_in.insert(p);
+        }
+    }
+
+    /// Number of entities.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Looks an entity up.
+    #[must_use]
+    pub fn get(&self, id: &EntityId) -> Option<&EntityStats> {
+        self.map.get(id)
+    }
+
+    /// Iterates over all entities (unordered).
+    pub fn iter(&self) -> impl Iterator<Item = (&EntityId, &EntityStats)> {
+        self.map.iter()
+    }
+
+    /// The `n` busiest entities by packets, as report rows.
+    #[must_use]
+    pub fn top(&self, n: usize) -> Vec<EntityRow> {
+        let mut v: Vec<_> = self.map.iter().collect();
+        v.sort_unstable_by(|a, b| b.1.packets().cmp(&a.1.packets()).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(id, s)| EntityRow::new(id, s))
+            .collect()
+    }
+}
+
+/// One entity as reported.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EntityRow {
+    /// Address (IP, or MAC when there is no IP).
+    pub entity: String,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Bytes both ways.
+    pub bytes: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+    /// Packets received.
+    pub packets_in: u64,
+    /// First seen (UTC epoch seconds).
+    pub first_ts: f64,
+    /// Last seen (UTC epoch seconds).
+    pub last_ts: f64,
+    /// Distinct peers (lower bound when capped).
+    pub peers: usize,
+    /// Distinct destination ports it sent to.
+    pub ports_out: usize,
+    /// Distinct destination ports it was contacted on.
+    pub ports_in: usize,
+    /// A few top peers (busiest first is not tracked; sorted for stable output).
+    pub sample_peers: Vec<String>,
+}
+
+impl EntityRow {
+    fn new(id: &EntityId, s: &EntityStats) -> Self {
+        let mut sample: Vec<EntityId> = s.peers.items.iter().copied().collect();
+        sample.sort_unstable();
+        sample.truncate(5);
+        Self {
+            entity: id.to_string(),
+            packets: s.packets(),
+            bytes: s.bytes_in + s.bytes_out,
+            packets_out: s.packets_out,
+            packets_in: s.packets_in,
+            first_ts: s.first.as_secs_f64(),
+            last_ts: s.last.as_secs_f64(),
+            peers: s.peers.len(),
+            ports_out: s.ports_out.len(),
+            ports_in: s.ports_in.len(),
+            sample_peers: sample.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_both_ends_and_caps_peer_sets() {
+        let mut t = EntityTable::default();
+        for i in 0..5000u32 {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            t.add(&Packet {
+                src_ip: Some(src.into()),
+                dst_ip: Some("10.10.10.10".parse().unwrap()),
+                dst_port: Some(80),
+                frame_len: 60,
+                ..Packet::default()
+            });
+        }
+        let victim = t
+            .get(&EntityId::Ip("10.10.10.10".parse().unwrap()))
+            .unwrap();
+        assert_eq!(victim.packets_in, 5000);
+        assert_eq!(victim.peers.len(), SET_CAP);
+        assert_eq!(victim.peers.overflow, 5000 - SET_CAP as u64);
+        assert_eq!(t.len(), 5001);
+        assert_eq!(t.top(1)[0].entity, "10.10.10.10");
+    }
+
+    #[test]
+    fn mac_entities_without_ip() {
+        let mut t = EntityTable::default();
+        t.add(&Packet {
+            src_mac: Some([2, 0, 0, 0, 0, 1]),
+            dst_mac: Some([0xff; 6]),
+            ..Packet::default()
+        });
+        assert_eq!(t.top(5)[0].entity.len(), 17);
+    }
+}

@@ -1,0 +1,268 @@
+//! Flows: packets grouped by direction-normalised 5-tuple.
+//!
+//! The key puts the lower (address, port) endpoint first, so both directions of a conversation
+//! share one entry; the first packet seen decides who initiated it. Community IDs are computed
+//! only when a flow is reported (a SHA-1 per flow, not per packet).
+
+use super::community_id::community_id;
+use crate::decode::Packet;
+use crate::time::Timestamp;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// Direction-normalised 5-tuple (`a` is the lower endpoint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// IP protocol.
+    pub proto: u8,
+    /// Lower endpoint address.
+    pub a_ip: IpAddr,
+    /// Lower endpoint port (ICMP: type).
+    pub a_port: u16,
+    /// Higher endpoint address.
+    pub b_ip: IpAddr,
+    /// Higher endpoint port (ICMP: code).
+    pub b_port: u16,
+}
+
+impl FlowKey {
+    /// The key of a packet and whether the packet goes from `a` to `b`. `None` without IP.
+    #[must_use]
+    pub fn of(pkt: &Packet) -> Option<(FlowKey, bool)> {
+        let (src, dst, proto) = (pkt.src_ip?, pkt.dst_ip?, pkt.proto.unwrap_or(0));
+        let (sp, dp) = match (pkt.src_port, pkt.dst_port) {
+            (Some(s), Some(d)) => (s, d),
+            // ICMP flows are keyed by type/code only through the Community ID; here the
+            // conversation between two hosts is one flow whatever the message type.
+            _ => (0, 0),
+        };
+        Some(if (src, sp) <= (dst, dp) {
+            (
+                FlowKey {
+                    proto,
+                    a_ip: src,
+                    a_port: sp,
+                    b_ip: dst,
+                    b_port: dp,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    proto,
+                    a_ip: dst,
+                    a_port: dp,
+                    b_ip: src,
+                    b_port: sp,
+                },
+                false,
+            )
+        })
+    }
+}
+
+/// Counters of one flow.
+#[derive(Clone, Debug)]
+pub struct FlowStats {
+    /// True when the first packet went from `a` to `b` (then `a` is the originator).
+    pub a_originated: bool,
+    /// Packets a->b.
+    pub packets_ab: u64,
+    /// Packets b->a.
+    pub packets_ba: u64,
+    /// Bytes a->b (frame lengths).
+    pub bytes_ab: u64,
+    /// Bytes b->a.
+    pub bytes_ba: u64,
+    /// First packet time.
+    pub first: Timestamp,
+    /// Last packet time.
+    pub last: Timestamp,
+    /// Union of TCP flags seen.
+    pub tcp_flags: u8,
+    /// ICMP type of the first packet (for the Community ID).
+    pub icmp: Option<(u8, u8)>,
+}
+
+/// All flows of a capture.
+#[derive(Debug, Default, Clone)]
+pub struct FlowTable {
+    flows: FxHashMap<FlowKey, FlowStats>,
+}
+
+impl FlowTable {
+    /// Counts one packet.
+    pub fn add(&mut self, pkt: &Packet) {
+        let Some((key, ab)) = FlowKey::of(pkt) else {
+            return;
+        };
+        let len = u64::from(pkt.frame_len);
+        let s = self.flows.entry(key).or_insert_with(|| FlowStats {
+            a_originated: ab,
+            packets_ab: 0,
+            packets_ba: 0,
+            bytes_ab: 0,
+            bytes_ba: 0,
+            first: pkt.ts,
+            last: pkt.ts,
+            tcp_flags: 0,
+            icmp: pkt.icmp_type.map(|t| (t, pkt.icmp_code.unwrap_or(0))),
+        });
+        if ab {
+            s.packets_ab += 1;
+            s.bytes_ab += len;
+        } else {
+            s.packets_ba += 1;
+            s.bytes_ba += len;
+        }
+        s.first = s.first.min(pkt.ts);
+        s.last = s.last.max(pkt.ts);
+        s.tcp_flags |= pkt.tcp_flags.unwrap_or(0);
+    }
+
+    /// Number of flows.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// True when no flow was seen.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Iterates over all flows (unordered).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &FlowStats)> {
+        self.flows.iter()
+    }
+
+    /// The `n` largest flows by packets (ties by key), as report rows.
+    #[must_use]
+    pub fn top(&self, n: usize) -> Vec<FlowRow> {
+        let mut v: Vec<_> = self.flows.iter().collect();
+        v.sort_unstable_by(|a, b| {
+            (b.1.packets_ab + b.1.packets_ba)
+                .cmp(&(a.1.packets_ab + a.1.packets_ba))
+                .then(a.0.cmp(b.0))
+        });
+        v.into_iter()
+            .take(n)
+            .map(|(k, s)| FlowRow::new(k, s))
+            .collect()
+    }
+}
+
+/// One flow as reported (originator first).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FlowRow {
+    /// Community ID v1.
+    pub community_id: String,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Originator address.
+    pub src_ip: String,
+    /// Originator port.
+    pub src_port: u16,
+    /// Responder address.
+    pub dst_ip: String,
+    /// Responder port.
+    pub dst_port: u16,
+    /// Packets both ways.
+    pub packets: u64,
+    /// Bytes both ways.
+    pub bytes: u64,
+    /// Packets originator -> responder.
+    pub packets_fwd: u64,
+    /// Packets responder -> originator.
+    pub packets_rev: u64,
+    /// First packet (UTC epoch seconds).
+    pub first_ts: f64,
+    /// Last packet (UTC epoch seconds).
+    pub last_ts: f64,
+    /// TCP flags seen (letters).
+    pub tcp_flags: String,
+}
+
+impl FlowRow {
+    fn new(k: &FlowKey, s: &FlowStats) -> Self {
+        let (src, sp, dst, dp, fwd, rev) = if s.a_originated {
+            (
+                k.a_ip,
+                k.a_port,
+                k.b_ip,
+                k.b_port,
+                s.packets_ab,
+                s.packets_ba,
+            )
+        } else {
+            (
+                k.b_ip,
+                k.b_port,
+                k.a_ip,
+                k.a_port,
+                s.packets_ba,
+                s.packets_ab,
+            )
+        };
+        let cid = match s.icmp {
+            Some((t, c)) if k.proto == 1 || k.proto == 58 => {
+                community_id(src, dst, k.proto, u16::from(t), u16::from(c))
+            }
+            _ => community_id(src, dst, k.proto, sp, dp),
+        };
+        Self {
+            community_id: cid,
+            proto: k.proto,
+            src_ip: src.to_string(),
+            src_port: sp,
+            dst_ip: dst.to_string(),
+            dst_port: dp,
+            packets: fwd + rev,
+            bytes: s.bytes_ab + s.bytes_ba,
+            packets_fwd: fwd,
+            packets_rev: rev,
+            first_ts: s.first.as_secs_f64(),
+            last_ts: s.last.as_secs_f64(),
+            tcp_flags: if k.proto == 6 {
+                crate::decode::field::tcp_flags_letters(u64::from(s.tcp_flags))
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(src: &str, sp: u16, dst: &str, dp: u16) -> Packet {
+        Packet {
+            src_ip: Some(src.parse().unwrap()),
+            dst_ip: Some(dst.parse().unwrap()),
+            src_port: Some(sp),
+            dst_port: Some(dp),
+            proto: Some(6),
+            frame_len: 100,
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn both_directions_share_a_flow_and_keep_the_originator() {
+        let mut t = FlowTable::default();
+        t.add(&p("66.35.250.204", 80, "128.232.110.120", 34855)); // responder speaks first? no:
+        t.add(&p("128.232.110.120", 34855, "66.35.250.204", 80));
+        t.add(&p("128.232.110.120", 34855, "66.35.250.204", 80));
+        assert_eq!(t.len(), 1);
+        let row = &t.top(10)[0];
+        assert_eq!((row.packets, row.bytes), (3, 300));
+        // The first packet seen decides the originator.
+        assert_eq!(row.src_ip, "66.35.250.204");
+        assert_eq!((row.packets_fwd, row.packets_rev), (1, 2));
+        assert_eq!(row.community_id, "1:LQU9qZlK+B5F3KDmev6m5PMibrg=");
+    }
+}

@@ -1,0 +1,28 @@
+//! The Markdown report (`--format markdown`): the same content as text, as GFM tables.
+
+use super::Report;
+use super::text::{entities_table, flows_table, summary_lines};
+
+/// Renders the Markdown report.
+#[must_use]
+pub fn render(r: &Report) -> String {
+    let mut out = String::from("# holoscope report\n\n");
+    for l in summary_lines(r) {
+        out += &format!("    {l}\n");
+    }
+    if !r.capture.warnings.is_empty() {
+        out += "\n## Warnings\n\n";
+        for w in &r.capture.warnings {
+            out += &format!("- `{}`: {}\n", w.kind, w.message.replace('`', "'"));
+        }
+    }
+    out += &format!("\n## Flows ({} of {})\n\n", r.flows.len(), r.flows_total);
+    out += &flows_table(r).markdown();
+    out += &format!(
+        "\n## Entities ({} of {})\n\n",
+        r.entities.len(),
+        r.entities_total
+    );
+    out += &entities_table(r).markdown();
+    out
+}

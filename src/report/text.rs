@@ -1,0 +1,119 @@
+//! The plain-text report (`--format text`), for a terminal or a pager.
+
+use super::Report;
+use super::table::Table;
+use crate::time::{Timestamp, format_utc};
+
+/// Formats optional epoch seconds as UTC.
+pub(crate) fn when(ts: Option<f64>) -> String {
+    ts.map_or_else(|| "-".into(), |t| format_utc(Timestamp::from_secs_f64(t)))
+}
+
+/// Capture summary lines shared by text and Markdown.
+pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
+    let c = &r.capture;
+    let dur = match (c.first_ts, c.last_ts) {
+        (Some(a), Some(b)) => format!("{:.3} s", b - a),
+        _ => "-".into(),
+    };
+    let join = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    vec![
+        format!(
+            "capture   {} ({}, compression {})",
+            c.source, c.format, c.compression
+        ),
+        format!("packets   {} ({} bytes)", c.packets, c.bytes),
+        format!(
+            "time      {} .. {} ({dur})",
+            when(c.first_ts),
+            when(c.last_ts)
+        ),
+        format!("links     {}", join(&c.link_types)),
+        format!("decoded   {}", join(&c.decoded)),
+        format!(
+            "timeline  {} buckets of {} s",
+            r.timeline.buckets.len(),
+            r.timeline.bucket_seconds
+        ),
+    ]
+}
+
+pub(crate) fn flows_table(r: &Report) -> Table {
+    let mut t = Table::new(&[
+        "proto",
+        "originator",
+        "responder",
+        "packets",
+        "bytes",
+        "flags",
+        "community_id",
+    ]);
+    for f in &r.flows {
+        t.row(vec![
+            f.proto.to_string(),
+            format!("{}:{}", f.src_ip, f.src_port),
+            format!("{}:{}", f.dst_ip, f.dst_port),
+            f.packets.to_string(),
+            f.bytes.to_string(),
+            f.tcp_flags.clone(),
+            f.community_id.clone(),
+        ]);
+    }
+    t
+}
+
+pub(crate) fn entities_table(r: &Report) -> Table {
+    let mut t = Table::new(&[
+        "entity",
+        "packets",
+        "out",
+        "in",
+        "bytes",
+        "peers",
+        "ports out",
+        "ports in",
+    ]);
+    for e in &r.entities {
+        t.row(vec![
+            e.entity.clone(),
+            e.packets.to_string(),
+            e.packets_out.to_string(),
+            e.packets_in.to_string(),
+            e.bytes.to_string(),
+            e.peers.to_string(),
+            e.ports_out.to_string(),
+            e.ports_in.to_string(),
+        ]);
+    }
+    t
+}
+
+/// Renders the text report.
+#[must_use]
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    for l in summary_lines(r) {
+        out += &l;
+        out.push('\n');
+    }
+    if !r.capture.warnings.is_empty() {
+        out += "\nwarnings\n";
+        for w in &r.capture.warnings {
+            out += &format!("  [{}] {}\n", w.kind, w.message);
+        }
+    }
+    out += &format!("\nflows ({} of {})\n", r.flows.len(), r.flows_total);
+    out += &flows_table(r).text();
+    out += &format!(
+        "\nentities ({} of {})\n",
+        r.entities.len(),
+        r.entities_total
+    );
+    out += &entities_table(r).text();
+    out
+}

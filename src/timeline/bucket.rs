@@ -1,0 +1,101 @@
+//! One time bucket: packet and byte counts plus per-field value counts.
+//!
+//! Buckets are plain sums, so two adjacent buckets merge exactly (coarsening) and any window of
+//! buckets is the sum of its members.
+
+use super::key::FieldKey;
+use crate::decode::Field;
+use crate::time::Timestamp;
+use rustc_hash::FxHashMap;
+
+/// Number of schema fields (array sizes below).
+pub const NFIELDS: usize = Field::ALL.len();
+
+/// Default cap on distinct values tracked per field per bucket. Beyond it new values are only
+/// counted in [`Bucket::other`]: a spoofed flood must not grow one bucket without bound, and
+/// "spread over more than 4096 values" is all a detector needs to know.
+pub const DISTINCT_CAP: u32 = 4096;
+
+/// Counts for one interval `[start, start + width)`.
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    /// Bucket number: `start = index * width`.
+    pub index: i64,
+    /// Packets in the bucket.
+    pub packets: u64,
+    /// Bytes on the wire (original frame lengths).
+    pub bytes: u64,
+    /// Packets per (field, value).
+    pub counts: FxHashMap<FieldKey, u64>,
+    /// Distinct values tracked per field (index = `Field as usize`).
+    pub distinct: [u32; NFIELDS],
+    /// Packets whose value was not tracked because the field hit its distinct cap.
+    pub other: [u64; NFIELDS],
+}
+
+impl Bucket {
+    /// An empty bucket.
+    #[must_use]
+    pub fn new(index: i64) -> Self {
+        Self {
+            index,
+            packets: 0,
+            bytes: 0,
+            counts: FxHashMap::default(),
+            distinct: [0; NFIELDS],
+            other: [0; NFIELDS],
+        }
+    }
+
+    /// Start time for a given width.
+    #[must_use]
+    pub fn start(&self, width_ns: i64) -> Timestamp {
+        Timestamp(self.index.saturating_mul(width_ns))
+    }
+
+    /// Counts one (field, value) occurrence.
+    #[inline]
+    pub fn count(&mut self, key: FieldKey) {
+        let f = key.field() as usize;
+        if let Some(c) = self.counts.get_mut(&key) {
+            *c += 1;
+        } else if self.distinct[f] < DISTINCT_CAP {
+            self.distinct[f] += 1;
+            self.counts.insert(key, 1);
+        } else {
+            self.other[f] += 1;
+        }
+    }
+
+    /// Adds another bucket's counts into this one (exact; caps still apply to tracking).
+    pub fn merge(&mut self, other: &Bucket) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        for (f, o) in other.other.iter().enumerate() {
+            self.other[f] += o;
+        }
+        for (k, c) in &other.counts {
+            let f = k.field() as usize;
+            if let Some(mine) = self.counts.get_mut(k) {
+                *mine += c;
+            } else if self.distinct[f] < DISTINCT_CAP {
+                self.distinct[f] += 1;
+                self.counts.insert(*k, *c);
+            } else {
+                self.other[f] += c;
+            }
+        }
+    }
+
+    /// Packets that carried the field at all in this bucket.
+    #[must_use]
+    pub fn field_total(&self, field: Field) -> u64 {
+        let tracked: u64 = self
+            .counts
+            .iter()
+            .filter(|(k, _)| k.field() == field)
+            .map(|(_, c)| c)
+            .sum();
+        tracked + self.other[field as usize]
+    }
+}
