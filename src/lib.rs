@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod capture;
+pub mod command;
 pub mod decode;
 pub mod engine;
 pub mod report;
