@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: locating `../shared` and running the binary.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
