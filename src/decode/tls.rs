@@ -30,7 +30,7 @@ pub(crate) enum Hello {
     /// A ClientHello that can never be parsed (too large, broken records).
     Broken,
     /// Not a TLS handshake record carrying a ClientHello.
-    NotHello,
+    Other,
 }
 
 /// Cheap test for "starts a TLS handshake record" (content type 22, version 3.x).
@@ -49,7 +49,7 @@ fn record_len(b: &[u8]) -> Option<usize> {
 /// Examines a buffer that starts with a TLS record and extracts the ClientHello if complete.
 pub(crate) fn client_hello(buf: &[u8]) -> Hello {
     let Some(first_len) = record_len(buf) else {
-        return Hello::NotHello;
+        return Hello::Other;
     };
     // The handshake header is the first 4 bytes of the first record's payload.
     let (Some(&msg_type), Some(len3)) = (buf.get(5), buf.get(6..9)) else {
@@ -57,11 +57,11 @@ pub(crate) fn client_hello(buf: &[u8]) -> Hello {
         return if buf.len() < 9 {
             Hello::NeedMore { needed: 9 }
         } else {
-            Hello::NotHello
+            Hello::Other
         };
     };
     if msg_type != 1 {
-        return Hello::NotHello;
+        return Hello::Other;
     }
     let hs_len = usize::from(len3[0]) << 16 | usize::from(len3[1]) << 8 | usize::from(len3[2]);
     if first_len == 0 || hs_len + 4 > MAX_HELLO || first_len > MAX_HELLO + 2048 {
@@ -193,7 +193,7 @@ pub(crate) fn from_segment(payload: &[u8], wire_len: u32) -> Option<Tls> {
         Hello::NeedMore { .. } if (payload.len() as u64) < u64::from(wire_len) => {
             Some(partial(payload))
         }
-        Hello::NeedMore { .. } | Hello::NotHello => None,
+        Hello::NeedMore { .. } | Hello::Other => None,
     }
 }
 
@@ -284,7 +284,7 @@ mod tests {
         assert!(!starts_handshake(b"\x17\x03\x03"));
         assert_eq!(
             client_hello(&[0x16, 0x03, 0x03, 0, 4, 2, 0, 0, 0]),
-            Hello::NotHello
+            Hello::Other
         );
     }
 }

@@ -98,10 +98,10 @@ impl FirstFlight {
             }
             return;
         }
-        if !payload.is_empty()
-            && let Some(flow) = self.pending.get_mut(&(dst, src, dp, sp))
-        {
-            flow.server_spoke = true;
+        if !payload.is_empty() {
+            if let Some(flow) = self.pending.get_mut(&(dst, src, dp, sp)) {
+                flow.server_spoke = true;
+            }
         }
         if pkt.tls.is_some() || cut || !starts_handshake(payload) {
             return;
@@ -111,7 +111,7 @@ impl FirstFlight {
             // `decode` normally sets these; kept for callers that built the packet elsewhere.
             Hello::Complete(tls) => pkt.tls = Some(Box::new(tls)),
             Hello::Broken => pkt.tls = Some(Box::new(partial(payload))),
-            Hello::NotHello => {}
+            Hello::Other => {}
         }
     }
 
@@ -170,7 +170,7 @@ impl FirstFlight {
     fn advance(&mut self, flow: &mut Pending, seq: u32, payload: &[u8], cut: bool) -> Option<Tls> {
         flow.segments = flow.segments.saturating_add(1);
         // Signed distance to the expected sequence number (wrap-around safe).
-        let ahead = seq.wrapping_sub(flow.next_seq).cast_signed();
+        let ahead = seq_diff(seq, flow.next_seq);
         if ahead > 0 && !payload.is_empty() {
             if flow.server_spoke || cut || flow.stash.len() >= MAX_STASHED {
                 return Some(self.give_up(flow));
@@ -181,8 +181,7 @@ impl FirstFlight {
             // Earlier out-of-order segments may now fit.
             while let Some(i) = flow.stash.iter().position(|(s, p)| {
                 let end = s.wrapping_add(p.len() as u32);
-                s.wrapping_sub(flow.next_seq).cast_signed() <= 0
-                    && end.wrapping_sub(flow.next_seq).cast_signed() > 0
+                seq_diff(*s, flow.next_seq) <= 0 && seq_diff(end, flow.next_seq) > 0
             }) {
                 let (s, p) = flow.stash.swap_remove(i);
                 append(flow, s, &p);
@@ -207,6 +206,12 @@ impl FirstFlight {
         self.stats.given_up += 1;
         partial(&flow.buf)
     }
+}
+
+/// Signed distance from sequence number `b` to `a`, correct across wrap-around.
+#[allow(clippy::cast_possible_wrap)]
+fn seq_diff(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
 }
 
 /// Appends the part of a segment beyond `next_seq` (retransmitted bytes are skipped).
