@@ -12,5 +12,6 @@
 
 pub mod capture;
 pub mod decode;
+pub mod sample;
 pub mod text;
 pub mod time;
