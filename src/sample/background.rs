@@ -23,6 +23,9 @@ pub struct Texts {
     pub paths: Vec<Vec<u8>>,
     /// User agents.
     pub agents: Vec<Vec<u8>>,
+    /// Start with one DNS, HTTP and TLS exchange per name (so every hostile string is on the
+    /// wire in every field, whatever the PRNG picks later).
+    pub showcase: bool,
 }
 
 /// Strings with every kind of byte a terminal or a report must not pass through raw.
@@ -48,6 +51,7 @@ impl Texts {
                 .iter()
                 .map(|u| u.as_bytes().to_vec())
                 .collect(),
+            showcase: false,
         }
     }
 
@@ -67,6 +71,7 @@ impl Texts {
             names,
             paths,
             agents,
+            showcase: true,
         }
     }
 }
@@ -89,6 +94,9 @@ pub fn generate(
     let peak = base_rate * 1.4;
     let mut t = start_us;
     let mut next_sync = start_us + 3_000_000;
+    if texts.showcase {
+        t = showcase(sink, rng, net, texts, t)?;
+    }
     loop {
         t += (rng.exp(1.0 / peak) * 1e6) as i64;
         if t >= end_us {
@@ -120,6 +128,35 @@ fn diurnal(t_us: i64) -> f64 {
     0.6 + 0.8 * tri
 }
 
+/// One DNS lookup, HTTP request and TLS hello for each name, 100 ms apart; returns the end.
+fn showcase(
+    sink: &mut Sink,
+    rng: &mut SampleRng,
+    net: &Net,
+    texts: &Texts,
+    mut t: i64,
+) -> io::Result<i64> {
+    for (i, name) in texts.names.iter().enumerate() {
+        let client = net.clients[i % net.clients.len()];
+        let site = SITES[i % SITES.len()];
+        let path = texts.paths[i % texts.paths.len()].as_slice();
+        let ua = texts.agents[i % texts.agents.len()].as_slice();
+        dns_lookup(sink, rng, net, (client, None), (&site, name), t)?;
+        http(
+            sink,
+            rng,
+            net,
+            client,
+            (&site, name),
+            (path, ua),
+            t + 30_000,
+        )?;
+        https(sink, rng, client, net.site_v4(&site), name, t + 60_000)?;
+        t += 100_000;
+    }
+    Ok(t)
+}
+
 fn session(
     sink: &mut Sink,
     rng: &mut SampleRng,
@@ -135,7 +172,11 @@ fn session(
     let name = texts.names[si % texts.names.len()].as_slice();
     match rng.weighted(&[40, 10, 16, 6, 3]) {
         0 => dns_lookup(sink, rng, net, (client, client6), (&site, name), t),
-        1 => http(sink, rng, net, client, (&site, name), texts, t),
+        1 => {
+            let path = texts.paths[rng.index(texts.paths.len())].as_slice();
+            let ua = texts.agents[rng.index(texts.agents.len())].as_slice();
+            http(sink, rng, net, client, (&site, name), (path, ua), t)
+        }
         2 => {
             let ep6 = match (client6, site.v6) {
                 (Some(c6), Some(s6)) if rng.chance(0.6) => Some((c6, hosts::remote6(s6))),
@@ -200,7 +241,7 @@ fn http(
     net: &Net,
     client: Ep,
     (site, name): (&Site, &[u8]),
-    texts: &Texts,
+    (path, ua): (&[u8], &[u8]),
     t: i64,
 ) -> io::Result<()> {
     // Most plain HTTP stays on the intranet; keep the port-80 servers realistic.
@@ -209,8 +250,6 @@ fn http(
     } else {
         net.site_v4(site)
     };
-    let path = texts.paths[rng.index(texts.paths.len())].as_slice();
-    let ua = texts.agents[rng.index(texts.agents.len())].as_slice();
     let mut conn = Conn::new(rng, client, server, 80);
     let t = conn.handshake(sink, rng, t)?;
     let t = conn.send(sink, rng, t, true, &apps::http_request(name, path, ua))?;

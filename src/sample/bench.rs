@@ -54,6 +54,11 @@ fn fix_csum(buf: &mut [u8], at: usize, old: u16, new: u16) {
 }
 
 fn apply(buf: &mut [u8], p: &Patch, subnet: u8) {
+    // A UDP checksum of 0 means "none" and must stay so; decided once, before any update
+    // (an intermediate result may itself be 0).
+    let l4 = p
+        .l4_csum
+        .filter(|&c| buf[p.ip + 9] == 6 || buf[c] != 0 || buf[c + 1] != 0);
     for (on, off) in [(p.src_lan, p.ip + 12), (p.dst_lan, p.ip + 16)] {
         if !on {
             continue;
@@ -62,11 +67,14 @@ fn apply(buf: &mut [u8], p: &Patch, subnet: u8) {
         buf[off + 2] = subnet;
         let new = u16::from_be_bytes([buf[off + 2], buf[off + 3]]);
         fix_csum(buf, p.ip + 10, old, new);
-        if let Some(c) = p.l4_csum {
-            // UDP checksum 0 means "none" and must stay so.
-            if buf[c] != 0 || buf[c + 1] != 0 || buf[p.ip + 9] == 6 {
-                fix_csum(buf, c, old, new);
-            }
+        if let Some(c) = l4 {
+            fix_csum(buf, c, old, new);
+        }
+    }
+    // UDP transmits a computed zero as 0xffff (both are zero in one's complement).
+    if let Some(c) = l4 {
+        if buf[p.ip + 9] == 17 && buf[c] == 0 && buf[c + 1] == 0 {
+            buf[c..c + 2].copy_from_slice(&[0xff, 0xff]);
         }
     }
 }
@@ -105,9 +113,15 @@ pub fn write_bench_capture(packets: u64, seed: u64, out: &mut impl Write) -> io:
     let mut buf = Vec::with_capacity(1 << 20);
     buf.extend_from_slice(&pcap::global_header());
     let mut written = 0u64;
+    // Sessions started near the end of the pool run past it, so a cycle lasts the pool's whole
+    // span (plus a small gap) to keep time monotonic across cycles.
+    let span = match (recs.first(), recs.last()) {
+        (Some(a), Some(b)) => b.ts_us - a.ts_us + 5_000,
+        _ => 0,
+    };
     let mut cycle: i64 = 0;
     while written < packets && !recs.is_empty() {
-        let shift = cycle * POOL_SECS * 1_000_000;
+        let shift = cycle * span;
         let subnet = (cycle % 256) as u8;
         for (r, p) in recs.iter().zip(&patches) {
             if written == packets {

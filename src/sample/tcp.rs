@@ -152,13 +152,13 @@ impl Conn {
     ///
     /// # Errors
     /// Propagates frame build errors.
-    pub fn send_chunks<'a>(
+    pub fn send_chunks(
         &mut self,
         sink: &mut Sink,
         rng: &mut SampleRng,
         mut t: i64,
         from_client: bool,
-        chunks: &mut dyn Iterator<Item = &'a [u8]>,
+        chunks: &mut dyn Iterator<Item = &[u8]>,
     ) -> io::Result<i64> {
         let mut chunks = chunks.peekable();
         let mut unacked = 0;
