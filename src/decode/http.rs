@@ -50,9 +50,12 @@ pub(crate) fn starts_with_method(payload: &[u8]) -> bool {
         && first_line(payload).windows(5).any(|w| w == b"HTTP/")
 }
 
+/// Length of the leading method-like token, counting at most 25 bytes (longer is no method, and
+/// an opaque payload of letters must not be scanned to its end).
 fn method_token_len(payload: &[u8]) -> usize {
     payload
         .iter()
+        .take(25)
         .take_while(|&&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
         .count()
 }
