@@ -78,7 +78,7 @@ fn seeds() -> Vec<(u16, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic(link in prop::sample::select(&LINKS[..]), data in prop::collection::vec(any::<u8>(), 0..300), extra in 0u32..70000) {
