@@ -101,7 +101,8 @@ fn app(pkt: &mut Packet, payload: &[u8]) {
         Some(transport::UDP) => {
             if sp == 123 || dp == 123 {
                 pkt.ntp = ntp::parse(payload, wire_len);
-            } else {
+            } else if sp != 137 && dp != 137 {
+                // (NetBIOS name service, port 137, uses the DNS wire format but is not DNS.)
                 pkt.dns = dns::parse_udp(payload, wire_len, dns_hint).map(Box::new);
             }
         }

@@ -1,6 +1,9 @@
 //! End-to-end decoding of frames built with etherparse's PacketBuilder and hand-built app
 //! payloads, over every supported link type.
 
+// Fixture helpers outside #[test] functions: a failure there is a broken test.
+#![allow(clippy::expect_used)]
+
 use etherparse::{PacketBuilder, VlanId};
 use holoscope::capture::{LinkType, RawPacket};
 use holoscope::decode::{FirstFlight, Layer, Packet, decode, transport_payload};

@@ -33,10 +33,39 @@ const METHODS: &[&[u8]] = &[
 /// Headers httparse may fill; requests with more are read by the fallback scan.
 const MAX_HEADERS: usize = 48;
 
-/// True when the payload starts with a method token and a space.
+/// True when the payload starts with a known method and a space, or with any upper-case token
+/// (scanners probe with `CCM_POST`, `OPTIONSHTTP/1.1`...) on a first line that mentions `HTTP/`.
 pub(crate) fn starts_with_method(payload: &[u8]) -> bool {
-    payload.first().is_some_and(u8::is_ascii_uppercase)
-        && METHODS.iter().any(|m| payload.starts_with(m))
+    if !payload.first().is_some_and(u8::is_ascii_uppercase) {
+        return false;
+    }
+    if METHODS.iter().any(|m| payload.starts_with(m)) {
+        return true;
+    }
+    let tok = method_token_len(payload);
+    // "HTTP/1.1 200 OK" is a response, not a method.
+    (3..=24).contains(&tok)
+        && &payload[..tok] != b"HTTP"
+        && matches!(payload.get(tok), Some(b' ' | b'/'))
+        && first_line(payload).windows(5).any(|w| w == b"HTTP/")
+}
+
+/// Length of the leading method-like token, counting at most 25 bytes (longer is no method, and
+/// an opaque payload of letters must not be scanned to its end).
+fn method_token_len(payload: &[u8]) -> usize {
+    payload
+        .iter()
+        .take(25)
+        .take_while(|&&b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+        .count()
+}
+
+/// The first line, at most 512 bytes, without its newline.
+fn first_line(payload: &[u8]) -> &[u8] {
+    let head = &payload[..payload.len().min(512)];
+    head.iter()
+        .position(|&b| b == b'\n')
+        .map_or(head, |n| &head[..n])
 }
 
 /// Parses the request at the start of `payload` (call only when [`starts_with_method`]).
@@ -59,18 +88,30 @@ pub(crate) fn parse(payload: &[u8]) -> Option<Http> {
                         .get_or_insert_with(|| Untrusted::new(h.value));
                 }
             }
+            return Some(http);
         }
-        // Partial input, too many headers, or a malformed header after a valid request line.
-        Ok(httparse::Status::Partial) | Err(_) => {
-            let request_line_ok =
-                req.version.is_some() || matches!(status, Ok(httparse::Status::Partial));
-            if !request_line_ok || http.method.is_none() {
-                return None;
-            }
-            scan_headers(payload, &mut http);
-        }
+        Ok(httparse::Status::Partial) => {}
+        // A malformed request line (bad version, missing target): probing traffic worth
+        // seeing, so split the line by hand. Errors after the request line keep httparse's.
+        Err(_) if req.version.is_none() => request_line(payload, &mut http),
+        Err(_) => {}
     }
+    http.method.as_ref()?;
+    scan_headers(payload, &mut http);
     Some(http)
+}
+
+/// Method and target of a request line httparse refused: the method token, then the next
+/// space-separated word unless it is already the version.
+fn request_line(payload: &[u8], http: &mut Http) {
+    let line = first_line(payload);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let tok = method_token_len(line);
+    http.method = (tok > 0).then(|| Untrusted::new(&line[..tok]));
+    let rest = line[tok..].trim_ascii_start();
+    let target = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    http.path =
+        (!target.is_empty() && !target.starts_with(b"HTTP/")).then(|| Untrusted::new(target));
 }
 
 /// Finds Host and User-Agent among the complete header lines (those ending in `\n`) after the
@@ -124,10 +165,24 @@ mod tests {
     }
 
     #[test]
+    fn malformed_probes_keep_method_and_host() {
+        let h = parse(b"CCM_POST / HTTP/1.\nHost: www.google.com\n\n").unwrap_or_default();
+        assert_eq!(h.method, Some(Untrusted::new(b"CCM_POST")));
+        assert_eq!(h.path, Some(Untrusted::new(b"/")));
+        assert_eq!(h.host, Some(Untrusted::new(b"www.google.com")));
+        let p = b"OPTIONS HTTP/1.1\nHost: a\n\n";
+        assert!(starts_with_method(p));
+        let h = parse(p).unwrap_or_default();
+        assert_eq!((h.method, h.path), (Some(Untrusted::new(b"OPTIONS")), None));
+        assert!(starts_with_method(b"GET/HTTP/1.1\n"));
+        assert!(!starts_with_method(b"EHLO mail.example.com\r\n"));
+        assert!(!starts_with_method(b"HTTP/1.1 200 OK\r\n"));
+    }
+
+    #[test]
     fn not_http() {
         assert!(!starts_with_method(b"\x16\x03\x01"));
         assert!(!starts_with_method(b"GETX /"));
-        // A method token followed by something that is not an HTTP request line.
-        assert_eq!(parse(b"GET foo bar baz\r\n\r\n"), None);
+        assert!(!starts_with_method(b"HELO x HTTP/1.1"[..2].as_ref()));
     }
 }

@@ -1,10 +1,12 @@
-//! Network layer: IPv4 and IPv6 (with extension headers) through etherparse's lax IP slice.
+//! Network layer: IPv4 and IPv6 (with extension headers) through etherparse's header slices.
 //!
 //! Lengths come from the IP headers, not the captured bytes, so that a snaplen-truncated packet
 //! still knows how big it was on the wire. Ethernet trailer padding is cut off by the same rule.
+//! (etherparse's `LaxIpSlice` does the same walk but builds a larger value; the plain header
+//! slices keep a TCP packet's decode well under 100 ns.)
 
-use super::field::{Packet, Stopped};
-use etherparse::{Ipv6ExtensionSlice, LaxIpSlice};
+use super::field::{Layer, Packet, Stopped};
+use etherparse::{Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
 
 /// What the transport decoder needs from the network layer.
 #[derive(Debug)]
@@ -22,74 +24,117 @@ pub(crate) struct Transport<'a> {
     pub has_header: bool,
 }
 
+fn stop(reason: &'static str) -> Stopped {
+    Stopped {
+        layer: Layer::L3,
+        reason,
+    }
+}
+
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Decodes the IP header at `data[off..]`, filling the L3 fields of `pkt`.
 pub(crate) fn decode_ip<'a>(
     pkt: &mut Packet,
     data: &'a [u8],
     off: usize,
 ) -> Result<Transport<'a>, Stopped> {
-    let stop = |reason| Stopped {
-        layer: super::field::Layer::L3,
-        reason,
-    };
-    let ip_bytes = data.get(off..).unwrap_or_default();
-    let (ip, ext_err) = LaxIpSlice::from_slice(ip_bytes).map_err(|e| {
-        use etherparse::err::ip::LaxHeaderSliceError as E;
+    let bytes = data.get(off..).unwrap_or_default();
+    match bytes.first().map(|b| b >> 4) {
+        Some(4) => ipv4(pkt, bytes, off),
+        Some(6) => ipv6(pkt, bytes, off),
+        Some(_) => Err(stop("bad ip version")),
+        None => Err(stop("truncated ip header")),
+    }
+}
+
+fn ipv4<'a>(pkt: &mut Packet, bytes: &'a [u8], off: usize) -> Result<Transport<'a>, Stopped> {
+    let h = Ipv4HeaderSlice::from_slice(bytes).map_err(|e| {
+        use etherparse::err::ipv4::HeaderSliceError as E;
         stop(match e {
             E::Len(_) => "truncated ip header",
             E::Content(_) => "bad ip header",
         })
     })?;
-    pkt.src_ip = Some(ip.source_addr());
-    pkt.dst_ip = Some(ip.destination_addr());
-    // The IP-declared end of the packet, when the header states a usable one.
-    let declared_total = match &ip {
-        LaxIpSlice::Ipv4(v4) => {
-            let h = v4.header();
-            pkt.ip_version = Some(4);
-            pkt.ttl = Some(h.ttl());
-            pkt.df = Some(h.dont_fragment());
-            pkt.frag_more = Some(h.more_fragments());
-            pkt.frag_offset = Some(h.fragments_offset().value().saturating_mul(8));
-            pkt.ip_len = Some(u32::from(h.total_len()));
-            // TSO captures write total length 0 on outgoing packets.
-            let total = usize::from(h.total_len());
-            (total >= usize::from(h.ihl()) * 4).then_some(total)
-        }
-        LaxIpSlice::Ipv6(v6) => {
-            let h = v6.header();
-            pkt.ip_version = Some(6);
-            pkt.ttl = Some(h.hop_limit());
-            pkt.ip_len = Some(u32::from(h.payload_length()) + 40);
-            if !v6.extensions().is_empty() {
-                for ext in v6.extensions().clone() {
-                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                        pkt.frag_offset = Some(f.fragment_offset().value().saturating_mul(8));
-                        pkt.frag_more = Some(f.more_fragments());
-                    }
-                }
-            }
-            // Payload length 0 means a jumbogram (or a broken writer): no usable length.
-            (h.payload_length() != 0).then_some(usize::from(h.payload_length()) + 40)
-        }
+    pkt.ip_version = Some(4);
+    pkt.src_ip = Some(h.source_addr().into());
+    pkt.dst_ip = Some(h.destination_addr().into());
+    pkt.ttl = Some(h.ttl());
+    pkt.df = Some(h.dont_fragment());
+    pkt.frag_more = Some(h.more_fragments());
+    let frag_offset = h.fragments_offset().value().saturating_mul(8);
+    pkt.frag_offset = Some(frag_offset);
+    pkt.ip_len = Some(u32::from(h.total_len()));
+    // An IPsec AH header is reported as protocol 51, not walked: rare, and never a port.
+    let proto = h.protocol().0;
+    pkt.proto = Some(proto);
+    let header_len = h.slice().len();
+    let total = usize::from(h.total_len());
+    // TSO captures write total length 0 on outgoing packets: fall back to the capture.
+    let (end, wire_len) = if total >= header_len {
+        (total.min(bytes.len()), total - header_len)
+    } else {
+        (bytes.len(), bytes.len() - header_len)
     };
-    let payload = ip.payload();
-    pkt.proto = Some(payload.ip_number.0);
-    if ext_err.is_some() {
+    Ok(Transport {
+        proto,
+        bytes: bytes.get(header_len..end).unwrap_or_default(),
+        offset: off + header_len,
+        wire_len: len_u32(wire_len),
+        has_header: frag_offset == 0,
+    })
+}
+
+fn ipv6<'a>(pkt: &mut Packet, bytes: &'a [u8], off: usize) -> Result<Transport<'a>, Stopped> {
+    let h = Ipv6HeaderSlice::from_slice(bytes).map_err(|e| {
+        use etherparse::err::ipv6::HeaderSliceError as E;
+        stop(match e {
+            E::Len(_) => "truncated ip header",
+            E::Content(_) => "bad ip header",
+        })
+    })?;
+    pkt.ip_version = Some(6);
+    pkt.src_ip = Some(h.source_addr().into());
+    pkt.dst_ip = Some(h.destination_addr().into());
+    pkt.ttl = Some(h.hop_limit());
+    let plen = usize::from(h.payload_length());
+    pkt.ip_len = Some(len_u32(plen + 40));
+    // Payload length 0 means a jumbogram (or a broken writer): use what was captured.
+    let end = if plen == 0 {
+        bytes.len()
+    } else {
+        (40 + plen).min(bytes.len())
+    };
+    let payload = bytes.get(40..end).unwrap_or_default();
+    let (exts, next, rest, err) = Ipv6ExtensionsSlice::from_slice_lax(h.next_header(), payload);
+    pkt.proto = Some(next.0);
+    let mut frag_offset = 0;
+    if !exts.is_empty() {
+        for ext in exts {
+            if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                frag_offset = f.fragment_offset().value().saturating_mul(8);
+                pkt.frag_offset = Some(frag_offset);
+                pkt.frag_more = Some(f.more_fragments());
+            }
+        }
+    }
+    if err.is_some() {
         return Err(stop("bad ip extension header"));
     }
-    // Header and extension bytes before the transport: the difference of two addresses within
-    // the same slice (plain integer arithmetic, nothing is dereferenced).
-    let header_len = (payload.payload.as_ptr() as usize).saturating_sub(ip_bytes.as_ptr() as usize);
-    let wire_len = declared_total
-        .and_then(|t| t.checked_sub(header_len))
-        .unwrap_or(payload.payload.len());
+    let ext_len = payload.len() - rest.len();
+    let wire_len = if plen == 0 {
+        rest.len()
+    } else {
+        plen.saturating_sub(ext_len)
+    };
     Ok(Transport {
-        proto: payload.ip_number.0,
-        bytes: payload.payload,
-        offset: off + header_len,
-        wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
-        has_header: pkt.frag_offset.unwrap_or(0) == 0,
+        proto: next.0,
+        bytes: rest,
+        offset: off + 40 + ext_len,
+        wire_len: len_u32(wire_len),
+        has_header: frag_offset == 0,
     })
 }
 
@@ -129,6 +174,6 @@ mod tests {
     fn bad_version_stops_at_l3() {
         let mut p = Packet::default();
         let e = decode_ip(&mut p, &[0x15; 30], 0).err();
-        assert_eq!(e.map(|s| s.reason), Some("bad ip header"));
+        assert_eq!(e.map(|s| s.reason), Some("bad ip version"));
     }
 }

@@ -4,7 +4,7 @@
 //! hand-written because etherparse 0.21 lacks it or rejects real captures:
 //! - Linux SLL v1: etherparse refuses ARPHRD types it does not know (loopback 772, tun
 //!   `ARPHRD_NONE`, PPP), which are exactly what `tcpdump -i any` records;
-//! - Linux SLL v2, BSD NULL/LOOP and MPLS are not in etherparse at all.
+//! - Linux SLL v2, BSD NULL/LOOP, MPLS and PPPoE are not in etherparse at all.
 //!
 //! Each is a fixed-size header read with bounds-checked slicing.
 
@@ -23,6 +23,7 @@ const ETHER_QINQ_OLD_0: u16 = 0x9100;
 const ETHER_QINQ_OLD_1: u16 = 0x9200;
 const ETHER_MPLS: u16 = 0x8847;
 const ETHER_MPLS_MULTICAST: u16 = 0x8848;
+const ETHER_PPPOE_SESSION: u16 = 0x8864;
 
 /// More tags than this in one frame is hostile or broken; stop instead of looping.
 const MAX_TAGS: usize = 8;
@@ -105,6 +106,7 @@ fn ether_payload(
                 off += 4;
             }
             ETHER_MPLS | ETHER_MPLS_MULTICAST => return mpls(pkt, data, off, depth),
+            ETHER_PPPOE_SESSION => return pppoe(pkt, data, off),
             ETHER_IPV4 | ETHER_IPV6 => {
                 pkt.ether_type = Some(ether_type);
                 return L2::Ip(off);
@@ -146,6 +148,24 @@ fn mpls(pkt: &mut Packet, data: &[u8], mut off: usize, depth: u8) -> L2 {
         }
     }
     stop("mpls label stack too deep")
+}
+
+/// PPPoE session (DSL uplinks): a 6-byte PPPoE header, then the 2-byte PPP protocol.
+fn pppoe(pkt: &mut Packet, data: &[u8], off: usize) -> L2 {
+    pkt.ether_type = Some(ETHER_PPPOE_SESSION);
+    match be16(data, off + 6) {
+        Some(0x0021) => {
+            pkt.ether_type = Some(ETHER_IPV4);
+            L2::Ip(off + 8)
+        }
+        Some(0x0057) => {
+            pkt.ether_type = Some(ETHER_IPV6);
+            L2::Ip(off + 8)
+        }
+        // LCP, IPCP, PAP...: PPP control traffic.
+        Some(_) => L2::Other,
+        None => stop("truncated pppoe header"),
+    }
 }
 
 /// Raw IP: the version is the first nibble.
@@ -258,6 +278,22 @@ mod tests {
         assert_eq!(r, L2::Ip(22));
         assert_eq!(p.mpls_label, Some(200));
         assert_eq!(p.ether_type, Some(ETHER_IPV4));
+    }
+
+    #[test]
+    fn pppoe_session_carries_ip() {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0, 0, 1, 0, 40, 0x00, 0x57, 0x60]);
+        let (r, p) = run(LinkType::ETHERNET, &f);
+        assert_eq!((r, p.ether_type), (L2::Ip(22), Some(ETHER_IPV6)));
+        let (r, p) = run(LinkType::ETHERNET, &f[..20]);
+        assert_eq!(
+            (r, p.ether_type),
+            (
+                L2::Stop("truncated pppoe header"),
+                Some(ETHER_PPPOE_SESSION)
+            )
+        );
     }
 
     #[test]

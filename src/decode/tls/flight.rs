@@ -292,6 +292,21 @@ mod tests {
     }
 
     #[test]
+    fn snaplen_cut_continuation_gives_up() {
+        let h = test_hello("snap.example", &[], 3000);
+        let mut ff = FirstFlight::new();
+        assert_eq!(feed(&mut ff, 1, &h[..1000]), None);
+        // 1000 bytes on the wire, 200 captured.
+        let mut p = seg(1001, &h[1000..2000], true);
+        ff.observe(&mut p, &h[1000..1200]);
+        assert!(
+            p.tls
+                .is_some_and(|t| t.incomplete && t.sni == Some(Untrusted::new(b"snap.example")))
+        );
+        assert_eq!(ff.pending(), 0);
+    }
+
+    #[test]
     fn too_many_segments_without_progress() {
         let h = test_hello("slow.example", &[], 3000);
         let mut ff = FirstFlight::new();
