@@ -33,6 +33,10 @@ fn block(kind: u32, body: &[u8]) -> Vec<u8> {
 }
 
 fn pcapng() -> Vec<u8> {
+    pcapng_with_if(0)
+}
+
+fn pcapng_with_if(if_id: u32) -> Vec<u8> {
     let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
     shb.extend_from_slice(&[1, 0, 0, 0]);
     shb.extend_from_slice(&(-1i64).to_le_bytes());
@@ -41,7 +45,7 @@ fn pcapng() -> Vec<u8> {
     let mut idb = vec![1, 0, 0, 0, 0, 0, 0, 0];
     idb.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
     out.extend(block(1, &idb));
-    let mut epb = 0u32.to_le_bytes().to_vec();
+    let mut epb = if_id.to_le_bytes().to_vec();
     let ts: u64 = 1_700_000_000_000_000_000;
     epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
     epb.extend_from_slice(&(ts as u32).to_le_bytes());
@@ -87,7 +91,7 @@ fn mutate(mut base: Vec<u8>, edits: &[(usize, u8)], cut: usize) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -128,6 +132,21 @@ fn synthetic_files_read_as_built() {
 }
 
 #[test]
+fn unknown_interface_is_skipped_and_counted() {
+    let (n, w) = drain(pcapng_with_if(3));
+    assert_eq!(n, 1, "only the SPB (interface 0) remains");
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].kind, WarningKind::UnknownInterface);
+    assert_eq!(
+        w[0].message,
+        format!(
+            "1 packets referring to an undescribed interface were skipped (first at byte {})",
+            28 + 32
+        )
+    );
+}
+
+#[test]
 fn huge_claim_with_data_behind_it_stops_at_the_cap() {
     // A record claiming 1.4 GB followed by 3 MiB of real bytes: the buffer fills, and the
     // claim is refused without growing towards it.
@@ -146,7 +165,11 @@ fn huge_claim_with_data_behind_it_stops_at_the_cap() {
 #[test]
 fn records_bigger_than_the_initial_buffer_are_read() {
     let big = vec![0x5a; 5 << 20];
-    let bytes = pcap(&[(1, 0, vec![1; 10]), (2, 0, big.clone()), (3, 0, vec![2; 10])]);
+    let bytes = pcap(&[
+        (1, 0, vec![1; 10]),
+        (2, 0, big.clone()),
+        (3, 0, vec![2; 10]),
+    ]);
     let mut src = capture::from_reader("big".into(), Box::new(Cursor::new(bytes))).expect("open");
     let mut sizes = Vec::new();
     while let Some(p) = src.next_packet().expect("read") {
@@ -155,7 +178,10 @@ fn records_bigger_than_the_initial_buffer_are_read() {
     assert_eq!(sizes, [10, 5 << 20, 10]);
     // The snaplen (65535) is exceeded by the big record: counted.
     let w = src.take_warnings();
-    assert_eq!(w.iter().map(|w| w.kind).collect::<Vec<_>>(), [WarningKind::SnaplenViolation]);
+    assert_eq!(
+        w.iter().map(|w| w.kind).collect::<Vec<_>>(),
+        [WarningKind::SnaplenViolation]
+    );
 }
 
 #[test]
