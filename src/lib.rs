@@ -16,6 +16,7 @@ pub mod command;
 pub mod decode;
 pub mod engine;
 pub mod report;
+pub mod rules;
 pub mod sample;
 pub mod text;
 pub mod time;
