@@ -193,7 +193,8 @@ pub(crate) fn families(rule: &Rule) -> Vec<Fam> {
                 vs.iter().any(|v| matches!(v, Value::Ip(IpAddr::V4(_)))),
                 vs.iter().any(|v| matches!(v, Value::Ip(IpAddr::V6(_)))),
             )),
-            (Field::Df, _) => Some((true, false)),
+            (Field::Df, _) | (Field::Proto, Op::Eq(Value::U(1))) => Some((true, false)),
+            (Field::Proto, Op::Eq(Value::U(58))) => Some((false, true)),
             _ => None,
         };
         if let Some((a, b)) = allowed {

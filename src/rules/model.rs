@@ -87,7 +87,7 @@ pub const MAX_SET: usize = 256;
 pub enum Op {
     /// Equal to the value.
     Eq(Value),
-    /// Equal to one of the values.
+    /// Equal to one of the values (2 to [`MAX_SET`]; one value is [`Op::Eq`]).
     In(Vec<Value>),
     /// Within `lo..=hi` (integers).
     Range(u64, u64),
@@ -153,8 +153,8 @@ impl Condition {
         };
         match &self.op {
             Op::Eq(v) if !value_ok(v) => bad("value of the wrong kind or out of range"),
-            Op::In(vs) if vs.is_empty() || vs.len() > MAX_SET => {
-                bad("set must have 1..=256 values")
+            Op::In(vs) if vs.len() < 2 || vs.len() > MAX_SET => {
+                bad("set must have 2..=256 values (use = for one)")
             }
             Op::In(vs) if !vs.iter().all(value_ok) => {
                 bad("value of the wrong kind or out of range")
@@ -387,6 +387,7 @@ mod tests {
         );
         assert!(Condition::new(Field::DstPort, Op::Range(10, 5)).is_err());
         assert!(Condition::new(Field::DstPort, Op::In(vec![])).is_err());
+        assert!(Condition::new(Field::DstPort, Op::In(vec![Value::U(1)])).is_err());
         assert!(Condition::new(Field::DnsQname, Op::Gt(3)).is_err());
     }
 

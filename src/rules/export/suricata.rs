@@ -3,8 +3,8 @@
 //! `"holoscope R3"` and never carries packet text.
 //!
 //! `drop` only blocks in inline IPS mode (NFQ/AF_PACKET IPS); in IDS mode it alerts. A rate
-//! limit is `drop` with `detection_filter:track by_rule, count N, seconds 1` (drop what
-//! exceeds N matches per second). Text conditions use the sticky buffers (`dns.query`,
+//! limit is `drop` with `detection_filter:track by_dst, count N, seconds 1` (drop what
+//! exceeds N matches per second per destination host: Suricata 7 has no per-rule tracking here). Text conditions use the sticky buffers (`dns.query`,
 //! `tls.sni`, `http.host.raw`, `http.uri.raw`, `http.user_agent`, `http.method`) with
 //! `content:"..."; startswith; endswith;` (exact match); every byte outside `[A-Za-z0-9._/-]`
 //! is written as `|XX|` hex, so quotes, semicolons, backslashes and control bytes cannot end
@@ -77,7 +77,17 @@ fn uint(c: &Condition, kw: &str, offset: i64, max: u64) -> Result<Vec<String>, R
         Op::Eq(Value::U(n)) => vec![format!("{kw}:{}", s(*n)?)],
         Op::Gt(n) => vec![format!("{kw}:>{}", s(*n)?)],
         Op::Lt(n) => vec![format!("{kw}:<{}", s(*n)?)],
-        Op::Range(lo, hi) => vec![format!("{kw}:>={}", s(*lo)?), format!("{kw}:<={}", s(*hi)?)],
+        // Suricata's `a<>b` is exclusive at both ends.
+        Op::Range(lo, hi) => {
+            let (lo, hi) = (s(*lo)?, s(*hi)?);
+            match (lo == 0, hi == max) {
+                _ if lo == hi => vec![format!("{kw}:{lo}")],
+                (true, true) => Vec::new(),
+                (true, false) => vec![format!("{kw}:<{}", hi + 1)],
+                (false, true) => vec![format!("{kw}:>{}", lo - 1)],
+                (false, false) => vec![format!("{kw}:{}<>{}", lo - 1, hi + 1)],
+            }
+        }
         _ => return refuse(c.field, "operator not expressible in Suricata"),
     })
 }
@@ -275,7 +285,7 @@ fn line(r: &Rule) -> Result<String, Refusal> {
         Action::Alert => "alert",
         Action::RateLimit(n) => {
             opts.push(format!(
-                "detection_filter:track by_rule, count {n}, seconds 1"
+                "detection_filter:track by_dst, count {n}, seconds 1"
             ));
             "drop"
         }
