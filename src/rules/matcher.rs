@@ -193,8 +193,10 @@ mod tests {
             Field::SrcIp,
             Op::Cidr("2001:db8::".parse().unwrap(), 32),
         )]);
-        let mut p6 = Packet::default();
-        p6.src_ip = Some("2001:db8::1".parse().unwrap());
+        let mut p6 = Packet {
+            src_ip: Some("2001:db8::1".parse().unwrap()),
+            ..Packet::default()
+        };
         assert!(v6.matches(&p6));
         p6.src_ip = Some("10.0.0.1".parse().unwrap());
         assert!(!v6.matches(&p6));
