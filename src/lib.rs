@@ -17,6 +17,7 @@ pub mod decode;
 pub mod engine;
 pub mod fsutil;
 pub mod report;
+pub mod rules;
 pub mod sample;
 pub mod session;
 pub mod text;

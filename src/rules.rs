@@ -1,0 +1,23 @@
+//! Mitigation rules: the model ([`Rule`]: a conjunction of [`Condition`]s, an [`Action`], a
+//! priority and its [`Provenance`]), the one-line text form the command language parses back,
+//! analyst edits, replay against a capture (coverage and collateral) and export to firewall,
+//! IDS and filter languages.
+//!
+//! Every value that came from a packet (DNS names, SNI, HTTP fields) is a
+//! [`crate::text::Untrusted`]; each exporter either escapes it correctly for its target or
+//! refuses the rule with a comment that names the rule and the field, never the bytes.
+
+pub mod edit;
+pub mod export;
+pub mod matcher;
+pub mod model;
+pub mod replay;
+pub mod syntax;
+
+pub use edit::EditError;
+pub use export::{ExportError, ExportFormat, export, import_ron};
+pub use model::{
+    Action, Change, Condition, Evidence, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
+};
+pub use replay::{Label, ReplayCounts, replay};
+pub use syntax::RuleParseError;

@@ -1,0 +1,314 @@
+//! Export of rules to firewall, IDS and filter languages, one module per format.
+//!
+//! Every exporter works the same way: a rule is translated condition by condition; if any
+//! condition cannot be expressed exactly (or at least not more broadly than the rule says) the
+//! whole rule is refused and a comment names the rule, the field and the reason. Dropping just
+//! the offending condition would widen the rule, which for a `drop` is the dangerous direction.
+//! Comments never contain packet-derived bytes: only rule ids, field names and fixed text.
+//!
+//! Rules are written in priority order (highest first, stable). Rules without conditions are
+//! refused everywhere except RON: they would match all traffic.
+
+pub mod bpf;
+pub mod edn;
+pub mod iptables;
+pub mod nft;
+pub mod ron;
+pub mod suricata;
+pub mod wireshark;
+
+use super::model::{Condition, Op, Rule};
+use crate::decode::{Field, Value};
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+pub use self::ron::import_ron;
+
+/// A target format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExportFormat {
+    /// `nft -f` file with its own table.
+    Nft,
+    /// `iptables-restore` file (IPv4 rules).
+    Iptables,
+    /// `ip6tables-restore` file (the IPv6 half of [`ExportFormat::Iptables`]).
+    Ip6tables,
+    /// Suricata rules.
+    Suricata,
+    /// BPF capture-filter expressions, one per line (match-only).
+    Bpf,
+    /// Wireshark display filters, one per line (match-only).
+    Wireshark,
+    /// EDN rules of the holon XDP lab, one map per line.
+    Edn,
+    /// holoscope's own lossless RON.
+    Ron,
+}
+
+impl ExportFormat {
+    /// Every format.
+    pub const ALL: &'static [ExportFormat] = &[
+        ExportFormat::Nft,
+        ExportFormat::Iptables,
+        ExportFormat::Ip6tables,
+        ExportFormat::Suricata,
+        ExportFormat::Bpf,
+        ExportFormat::Wireshark,
+        ExportFormat::Edn,
+        ExportFormat::Ron,
+    ];
+
+    /// The name used by `export FORMAT FILE` and `holoscope rules --format`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Nft => "nft",
+            ExportFormat::Iptables => "iptables",
+            ExportFormat::Ip6tables => "ip6tables",
+            ExportFormat::Suricata => "suricata",
+            ExportFormat::Bpf => "bpf",
+            ExportFormat::Wireshark => "wireshark",
+            ExportFormat::Edn => "edn",
+            ExportFormat::Ron => "ron",
+        }
+    }
+
+    /// Looks a format up by name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.name() == name)
+    }
+}
+
+/// Why an export failed as a whole (single rules are refused with a comment instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A rule is not well formed.
+    #[error("rule {0}: {1}")]
+    Invalid(String, String),
+    /// Two rules share an id.
+    #[error("duplicate rule id {0}")]
+    DuplicateId(String),
+    /// RON (de)serialisation failed.
+    #[error("RON: {0}")]
+    Ron(String),
+}
+
+/// Exports `rules` (normally the accepted ones: see [`super::model::accepted`]).
+pub fn export(format: ExportFormat, rules: &[Rule]) -> Result<String, ExportError> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    for r in rules {
+        r.check()
+            .map_err(|e| ExportError::Invalid(r.id.to_string(), e.to_string()))?;
+        if !seen.insert(r.id) {
+            return Err(ExportError::DuplicateId(r.id.to_string()));
+        }
+    }
+    if format == ExportFormat::Ron {
+        return ron::export(rules);
+    }
+    let mut order: Vec<&Rule> = rules.iter().collect();
+    order.sort_by_key(|r| std::cmp::Reverse(r.def.priority));
+    Ok(match format {
+        ExportFormat::Nft => nft::export(&order),
+        ExportFormat::Iptables => iptables::export(&order, Fam::V4),
+        ExportFormat::Ip6tables => iptables::export(&order, Fam::V6),
+        ExportFormat::Suricata => suricata::export(&order),
+        ExportFormat::Bpf => bpf::export(&order),
+        ExportFormat::Wireshark => wireshark::export(&order),
+        ExportFormat::Edn => edn::export(&order),
+        ExportFormat::Ron => String::new(),
+    })
+}
+
+/// Why one rule (or one family of it) is not exported. Built only from fixed text, field names
+/// and numbers, never from packet bytes, because it ends up in a comment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal(pub String);
+
+pub(crate) fn refuse<T>(field: Field, why: &str) -> Result<T, Refusal> {
+    Err(Refusal(format!("{}: {why}", field.name())))
+}
+
+/// Writes the refusal comment for a rule.
+pub(crate) fn refusal_comment(out: &mut String, prefix: &str, rule: &Rule, r: &Refusal) {
+    let _ = writeln!(out, "{prefix} {} not exported: {}", rule.id, r.0);
+}
+
+/// IP family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fam {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Fam {
+    pub(crate) fn of(ip: IpAddr) -> Fam {
+        if ip.is_ipv4() { Fam::V4 } else { Fam::V6 }
+    }
+}
+
+/// Fields whose translation differs between IPv4 and IPv6 in the packet-level languages.
+pub(crate) fn family_dependent(field: Field) -> bool {
+    matches!(
+        field,
+        Field::IpVersion
+            | Field::SrcIp
+            | Field::DstIp
+            | Field::Ttl
+            | Field::Df
+            | Field::IpLen
+            | Field::FragOffset
+            | Field::FragMore
+            | Field::IcmpType
+            | Field::IcmpCode
+    )
+}
+
+/// Whether the rule needs a per-family translation.
+pub(crate) fn needs_family(rule: &Rule) -> bool {
+    rule.def
+        .conditions
+        .iter()
+        .any(|c| family_dependent(c.field))
+}
+
+/// The IP families a rule can match, judged from `ip_version` and address conditions (a rule
+/// with an IPv4 source and an IPv6 destination matches nothing: empty).
+pub(crate) fn families(rule: &Rule) -> Vec<Fam> {
+    let mut v4 = true;
+    let mut v6 = true;
+    for c in &rule.def.conditions {
+        let allowed: Option<(bool, bool)> = match (c.field, &c.op) {
+            (Field::IpVersion, Op::Eq(Value::U(v))) => Some((*v == 4, *v == 6)),
+            (Field::IpVersion, Op::In(vs)) => {
+                Some((vs.contains(&Value::U(4)), vs.contains(&Value::U(6))))
+            }
+            (Field::SrcIp | Field::DstIp, Op::Eq(Value::Ip(ip)) | Op::Cidr(ip, _)) => {
+                Some((ip.is_ipv4(), ip.is_ipv6()))
+            }
+            (Field::SrcIp | Field::DstIp, Op::In(vs)) => Some((
+                vs.iter().any(|v| matches!(v, Value::Ip(IpAddr::V4(_)))),
+                vs.iter().any(|v| matches!(v, Value::Ip(IpAddr::V6(_)))),
+            )),
+            (Field::Df, _) | (Field::Proto, Op::Eq(Value::U(1))) => Some((true, false)),
+            (Field::Proto, Op::Eq(Value::U(58))) => Some((false, true)),
+            _ => None,
+        };
+        if let Some((a, b)) = allowed {
+            v4 &= a;
+            v6 &= b;
+        }
+    }
+    let mut out = Vec::new();
+    if v4 {
+        out.push(Fam::V4);
+    }
+    if v6 {
+        out.push(Fam::V6);
+    }
+    out
+}
+
+/// The single protocol number the rule requires, if it has `proto=N`.
+pub(crate) fn proto_of(rule: &Rule) -> Option<u64> {
+    rule.def
+        .conditions
+        .iter()
+        .find_map(|c| match (c.field, &c.op) {
+            (Field::Proto, Op::Eq(Value::U(p))) => Some(*p),
+            _ => None,
+        })
+}
+
+/// Whether the rule constrains a port (required before a DNS/NTP size can be exported as a
+/// plain payload length without widening the rule to every UDP packet).
+pub(crate) fn has_port(rule: &Rule) -> bool {
+    rule.def
+        .conditions
+        .iter()
+        .any(|c| matches!(c.field, Field::SrcPort | Field::DstPort))
+}
+
+/// Checks the common preconditions; `Err` is the refusal.
+pub(crate) fn precheck(rule: &Rule) -> Result<(), Refusal> {
+    if rule.def.conditions.is_empty() {
+        return Err(Refusal("no conditions (it would match all traffic)".into()));
+    }
+    for c in &rule.def.conditions {
+        if matches!(c.field, Field::DnsSize | Field::NtpSize) && !has_port(rule) {
+            return refuse(
+                c.field,
+                "size conditions need a port condition in this format",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Integer operand of an integer condition, shifted by `offset` (e.g. +8 for UDP length),
+/// refusing when the shifted value leaves `0..=max`.
+pub(crate) fn shift(c: &Condition, n: u64, offset: i64, max: u64) -> Result<u64, Refusal> {
+    let v = i128::from(n) + i128::from(offset);
+    if v < 0 || v > i128::from(max) {
+        return refuse(c.field, "value outside what the target field can hold");
+    }
+    u64::try_from(v).map_err(|_| Refusal("value out of range".into()))
+}
+
+/// The integer values of a one-of condition (non-integers are a model error; refused).
+pub(crate) fn ints(c: &Condition, vs: &[Value]) -> Result<Vec<u64>, Refusal> {
+    vs.iter()
+        .map(|v| match v {
+            Value::U(n) => Ok(*n),
+            _ => refuse(c.field, "expected integers"),
+        })
+        .collect()
+}
+
+/// Text bytes that every exporter may write literally: `[A-Za-z0-9._/-]`. Anything else is
+/// escaped in the target's own syntax.
+pub(crate) fn is_safe_text_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/')
+}
+
+/// Header comment lines shared by the line-oriented formats.
+pub(crate) fn header(out: &mut String, prefix: &str, what: &str, rules: &[&Rule]) {
+    let _ = writeln!(out, "{prefix} holoscope mitigation rules: {what}");
+    let _ = writeln!(
+        out,
+        "{prefix} {} rule(s), highest priority first",
+        rules.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_follow_addresses() {
+        let r: Rule = "R1 drop when src_ip=10.0.0.1 priority=1".parse().unwrap();
+        assert_eq!(families(&r), [Fam::V4]);
+        let r: Rule = "R1 drop when src_ip=10.0.0.1 dst_ip=::1 priority=1"
+            .parse()
+            .unwrap();
+        assert!(families(&r).is_empty());
+        let r: Rule = "R1 drop when ttl=3 priority=1".parse().unwrap();
+        assert_eq!(families(&r), [Fam::V4, Fam::V6]);
+        let r: Rule = "R1 drop when ip_version=6 priority=1".parse().unwrap();
+        assert_eq!(families(&r), [Fam::V6]);
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in ExportFormat::ALL {
+            assert_eq!(ExportFormat::from_name(f.name()), Some(*f));
+        }
+        for name in crate::command::EXPORT_FORMATS {
+            assert!(ExportFormat::from_name(name).is_some(), "{name}");
+        }
+    }
+}

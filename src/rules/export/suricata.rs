@@ -1,0 +1,315 @@
+//! Suricata rules. Sids are `9_100_000 + rule number` (range 9_100_000..=9_999_999, unique per
+//! file because rule ids are; a rule numbered above 899_999 is refused). `msg` is
+//! `"holoscope R3"` and never carries packet text.
+//!
+//! `drop` only blocks in inline IPS mode (NFQ/AF_PACKET IPS); in IDS mode it alerts. A rate
+//! limit is `drop` with `detection_filter:track by_dst, count N, seconds 1` (drop what
+//! exceeds N matches per second per destination host: Suricata 7 has no per-rule tracking here). Text conditions use the sticky buffers (`dns.query`,
+//! `tls.sni`, `http.host.raw`, `http.uri.raw`, `http.user_agent`, `http.method`) with
+//! `content:"..."; startswith; endswith;` (exact match); every byte outside `[A-Za-z0-9._/-]`
+//! is written as `|XX|` hex, so quotes, semicolons, backslashes and control bytes cannot end
+//! the content string or the rule.
+
+use super::{
+    Fam, Refusal, families, header, ints, precheck, proto_of, refusal_comment, refuse, shift,
+};
+use crate::decode::{Field, Value};
+use crate::rules::model::{Action, Condition, Op, Rule};
+use crate::text::Untrusted;
+use std::fmt::Write as _;
+
+/// First sid of the range (the rule `R0` gets it).
+pub const SID_BASE: u32 = 9_100_000;
+/// Last sid of the range.
+pub const SID_MAX: u32 = 9_999_999;
+
+pub(super) fn export(rules: &[&Rule]) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "#",
+        "Suricata (suricata -S FILE; drop blocks only in IPS mode)",
+        rules,
+    );
+    for r in rules {
+        match line(r) {
+            Ok(l) => {
+                let _ = writeln!(out, "{l}");
+            }
+            Err(e) => refusal_comment(&mut out, "#", r, &e),
+        }
+    }
+    out
+}
+
+/// `content:"..."` with `|XX ..|` hex for every byte that is not plainly safe.
+fn content(t: &Untrusted) -> String {
+    let mut s = String::from("content:\"");
+    let mut in_hex = false;
+    for &b in t.as_bytes() {
+        if super::is_safe_text_byte(b) {
+            if in_hex {
+                s.push('|');
+                in_hex = false;
+            }
+            s.push(char::from(b));
+        } else {
+            if in_hex {
+                s.push(' ');
+            } else {
+                s.push('|');
+                in_hex = true;
+            }
+            let _ = write!(s, "{b:02X}");
+        }
+    }
+    if in_hex {
+        s.push('|');
+    }
+    s.push('"');
+    s
+}
+
+/// Suricata unsigned-integer keyword arguments (`ttl`, `dsize`, `itype`...).
+fn uint(c: &Condition, kw: &str, offset: i64, max: u64) -> Result<Vec<String>, Refusal> {
+    let s = |n| shift(c, n, offset, max);
+    Ok(match &c.op {
+        Op::Eq(Value::U(n)) => vec![format!("{kw}:{}", s(*n)?)],
+        Op::Gt(n) => vec![format!("{kw}:>{}", s(*n)?)],
+        Op::Lt(n) => vec![format!("{kw}:<{}", s(*n)?)],
+        // Suricata's `a<>b` is exclusive at both ends.
+        Op::Range(lo, hi) => {
+            let (lo, hi) = (s(*lo)?, s(*hi)?);
+            match (lo == 0, hi == max) {
+                _ if lo == hi => vec![format!("{kw}:{lo}")],
+                (true, true) => Vec::new(),
+                (true, false) => vec![format!("{kw}:<{}", hi + 1)],
+                (false, true) => vec![format!("{kw}:>{}", lo - 1)],
+                (false, false) => vec![format!("{kw}:{}<>{}", lo - 1, hi + 1)],
+            }
+        }
+        _ => return refuse(c.field, "operator not expressible in Suricata"),
+    })
+}
+
+fn addr(c: &Condition) -> Result<String, Refusal> {
+    Ok(match &c.op {
+        Op::Eq(Value::Ip(a)) => a.to_string(),
+        Op::Cidr(a, len) => format!("{a}/{len}"),
+        Op::In(vs) => {
+            let v: Vec<String> = vs
+                .iter()
+                .map(|v| match v {
+                    Value::Ip(a) => Ok(a.to_string()),
+                    _ => refuse(c.field, "expected addresses"),
+                })
+                .collect::<Result<_, _>>()?;
+            format!("[{}]", v.join(","))
+        }
+        _ => return refuse(c.field, "operator not expressible for addresses"),
+    })
+}
+
+fn port(c: &Condition) -> Result<String, Refusal> {
+    Ok(match &c.op {
+        Op::Eq(Value::U(n)) => n.to_string(),
+        Op::In(vs) => {
+            let v: Vec<String> = ints(c, vs)?.iter().map(u64::to_string).collect();
+            format!("[{}]", v.join(","))
+        }
+        Op::Range(lo, hi) => format!("{lo}:{hi}"),
+        Op::Gt(n) if *n < 65535 => format!("{}:", n + 1),
+        Op::Lt(n) if *n > 0 => format!("0:{}", n - 1),
+        _ => {
+            return refuse(
+                c.field,
+                "port condition can never match or is not expressible",
+            );
+        }
+    })
+}
+
+fn flags(bits: u64) -> String {
+    const L: [(u64, char); 8] = [
+        (0x01, 'F'),
+        (0x02, 'S'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x10, 'A'),
+        (0x20, 'U'),
+        (0x40, 'E'),
+        (0x80, 'C'),
+    ];
+    let s: String = L
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    if s.is_empty() { "0".into() } else { s }
+}
+
+fn set_once(slot: &mut Option<String>, c: &Condition, v: String) -> Result<(), Refusal> {
+    if slot.replace(v).is_some() {
+        return refuse(c.field, "two conditions on one header field");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_lines)]
+fn line(r: &Rule) -> Result<String, Refusal> {
+    precheck(r)?;
+    let sid =
+        r.id.0
+            .checked_add(SID_BASE)
+            .filter(|s| *s <= SID_MAX)
+            .ok_or_else(|| Refusal("rule number beyond the documented sid range".into()))?;
+    let fams = families(r);
+    if fams.is_empty() {
+        return Err(Refusal(
+            "its conditions cannot all hold for one packet".into(),
+        ));
+    }
+    let mut proto: Option<String> = match proto_of(r) {
+        Some(6) => Some("tcp".into()),
+        Some(17) => Some("udp".into()),
+        _ => None,
+    };
+    let (mut src, mut dst, mut sport, mut dport) = (None, None, None, None);
+    let mut opts: Vec<String> = vec![format!("msg:\"holoscope {}\"", r.id)];
+    for c in &r.def.conditions {
+        match c.field {
+            Field::Proto => match (&c.op, proto.as_deref()) {
+                (Op::Eq(Value::U(6 | 17)), _) => {}
+                (Op::Eq(Value::U(n)), _) => opts.push(format!("ip_proto:{n}")),
+                (Op::Gt(n), _) => opts.push(format!("ip_proto:>{n}")),
+                (Op::Lt(n), _) => opts.push(format!("ip_proto:<{n}")),
+                _ => return refuse(c.field, "operator not expressible for proto"),
+            },
+            Field::IpVersion => {
+                let want = match &c.op {
+                    Op::Eq(Value::U(4)) => Fam::V4,
+                    Op::Eq(Value::U(6)) => Fam::V6,
+                    _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
+                };
+                if fams != [want]
+                    || !r
+                        .def
+                        .conditions
+                        .iter()
+                        .any(|c| matches!(c.field, Field::SrcIp | Field::DstIp))
+                {
+                    return refuse(
+                        c.field,
+                        "Suricata has no IP version keyword (add an address condition)",
+                    );
+                }
+            }
+            Field::SrcIp => set_once(&mut src, c, addr(c)?)?,
+            Field::DstIp => set_once(&mut dst, c, addr(c)?)?,
+            Field::SrcPort => set_once(&mut sport, c, port(c)?)?,
+            Field::DstPort => set_once(&mut dport, c, port(c)?)?,
+            Field::TcpFlags => {
+                proto.get_or_insert_with(|| "tcp".into());
+                match &c.op {
+                    Op::Eq(Value::U(v)) => opts.push(format!("flags:{}", flags(*v))),
+                    Op::Mask { mask, bits } => {
+                        let ignore = !mask & 0xff;
+                        if ignore == 0 {
+                            opts.push(format!("flags:{}", flags(*bits)));
+                        } else {
+                            opts.push(format!("flags:{},{}", flags(*bits), flags(ignore)));
+                        }
+                    }
+                    _ => {
+                        return refuse(c.field, "only tcp_flags=F or tcp_flags&M=F is expressible");
+                    }
+                }
+            }
+            Field::TcpWindow => {
+                proto.get_or_insert_with(|| "tcp".into());
+                match &c.op {
+                    Op::Eq(Value::U(n)) => opts.push(format!("window:{n}")),
+                    _ => return refuse(c.field, "only tcp_window=N is expressible"),
+                }
+            }
+            Field::Ttl => opts.extend(uint(c, "ttl", 0, 255)?),
+            Field::Df => match &c.op {
+                Op::Eq(Value::U(1)) => opts.push("fragbits:+D".into()),
+                Op::Eq(Value::U(0)) => opts.push("fragbits:!D".into()),
+                _ => return refuse(c.field, "only df=0 or df=1 is expressible"),
+            },
+            Field::PayloadLen => opts.extend(uint(c, "dsize", 0, 65535)?),
+            Field::DnsSize | Field::NtpSize => {
+                proto.get_or_insert_with(|| "udp".into());
+                opts.extend(uint(c, "dsize", 0, 65535)?);
+            }
+            Field::IcmpType => opts.extend(uint(c, "itype", 0, 255)?),
+            Field::IcmpCode => opts.extend(uint(c, "icode", 0, 255)?),
+            Field::DnsQname
+            | Field::TlsSni
+            | Field::HttpHost
+            | Field::HttpPath
+            | Field::HttpUserAgent
+            | Field::HttpMethod => {
+                let (buf, app) = match c.field {
+                    Field::DnsQname => ("dns.query", "dns"),
+                    Field::TlsSni => ("tls.sni", "tls"),
+                    Field::HttpHost => ("http.host.raw", "http"),
+                    Field::HttpPath => ("http.uri.raw", "http"),
+                    Field::HttpUserAgent => ("http.user_agent", "http"),
+                    _ => ("http.method", "http"),
+                };
+                let Op::Eq(Value::Text(t)) = &c.op else {
+                    return refuse(c.field, "only one exact text value is expressible");
+                };
+                if t.is_empty() {
+                    return refuse(c.field, "empty text cannot be a Suricata content");
+                }
+                if proto.is_none() {
+                    proto = Some(app.into());
+                }
+                opts.push(buf.into());
+                opts.push(content(t));
+                opts.push("startswith".into());
+                opts.push("endswith".into());
+            }
+            _ => return refuse(c.field, "no Suricata equivalent"),
+        }
+    }
+    let proto = proto.unwrap_or_else(|| "ip".into());
+    if proto == "ip" && (sport.is_some() || dport.is_some()) {
+        return Err(Refusal("ports need proto=6 or proto=17 in Suricata".into()));
+    }
+    let action = match r.def.action {
+        Action::Drop => "drop",
+        Action::Alert => "alert",
+        Action::RateLimit(n) => {
+            opts.push(format!(
+                "detection_filter:track by_dst, count {n}, seconds 1"
+            ));
+            "drop"
+        }
+    };
+    opts.push(format!("sid:{sid}"));
+    opts.push("rev:1".into());
+    let any = || "any".to_string();
+    Ok(format!(
+        "{action} {proto} {} {} -> {} {} ({};)",
+        src.unwrap_or_else(any),
+        sport.unwrap_or_else(any),
+        dst.unwrap_or_else(any),
+        dport.unwrap_or_else(any),
+        opts.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_hex_escapes_everything_unsafe() {
+        let t = Untrusted::new(b"a\";b|\\\x1b\xff/c");
+        assert_eq!(content(&t), "content:\"a|22 3B|b|7C 5C 1B FF|/c\"");
+    }
+}
