@@ -6,6 +6,8 @@
 //! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N).
 //! Prints medians of several runs; the machine is shared and noisy, so compare ratios.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use holoscope::{capture, engine, sample};
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapError};

@@ -113,6 +113,7 @@ pub const NAMES: &[&str] = &[
 pub const EXPORT_FORMATS: &[&str] = &[
     "nft",
     "iptables",
+    "ip6tables",
     "suricata",
     "bpf",
     "wireshark",

@@ -1,4 +1,5 @@
 //! The headless `report` command end to end: JSON contract, bad input, streams.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::{holoscope, holoscope_stdin, report_json, shared};
