@@ -10,7 +10,9 @@
 //!
 //! The library has no UI dependency; the TUI and the shell live behind cargo features.
 
+pub mod algebra;
 pub mod capture;
 pub mod decode;
+pub mod subspace;
 pub mod text;
 pub mod time;
