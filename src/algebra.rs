@@ -13,6 +13,7 @@ pub mod primitives;
 pub mod scalar;
 pub mod schema;
 pub mod serde_vec;
+pub mod synth;
 
 pub use accumulator::Accumulator;
 pub use atom::{AtomKind, Codebook};
