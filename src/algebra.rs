@@ -9,6 +9,7 @@ pub mod atom;
 pub mod encoder;
 pub mod kernel;
 pub mod leaf;
+pub mod parallel;
 pub mod primitives;
 pub mod scalar;
 pub mod schema;
