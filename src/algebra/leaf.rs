@@ -12,7 +12,7 @@
 use super::accumulator::Accumulator;
 use super::encoder::{OwnedFillerKey, PacketEncoder};
 use super::schema::{Filler, Schema};
-use crate::decode::field::{Field, Packet};
+use crate::decode::field::{Field, Packet, ValueRef};
 use rustc_hash::FxHashMap;
 
 /// Default memory budget for cached leaf vectors (bytes).
@@ -51,6 +51,9 @@ pub struct LeafTable {
     norms: Vec<f32>,
     overflow: Vec<u32>,
     max_leaves: usize,
+    /// Raw integer value -> leaf, skipping quantisation (logarithms) and filler hashing on
+    /// repeats; keyed by `(field, value)`, bounded like the leaves.
+    raw: FxHashMap<(u8, u64), u32>,
 }
 
 impl LeafTable {
@@ -74,6 +77,7 @@ impl LeafTable {
             norms: Vec::new(),
             overflow: vec![NONE; Field::ALL.len()],
             max_leaves,
+            raw: FxHashMap::default(),
         }
     }
 
@@ -179,8 +183,19 @@ impl LeafTable {
     pub fn leaves_of(&mut self, p: &Packet, set: &mut LeafSet) {
         set.leaves.clear();
         p.visit(|field, value| {
+            if let ValueRef::U(v) = value
+                && let Some(id) = self.raw.get(&(field as u8, v))
+            {
+                set.leaves.push((self.entries[*id as usize].stripe, LeafId(*id)));
+                return;
+            }
             let Some(f) = self.encoder.schema().filler(field, value) else { return };
             if let Some(id) = self.intern(field, f) {
+                if let ValueRef::U(v) = value
+                    && self.raw.len() < self.max_leaves.saturating_mul(4)
+                {
+                    self.raw.insert((field as u8, v), id.0);
+                }
                 set.leaves.push((self.entries[id.0 as usize].stripe, id));
             }
         });

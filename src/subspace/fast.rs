@@ -26,6 +26,20 @@ use super::striped::StripedBasis;
 use crate::algebra::kernel::{dot, norm2};
 use crate::algebra::leaf::{LeafId, LeafSet, LeafTable};
 use crate::algebra::schema::Layout;
+use rustc_hash::FxHashMap;
+
+/// `L_a·L_b`, cached.
+fn pair_dot(pairs: &mut FxHashMap<u64, f32>, table: &LeafTable, a: LeafId, b: LeafId) -> f32 {
+    let key = (u64::from(a.0.min(b.0)) << 32) | u64::from(a.0.max(b.0));
+    if let Some(v) = pairs.get(&key) {
+        return *v;
+    }
+    let v = dot(table.vector(a), table.vector(b));
+    if pairs.len() < MAX_PAIRS {
+        pairs.insert(key, v);
+    }
+    v
+}
 
 #[derive(Clone, Debug, Default)]
 struct Snap {
@@ -49,7 +63,13 @@ pub struct FastScorer {
     mdot: Vec<f64>,
     stamp: Vec<u32>,
     b: Vec<f64>,
+    /// `L_f·L_g` of leaves sharing a stripe, keyed by `(min id << 32) | max id`. Independent of
+    /// the basis, so it survives `sync`; bounded by [`MAX_PAIRS`].
+    pairs: FxHashMap<u64, f32>,
 }
+
+/// Cached cross terms before new ones are computed without caching.
+pub const MAX_PAIRS: usize = 1 << 22;
 
 impl FastScorer {
     /// A scorer frozen on `basis`.
@@ -65,6 +85,7 @@ impl FastScorer {
             mdot: Vec::new(),
             stamp: Vec::new(),
             b: Vec::new(),
+            pairs: FxHashMap::default(),
         };
         s.sync(basis);
         s
@@ -172,7 +193,7 @@ impl FastScorer {
             }
             cc += f64::from(table.norm2(*id)) - 2.0 * self.mdot[i];
             for (_, other) in &group[gi + 1..] {
-                cc += 2.0 * f64::from(dot(table.vector(*id), table.vector(*other)));
+                cc += 2.0 * f64::from(pair_dot(&mut self.pairs, table, *id, *other));
             }
         }
         let qc2: f64 = b[..k].iter().map(|x| x * x).sum();
@@ -196,13 +217,12 @@ impl FastScorer {
             let k = self.snaps.get(s as usize).map_or(0, |x| x.k);
             for (_, f) in group {
                 let i = f.0 as usize;
-                let vf = table.vector(*f);
                 let mut c_dot = -self.mdot[i];
                 for (_, g) in group {
                     c_dot += if g == f {
                         f64::from(table.norm2(*f))
                     } else {
-                        f64::from(dot(table.vector(*g), vf))
+                        f64::from(pair_dot(&mut self.pairs, table, *g, *f))
                     };
                 }
                 let p = &self.proj[i * self.kmax..i * self.kmax + k];
