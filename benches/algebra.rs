@@ -42,7 +42,11 @@ fn trained(layout: Layout, train: &[Packet]) -> (Schema, StripedSubspace) {
 }
 
 fn row(name: &str, secs: f64) {
-    println!("| {name:<58} | {:>10.3} | {:>12.0} |", secs * 1e6, 1.0 / secs);
+    println!(
+        "| {name:<58} | {:>10.3} | {:>12.0} |",
+        secs * 1e6,
+        1.0 / secs
+    );
 }
 
 fn main() {
@@ -50,8 +54,15 @@ fn main() {
     let train = synth::packets(8, 2_000);
     let mut fields = 0usize;
     packets[0].visit(|_, _| fields += 1);
-    println!("synthetic mix: {} packets, {} fields in the first one, k = {K}", packets.len(), fields);
-    println!("| {:<58} | {:>10} | {:>12} |", "path", "us/packet", "packets/s");
+    println!(
+        "synthetic mix: {} packets, {} fields in the first one, k = {K}",
+        packets.len(),
+        fields
+    );
+    println!(
+        "| {:<58} | {:>10} | {:>12} |",
+        "path", "us/packet", "packets/s"
+    );
     println!("|{}|{}|{}|", "-".repeat(60), "-".repeat(12), "-".repeat(14));
 
     for layout in [Layout::whole(4096), Layout::striped(16, 256)] {
@@ -106,7 +117,12 @@ fn main() {
             }
         });
         row(&format!("fast encode only (leaf lookup) ({label})"), t);
-        println!("|   leaves cached: {:<41} | {:>10} | {:>12} |", table.len(), "", "");
+        println!(
+            "|   leaves cached: {:<41} | {:>10} | {:>12} |",
+            table.len(),
+            "",
+            ""
+        );
     }
 
     // CCIPCA update cost.
@@ -119,7 +135,12 @@ fn main() {
                 black_box(sub.update(x));
             }
         });
-        println!("| {:<58} | {:>10.3} | {:>12.0} |", format!("CCIPCA update, D={d}, k={K}"), t * 1e6, 1.0 / t);
+        println!(
+            "| {:<58} | {:>10.3} | {:>12.0} |",
+            format!("CCIPCA update, D={d}, k={K}"),
+            t * 1e6,
+            1.0 / t
+        );
     }
 
     // Dot product kernel.
@@ -131,5 +152,10 @@ fn main() {
             black_box(dot(black_box(&a), black_box(&b)));
         }
     });
-    println!("| {:<58} | {:>10.4} | {:>12} |", "16-lane f32 dot, D=4096 (us per dot)", t * 1e6, "");
+    println!(
+        "| {:<58} | {:>10.4} | {:>12} |",
+        "16-lane f32 dot, D=4096 (us per dot)",
+        t * 1e6,
+        ""
+    );
 }

@@ -96,7 +96,10 @@ fn push_escaped_char(out: &mut String, c: char) {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
         // Bidi overrides and zero-width characters can disguise text; show them as escapes.
-        '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' => {
+        '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{feff}' => {
             let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
         }
         c => out.push(c),
@@ -128,7 +131,10 @@ mod tests {
 
     #[test]
     fn token_escape_keeps_plain_names() {
-        assert_eq!(Untrusted::new(b"www.example.com").escape_ascii_token(), "www.example.com");
+        assert_eq!(
+            Untrusted::new(b"www.example.com").escape_ascii_token(),
+            "www.example.com"
+        );
         assert!(Untrusted::new(b"www.example.com").is_plain_token());
         let t = Untrusted::new(b"a\"; drop }");
         assert!(!t.is_plain_token());

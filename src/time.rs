@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A capture timestamp in nanoseconds since 1970-01-01 UTC.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -87,7 +89,10 @@ mod tests {
         assert_eq!(format_utc(t), "2106-02-07 06:28:16.000000");
         let t = Timestamp::from_secs_nanos(1_418_145_369, 924_505_488);
         assert_eq!(format_utc(t), "2014-12-09 17:16:09.924505");
-        assert_eq!(format_utc(Timestamp(-505 * Timestamp::NANOS)), "1969-12-31 23:51:35.000000");
+        assert_eq!(
+            format_utc(Timestamp(-505 * Timestamp::NANOS)),
+            "1969-12-31 23:51:35.000000"
+        );
     }
 
     #[test]

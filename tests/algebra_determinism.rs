@@ -8,9 +8,20 @@ fn two_processes_two_orders_same_vectors_and_engrams() {
     let dir = tempfile::tempdir().unwrap();
     let run = |order: &str| {
         let path = dir.path().join(format!("{order}.json"));
-        let out = Command::new(env!("CARGO_BIN_EXE_holoscope-atoms")).arg(order).arg(&path).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8(out.stdout).unwrap(), std::fs::read(&path).unwrap())
+        let out = Command::new(env!("CARGO_BIN_EXE_holoscope-atoms"))
+            .arg(order)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            std::fs::read(&path).unwrap(),
+        )
     };
     let (out_f, file_f) = run("forward");
     let (out_r, file_r) = run("reverse");

@@ -50,7 +50,15 @@ fn ccipca_recovers_planted_directions() {
     for u in &dirs {
         // cos² of the principal angle between u and the learned span.
         let c2: f32 = (0..3)
-            .map(|i| basis.row(i).iter().zip(u).map(|(a, b)| a * b).sum::<f32>().powi(2))
+            .map(|i| {
+                basis
+                    .row(i)
+                    .iter()
+                    .zip(u)
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+                    .powi(2)
+            })
             .sum();
         assert!(c2 > 0.97, "cos² = {c2}");
     }
@@ -60,10 +68,17 @@ fn ccipca_recovers_planted_directions() {
     assert!(sub.explained_ratio() > 0.9, "{}", sub.explained_ratio());
     // An in-span point has near-zero residual; an orthogonal offset has its full length.
     let mut inside = offset.clone();
-    inside.iter_mut().zip(&dirs[1]).for_each(|(a, b)| *a += 6.0 * b);
+    inside
+        .iter_mut()
+        .zip(&dirs[1])
+        .for_each(|(a, b)| *a += 6.0 * b);
     assert!(sub.residual(&inside) < 0.6, "{}", sub.residual(&inside));
     let recon = sub.reconstruct(&inside);
-    let err: f32 = recon.iter().zip(&inside).map(|(a, b)| (a - b).powi(2)).sum();
+    let err: f32 = recon
+        .iter()
+        .zip(&inside)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum();
     assert!(err.sqrt() < 0.6);
     assert!(sub.threshold().is_finite() && sub.threshold() > 0.0);
 }
@@ -90,14 +105,22 @@ fn fast_path_equals_full_vector_path() {
         let mut set = LeafSet::default();
         let mut profile = Vec::new();
         let mut test = synth::packets(99, 200);
-        test.push(Packet { dst_port: Some(31337), proto: Some(6), ..Packet::default() });
+        test.push(Packet {
+            dst_port: Some(31337),
+            proto: Some(6),
+            ..Packet::default()
+        });
         for p in &test {
             table.leaves_of(p, &mut set);
             let m = fast.score(&table, &set, &mut profile);
             let x = enc.encode(p);
             let slow = basis.residual(&x);
             let scale = slow.magnitude.max(1.0);
-            assert!((m - slow.magnitude).abs() < 2e-3 * scale, "{m} vs {}", slow.magnitude);
+            assert!(
+                (m - slow.magnitude).abs() < 2e-3 * scale,
+                "{m} vs {}",
+                slow.magnitude
+            );
             for (a, b) in profile.iter().zip(&slow.profile) {
                 assert!((a - b).abs() < 2e-3 * scale.max(b.abs()), "{a} vs {b}");
             }
@@ -106,7 +129,13 @@ fn fast_path_equals_full_vector_path() {
             assert_eq!(fa.len(), sa.len());
             for s in &sa {
                 let f = fa.iter().find(|a| a.field == s.field).unwrap();
-                assert!((f.score - s.score).abs() < 2e-3, "{:?} {} vs {}", s.field, f.score, s.score);
+                assert!(
+                    (f.score - s.score).abs() < 2e-3,
+                    "{:?} {} vs {}",
+                    s.field,
+                    f.score,
+                    s.score
+                );
             }
         }
     }
@@ -179,7 +208,10 @@ fn engram_round_trip_is_exact_and_versioned() {
     e.save(&path).unwrap();
     assert_eq!(Engram::load(&path).unwrap(), e);
     let future = json.replacen("\"version\":1", "\"version\":99", 1);
-    assert!(matches!(Engram::from_json(&future), Err(holoscope::subspace::EngramError::Version { found: 99 })));
+    assert!(matches!(
+        Engram::from_json(&future),
+        Err(holoscope::subspace::EngramError::Version { found: 99 })
+    ));
     // RON keeps the base64 vectors exact; check its scalars too.
     let ron_text = ron::to_string(&e).unwrap();
     let from_ron: Engram = ron::from_str(&ron_text).unwrap();
@@ -196,5 +228,8 @@ fn profile_alignment_separates_directions() {
     let familiar = judge.judge(&[3.0, 3.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]);
     let novel = judge.judge(&[0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 3.0, 3.0]);
     assert!((familiar.magnitude - novel.magnitude).abs() < 1e-9);
-    assert!(familiar.alignment > 0.5 && novel.alignment < 0.5, "{familiar:?} {novel:?}");
+    assert!(
+        familiar.alignment > 0.5 && novel.alignment < 0.5,
+        "{familiar:?} {novel:?}"
+    );
 }

@@ -17,7 +17,10 @@ fn one_and_two_threads_agree_bit_for_bit() {
     let basis = sub.basis();
     let packets = synth::packets(2, 2000);
     let run = |threads| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| accumulate_and_score(&schema, &basis, &packets))
     };
     let (a1, s1) = run(1);

@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
 /// The per-step factor that halves a weight after `half_life` steps: `0.5^(1 / half_life)`.
 #[must_use]
 pub fn half_life_factor(half_life: f64) -> f64 {
-    if half_life > 0.0 { 0.5f64.powf(1.0 / half_life) } else { 0.0 }
+    if half_life > 0.0 {
+        0.5f64.powf(1.0 / half_life)
+    } else {
+        0.0
+    }
 }
 
 /// Float sums of added vectors plus a count and a total weight.
@@ -28,13 +32,21 @@ impl Accumulator {
     /// An empty accumulator of dimension `dim`.
     #[must_use]
     pub fn new(dim: usize) -> Self {
-        Self { sums: vec![0.0; dim], count: 0, weight: 0.0 }
+        Self {
+            sums: vec![0.0; dim],
+            count: 0,
+            weight: 0.0,
+        }
     }
 
     /// Builds one from raw sums (used when materialising leaf accumulators).
     #[must_use]
     pub fn from_parts(sums: Vec<f64>, count: u64, weight: f64) -> Self {
-        Self { sums, count, weight }
+        Self {
+            sums,
+            count,
+            weight,
+        }
     }
 
     /// Dimension.
@@ -106,14 +118,29 @@ impl Accumulator {
     /// The mean vector (sums / weight).
     #[must_use]
     pub fn mean(&self) -> Vec<f32> {
-        let inv = if self.weight > 0.0 { 1.0 / self.weight } else { 0.0 };
+        let inv = if self.weight > 0.0 {
+            1.0 / self.weight
+        } else {
+            0.0
+        };
         self.sums.iter().map(|x| (x * inv) as f32).collect()
     }
 
     /// Thresholded copy (sign of each sum), where a bipolar prototype is wanted.
     #[must_use]
     pub fn sign(&self) -> Vec<f32> {
-        self.sums.iter().map(|x| if *x > 0.0 { 1.0 } else if *x < 0.0 { -1.0 } else { 0.0 }).collect()
+        self.sums
+            .iter()
+            .map(|x| {
+                if *x > 0.0 {
+                    1.0
+                } else if *x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     }
 
     /// Cosine between the accumulated direction and `v`.

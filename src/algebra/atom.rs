@@ -111,7 +111,12 @@ impl Codebook {
     /// An empty codebook.
     #[must_use]
     pub fn new(seed: u64, kind: AtomKind, dim: usize) -> Self {
-        Self { seed, kind, dim, atoms: BTreeMap::new() }
+        Self {
+            seed,
+            kind,
+            dim,
+            atoms: BTreeMap::new(),
+        }
     }
 
     /// Dimension of the atoms.
@@ -192,17 +197,25 @@ mod tests {
         let zeros = t.iter().filter(|x| **x == 0.0).count();
         assert!((800..1200).contains(&zeros), "{zeros}");
         // Prefix property of the bipolar layout.
-        assert_eq!(&atom(7, b"l4.dst_port", AtomKind::Bipolar, 4096)[..1000], &a[..]);
+        assert_eq!(
+            &atom(7, b"l4.dst_port", AtomKind::Bipolar, 4096)[..1000],
+            &a[..]
+        );
     }
 
     #[test]
     fn pinned_first_coordinates() {
         // Guards the compatibility contract: if this changes, saved engrams become invalid.
-        let a = atom(0, b"holoscope", AtomKind::Bipolar, 8);
-        let again = atom(0, b"holoscope", AtomKind::Bipolar, 8);
-        assert_eq!(a, again);
-        let seed = atom_seed(0, b"");
-        assert_eq!(seed.len(), 32);
+        // The digest prefix was checked independently with Python's hashlib.
+        assert_eq!(&atom_seed(0, b"holoscope")[..4], &[0xac, 0x4b, 0xc3, 0x80]);
+        assert_eq!(
+            atom(0, b"holoscope", AtomKind::Bipolar, 8),
+            vec![-1.0, -1.0, 1.0, -1.0, -1.0, 1.0, -1.0, 1.0]
+        );
+        assert_eq!(
+            atom(0, b"holoscope", AtomKind::Ternary, 8),
+            vec![0.0, 1.0, 1.0, -1.0, -1.0, 1.0, 1.0, 1.0]
+        );
     }
 
     #[test]

@@ -99,7 +99,10 @@ impl PacketEncoder {
     /// The role vector and stripe of a field (`None` when skipped).
     #[must_use]
     pub fn role(&self, field: Field) -> Option<(usize, &[f32])> {
-        self.roles.get(field as usize)?.as_ref().map(|(s, r)| (*s, &**r))
+        self.roles
+            .get(field as usize)?
+            .as_ref()
+            .map(|(s, r)| (*s, &**r))
     }
 
     /// Writes the bound leaf `role(field) ⊙ filler` into `out` (stripe dimension); returns the
@@ -146,7 +149,9 @@ impl PacketEncoder {
         let layout = self.schema.layout;
         let mut leaf = vec![0.0f32; layout.stripe_dim as usize];
         p.visit(|field, value| {
-            let Some(f) = self.schema.filler(field, value) else { return };
+            let Some(f) = self.schema.filler(field, value) else {
+                return;
+            };
             if let Some(s) = self.fill_leaf(field, f, &mut leaf) {
                 for (o, x) in out[layout.range(s)].iter_mut().zip(&leaf) {
                     *o += x;
@@ -172,9 +177,18 @@ mod tests {
     #[test]
     fn same_value_in_different_roles_is_far_apart() {
         let mut e = PacketEncoder::new(Schema::packets(9, Layout::whole(4096)));
-        let a = e.encode(&Packet { dst_port: Some(80), ..Packet::default() });
-        let b = e.encode(&Packet { src_port: Some(80), ..Packet::default() });
-        let c = e.encode(&Packet { dst_port: Some(80), ..Packet::default() });
+        let a = e.encode(&Packet {
+            dst_port: Some(80),
+            ..Packet::default()
+        });
+        let b = e.encode(&Packet {
+            src_port: Some(80),
+            ..Packet::default()
+        });
+        let c = e.encode(&Packet {
+            dst_port: Some(80),
+            ..Packet::default()
+        });
         assert_eq!(a, c);
         // Both share the frame fields (interface, link type, frame length): remove them.
         let base = e.encode(&Packet::default());
@@ -187,7 +201,11 @@ mod tests {
     fn striped_leaves_land_in_their_stripe() {
         let layout = Layout::striped(8, 128);
         let mut e = PacketEncoder::new(Schema::packets(9, layout));
-        let p = Packet { dst_port: Some(53), proto: Some(17), ..Packet::default() };
+        let p = Packet {
+            dst_port: Some(53),
+            proto: Some(17),
+            ..Packet::default()
+        };
         let v = e.encode(&p);
         let s = e.schema().stripe(Field::DstPort);
         let (_, leaf) = e.leaf(Field::DstPort, ValueRef::U(53)).unwrap();

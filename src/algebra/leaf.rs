@@ -127,7 +127,9 @@ impl LeafTable {
     /// The stripe of a leaf.
     #[must_use]
     pub fn stripe(&self, id: LeafId) -> usize {
-        self.entries.get(id.0 as usize).map_or(0, |e| e.stripe as usize)
+        self.entries
+            .get(id.0 as usize)
+            .map_or(0, |e| e.stripe as usize)
     }
 
     /// The id of `(field, filler)`, creating the leaf if needed; `None` for a skipped field.
@@ -163,13 +165,16 @@ impl LeafTable {
     fn push(&mut self, field: Field, filler: Filler<'_>) -> Option<u32> {
         let start = self.vectors.len();
         self.vectors.resize(start + self.stripe_dim, 0.0);
-        let Some(stripe) = self.encoder.fill_leaf(field, filler, &mut self.vectors[start..])
+        let Some(stripe) = self
+            .encoder
+            .fill_leaf(field, filler, &mut self.vectors[start..])
         else {
             self.vectors.truncate(start);
             return None;
         };
         let id = u32::try_from(self.entries.len()).ok()?;
-        self.norms.push(super::kernel::norm2(&self.vectors[start..]));
+        self.norms
+            .push(super::kernel::norm2(&self.vectors[start..]));
         self.entries.push(Entry {
             field,
             stripe: stripe as u32,
@@ -186,10 +191,13 @@ impl LeafTable {
             if let ValueRef::U(v) = value
                 && let Some(id) = self.raw.get(&(field as u8, v))
             {
-                set.leaves.push((self.entries[*id as usize].stripe, LeafId(*id)));
+                set.leaves
+                    .push((self.entries[*id as usize].stripe, LeafId(*id)));
                 return;
             }
-            let Some(f) = self.encoder.schema().filler(field, value) else { return };
+            let Some(f) = self.encoder.schema().filler(field, value) else {
+                return;
+            };
             if let Some(id) = self.intern(field, f) {
                 if let ValueRef::U(v) = value
                     && self.raw.len() < self.max_leaves.saturating_mul(4)
@@ -235,7 +243,12 @@ impl LeafAccumulator {
     /// Empty.
     #[must_use]
     pub fn new() -> Self {
-        Self { weights: Vec::new(), scale: 1.0, count: 0, total: 0.0 }
+        Self {
+            weights: Vec::new(),
+            scale: 1.0,
+            count: 0,
+            total: 0.0,
+        }
     }
 
     /// Adds a packet's leaves with weight `w`.
@@ -267,7 +280,9 @@ impl LeafAccumulator {
     /// The (decayed) weight of a leaf.
     #[must_use]
     pub fn weight(&self, id: LeafId) -> f64 {
-        self.weights.get(id.0 as usize).map_or(0.0, |w| w * self.scale)
+        self.weights
+            .get(id.0 as usize)
+            .map_or(0.0, |w| w * self.scale)
     }
 
     /// Number of packets added.
@@ -323,7 +338,12 @@ mod tests {
     use crate::algebra::schema::Layout;
 
     fn pkt(port: u16, len: u32) -> Packet {
-        Packet { dst_port: Some(port), ip_len: Some(len), proto: Some(6), ..Packet::default() }
+        Packet {
+            dst_port: Some(port),
+            ip_len: Some(len),
+            proto: Some(6),
+            ..Packet::default()
+        }
     }
 
     #[test]
@@ -348,8 +368,9 @@ mod tests {
     #[test]
     fn capacity_maps_new_values_to_overflow() {
         let mut t = LeafTable::with_capacity(Schema::packets(5, Layout::whole(64)), 4);
-        let ids: Vec<_> =
-            (0..10u64).map(|v| t.intern(Field::Proto, Filler::U(v)).unwrap()).collect();
+        let ids: Vec<_> = (0..10u64)
+            .map(|v| t.intern(Field::Proto, Filler::U(v)).unwrap())
+            .collect();
         assert_eq!(ids[5], ids[9]);
         assert_ne!(ids[0], ids[1]);
         assert_eq!(t.len(), 5);

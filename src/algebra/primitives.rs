@@ -30,7 +30,9 @@ pub fn unbind(bound: &[f32], key: &[f32]) -> Vec<f32> {
 /// Returns an empty vector for no input.
 #[must_use]
 pub fn bundle(vs: &[&[f32]]) -> Vec<f32> {
-    let Some(first) = vs.first() else { return Vec::new() };
+    let Some(first) = vs.first() else {
+        return Vec::new();
+    };
     let mut out = first.to_vec();
     for v in &vs[1..] {
         for (o, x) in out.iter_mut().zip(*v) {
@@ -43,7 +45,17 @@ pub fn bundle(vs: &[&[f32]]) -> Vec<f32> {
 /// Sign of each coordinate in {-1, 0, +1} (0 stays 0).
 #[must_use]
 pub fn sign(v: &[f32]) -> Vec<f32> {
-    v.iter().map(|x| if *x > 0.0 { 1.0 } else if *x < 0.0 { -1.0 } else { 0.0 }).collect()
+    v.iter()
+        .map(|x| {
+            if *x > 0.0 {
+                1.0
+            } else if *x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// Majority bundle: the sign of the sum, for where a thresholded vector is wanted.
@@ -95,7 +107,10 @@ pub fn amplify(v: &[f32], factor: f32) -> Vec<f32> {
 /// `(1 - t) * a + t * b`: t = 0 gives `a`, t = 1 gives `b`.
 #[must_use]
 pub fn blend(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    a.iter().zip(b).map(|(x, y)| (1.0 - t) * x + t * y).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (1.0 - t) * x + t * y)
+        .collect()
 }
 
 #[cfg(test)]
@@ -113,8 +128,9 @@ mod tests {
 
     #[test]
     fn bundle_keeps_members_similar() {
-        let vs: Vec<Vec<f32>> =
-            (0..5).map(|i| atom(1, format!("x{i}").as_bytes(), AtomKind::Bipolar, 4096)).collect();
+        let vs: Vec<Vec<f32>> = (0..5)
+            .map(|i| atom(1, format!("x{i}").as_bytes(), AtomKind::Bipolar, 4096))
+            .collect();
         let refs: Vec<&[f32]> = vs.iter().map(Vec::as_slice).collect();
         let s = bundle(&refs);
         let m = majority(&refs);

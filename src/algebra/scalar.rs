@@ -72,7 +72,11 @@ impl Scalar {
             }
             Scalar::Log { max, .. } => {
                 let den = (max.max(0.0)).ln_1p();
-                if den > 0.0 { x.max(0.0).ln_1p() / den } else { 0.0 }
+                if den > 0.0 {
+                    x.max(0.0).ln_1p() / den
+                } else {
+                    0.0
+                }
             }
             Scalar::Circular { period, .. } => {
                 if period > 0.0 {
@@ -104,7 +108,11 @@ impl Scalar {
         let d = out.len();
         let circular = matches!(self, Scalar::Circular { .. });
         let (a, b, order) = if circular {
-            (&b"scalar:circ_a"[..], &b"scalar:circ_b"[..], &b"scalar:circ_order"[..])
+            (
+                &b"scalar:circ_a"[..],
+                &b"scalar:circ_b"[..],
+                &b"scalar:circ_order"[..],
+            )
         } else {
             (&b"scalar:lo"[..], &b"scalar:hi"[..], &b"scalar:order"[..])
         };
@@ -143,7 +151,11 @@ mod tests {
 
     #[test]
     fn linear_similarity_follows_distance() {
-        let s = Scalar::Linear { lo: 0.0, hi: 100.0, levels: 101 };
+        let s = Scalar::Linear {
+            lo: 0.0,
+            hi: 100.0,
+            levels: 101,
+        };
         let v0 = s.encode(1, AtomKind::Bipolar, 0.0, D);
         let v10 = s.encode(1, AtomKind::Bipolar, 10.0, D);
         let v100 = s.encode(1, AtomKind::Bipolar, 100.0, D);
@@ -155,7 +167,10 @@ mod tests {
 
     #[test]
     fn log_scale_separates_orders_of_magnitude() {
-        let s = Scalar::Log { max: 65535.0, levels: 64 };
+        let s = Scalar::Log {
+            max: 65535.0,
+            levels: 64,
+        };
         let e = |x| s.encode(1, AtomKind::Bipolar, x, D);
         let (a, b, c) = (e(60.0), e(64.0), e(1500.0));
         assert!(cosine(&a, &b) > 0.95);
@@ -164,14 +179,20 @@ mod tests {
 
     #[test]
     fn circular_wraps_and_repeats_weekly() {
-        let day = Scalar::Circular { period: 86400.0, levels: 24 };
+        let day = Scalar::Circular {
+            period: 86400.0,
+            levels: 24,
+        };
         let e = |x| day.encode(1, AtomKind::Bipolar, x, D);
         let h23 = e(23.0 * 3600.0);
         let h0 = e(0.0);
         let h12 = e(12.0 * 3600.0);
         assert!(cosine(&h23, &h0) > 0.85);
         assert!(cosine(&h0, &h12).abs() < 0.06);
-        let week = Scalar::Circular { period: 7.0 * 86400.0, levels: 168 };
+        let week = Scalar::Circular {
+            period: 7.0 * 86400.0,
+            levels: 168,
+        };
         let t = 3.0 * 86400.0 + 5.0 * 3600.0;
         assert_eq!(week.level(t), week.level(t + 7.0 * 86400.0));
         let w = |x| week.encode(1, AtomKind::Bipolar, x, D);

@@ -51,13 +51,19 @@ impl Layout {
     /// One vector of `dim` coordinates (the whole-packet default is 4096).
     #[must_use]
     pub fn whole(dim: u32) -> Self {
-        Self { stripes: 1, stripe_dim: dim.max(1) }
+        Self {
+            stripes: 1,
+            stripe_dim: dim.max(1),
+        }
     }
 
     /// `stripes` x `stripe_dim` (e.g. 32 x 1024).
     #[must_use]
     pub fn striped(stripes: u32, stripe_dim: u32) -> Self {
-        Self { stripes: stripes.max(1), stripe_dim: stripe_dim.max(1) }
+        Self {
+            stripes: stripes.max(1),
+            stripe_dim: stripe_dim.max(1),
+        }
     }
 
     /// Total dimension.
@@ -198,7 +204,12 @@ impl Schema {
     #[must_use]
     pub fn packets(seed: u64, layout: Layout) -> Self {
         let encoders = Field::ALL.iter().map(|f| default_encoder(*f)).collect();
-        Self { seed, kind: AtomKind::Bipolar, layout, encoders }
+        Self {
+            seed,
+            kind: AtomKind::Bipolar,
+            layout,
+            encoders,
+        }
     }
 
     /// Replaces one field's encoder.
@@ -213,7 +224,10 @@ impl Schema {
     /// The encoder of a field.
     #[must_use]
     pub fn encoder(&self, field: Field) -> FieldEncoder {
-        self.encoders.get(field as usize).copied().unwrap_or(FieldEncoder::Skip)
+        self.encoders
+            .get(field as usize)
+            .copied()
+            .unwrap_or(FieldEncoder::Skip)
     }
 
     /// The filler of a value, or `None` when the field is skipped or the value does not fit
@@ -223,7 +237,11 @@ impl Schema {
         match (self.encoder(field), value) {
             (FieldEncoder::Skip, _) => None,
             (FieldEncoder::Port { ephemeral_from }, ValueRef::U(v)) => {
-                Some(if v >= u64::from(ephemeral_from) { Filler::Ephemeral } else { Filler::U(v) })
+                Some(if v >= u64::from(ephemeral_from) {
+                    Filler::Ephemeral
+                } else {
+                    Filler::U(v)
+                })
             }
             (FieldEncoder::Scalar(s), ValueRef::U(v)) => Some(Filler::Level(s.level(v as f64))),
             (FieldEncoder::Scalar(_), _) => None,
@@ -243,13 +261,29 @@ impl Schema {
     /// Writes the role vector of a field (dimension = `out.len()`).
     pub fn fill_role(&self, field: Field, out: &mut [f32]) {
         let mut tmp = vec![0.0f32; out.len()];
-        fill_atom(self.seed, format!("role:{}", field.layer().name()).as_bytes(), self.kind, out);
-        fill_atom(self.seed, format!("role:{}", field.name()).as_bytes(), self.kind, &mut tmp);
+        fill_atom(
+            self.seed,
+            format!("role:{}", field.layer().name()).as_bytes(),
+            self.kind,
+            out,
+        );
+        fill_atom(
+            self.seed,
+            format!("role:{}", field.name()).as_bytes(),
+            self.kind,
+            &mut tmp,
+        );
         super::primitives::bind_into(out, &tmp);
     }
 
     /// Writes the filler vector into `out` (`name_buf` is scratch space).
-    pub fn fill_filler(&self, field: Field, f: Filler<'_>, name_buf: &mut Vec<u8>, out: &mut [f32]) {
+    pub fn fill_filler(
+        &self,
+        field: Field,
+        f: Filler<'_>,
+        name_buf: &mut Vec<u8>,
+        out: &mut [f32],
+    ) {
         if let (Filler::Level(l), FieldEncoder::Scalar(s)) = (f, self.encoder(field)) {
             s.fill(self.seed, self.kind, l, out);
         } else {
@@ -261,10 +295,15 @@ impl Schema {
 
 fn default_encoder(f: Field) -> FieldEncoder {
     use Field as F;
-    let log = FieldEncoder::Scalar(Scalar::Log { max: 65535.0, levels: 64 });
+    let log = FieldEncoder::Scalar(Scalar::Log {
+        max: 65535.0,
+        levels: 64,
+    });
     match f {
         F::Timestamp | F::DnsId => FieldEncoder::Skip,
-        F::SrcPort | F::DstPort => FieldEncoder::Port { ephemeral_from: 32768 },
+        F::SrcPort | F::DstPort => FieldEncoder::Port {
+            ephemeral_from: 32768,
+        },
         F::FrameLen
         | F::IpLen
         | F::PayloadLen
@@ -273,7 +312,11 @@ fn default_encoder(f: Field) -> FieldEncoder {
         | F::TcpWindow
         | F::DnsAnswers
         | F::FragOffset => log,
-        F::Ttl => FieldEncoder::Scalar(Scalar::Linear { lo: 0.0, hi: 255.0, levels: 64 }),
+        F::Ttl => FieldEncoder::Scalar(Scalar::Linear {
+            lo: 0.0,
+            hi: 255.0,
+            levels: 64,
+        }),
         _ => FieldEncoder::Categorical,
     }
 }
@@ -286,9 +329,18 @@ mod tests {
     fn fillers_follow_the_table() {
         let s = Schema::packets(1, Layout::default());
         assert_eq!(s.filler(Field::DnsId, ValueRef::U(5)), None);
-        assert_eq!(s.filler(Field::DstPort, ValueRef::U(80)), Some(Filler::U(80)));
-        assert_eq!(s.filler(Field::SrcPort, ValueRef::U(50000)), Some(Filler::Ephemeral));
-        assert!(matches!(s.filler(Field::IpLen, ValueRef::U(1500)), Some(Filler::Level(_))));
+        assert_eq!(
+            s.filler(Field::DstPort, ValueRef::U(80)),
+            Some(Filler::U(80))
+        );
+        assert_eq!(
+            s.filler(Field::SrcPort, ValueRef::U(50000)),
+            Some(Filler::Ephemeral)
+        );
+        assert!(matches!(
+            s.filler(Field::IpLen, ValueRef::U(1500)),
+            Some(Filler::Level(_))
+        ));
         let mut b = Vec::new();
         Filler::U(80).write_name(&mut b);
         assert_eq!(b, b"u:80");

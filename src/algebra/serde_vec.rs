@@ -27,7 +27,9 @@ macro_rules! float_vec {
                 let s = String::deserialize(d)?;
                 let bytes = STANDARD.decode(s.as_bytes()).map_err(D::Error::custom)?;
                 if bytes.len() % $n != 0 {
-                    return Err(D::Error::custom("float vector length is not a multiple of width"));
+                    return Err(D::Error::custom(
+                        "float vector length is not a multiple of width",
+                    ));
                 }
                 Ok(bytes
                     .chunks_exact($n)
@@ -59,11 +61,16 @@ mod tests {
 
     #[test]
     fn exact_round_trip_and_bad_input() {
-        let w = W { a: vec![0.1, -3.5e-38, f32::MAX, 1.0 / 3.0], b: vec![0.1, 1e-300, -0.0] };
+        let w = W {
+            a: vec![0.1, -3.5e-38, f32::MAX, 1.0 / 3.0],
+            b: vec![0.1, 1e-300, -0.0],
+        };
         let s = serde_json::to_string(&w).unwrap();
         let back: W = serde_json::from_str(&s).unwrap();
-        assert_eq!(back.a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-            w.a.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            back.a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            w.a.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
         assert_eq!(back.b[2].to_bits(), (-0.0f64).to_bits());
         assert!(serde_json::from_str::<W>(r#"{"a":"AAA=","b":""}"#).is_err());
         assert!(serde_json::from_str::<W>(r#"{"a":"!!","b":""}"#).is_err());

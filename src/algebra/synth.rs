@@ -26,7 +26,11 @@ fn packet(rng: &mut ChaCha8Rng, i: i64) -> Packet {
     let client = Ipv4Addr::new(10, 0, (below(rng, 2)) as u8, 1 + below(rng, 200) as u8);
     let server = Ipv4Addr::new(192, 0, 2, 1 + below(rng, 50) as u8);
     let out = below(rng, 2) == 0;
-    let (src_ip, dst_ip) = if out { (client, server) } else { (server, client) };
+    let (src_ip, dst_ip) = if out {
+        (client, server)
+    } else {
+        (server, client)
+    };
     let eph = 32768 + below(rng, 28231) as u16;
     let kind = below(rng, 10);
     let mut p = Packet {
@@ -42,11 +46,12 @@ fn packet(rng: &mut ChaCha8Rng, i: i64) -> Packet {
         df: Some(true),
         ..Packet::default()
     };
-    let (sport, dport) = |svc: u16| -> (u16, u16) { if out { (eph, svc) } else { (svc, eph) } }(match kind {
+    let svc: u16 = match kind {
         0..=5 => [80, 443, 443, 8080][below(rng, 4) as usize],
         6..=8 => 53,
         _ => 123,
-    });
+    };
+    let (sport, dport) = if out { (eph, svc) } else { (svc, eph) };
     p.src_port = Some(sport);
     p.dst_port = Some(dport);
     let payload: u32 = match kind {
@@ -65,7 +70,9 @@ fn packet(rng: &mut ChaCha8Rng, i: i64) -> Packet {
                 qr: !out,
                 opcode: 0,
                 rcode: if below(rng, 20) == 0 { 3 } else { 0 },
-                qname: Some(Untrusted::new(format!("host{q}.example{}.com", q % 7).as_bytes())),
+                qname: Some(Untrusted::new(
+                    format!("host{q}.example{}.com", q % 7).as_bytes(),
+                )),
                 qtype: Some([1, 28, 1, 65][below(rng, 4) as usize]),
                 answers: if out { 0 } else { below(rng, 4) as u16 },
                 size,
@@ -74,7 +81,10 @@ fn packet(rng: &mut ChaCha8Rng, i: i64) -> Packet {
         }
         _ => {
             p.proto = Some(17);
-            p.ntp = Some(Ntp { mode: if out { 3 } else { 4 }, size: 48 });
+            p.ntp = Some(Ntp {
+                mode: if out { 3 } else { 4 },
+                size: 48,
+            });
             48
         }
     };

@@ -30,7 +30,10 @@ fn main() -> anyhow::Result<()> {
         "reverse" => true,
         _ => bail!("order must be forward or reverse"),
     };
-    let mut names: Vec<String> = Field::ALL.iter().map(|f| format!("role:{}", f.name())).collect();
+    let mut names: Vec<String> = Field::ALL
+        .iter()
+        .map(|f| format!("role:{}", f.name()))
+        .collect();
     names.extend((0..64).map(|i| format!("u:{i}")));
     if reverse {
         names.reverse();
@@ -49,7 +52,11 @@ fn main() -> anyhow::Result<()> {
     // Warm the leaf cache in the chosen order: ids differ, results must not.
     let mut table = LeafTable::new(schema.clone());
     let mut set = LeafSet::default();
-    let warm: Vec<_> = if reverse { packets.iter().rev().collect() } else { packets.iter().collect() };
+    let warm: Vec<_> = if reverse {
+        packets.iter().rev().collect()
+    } else {
+        packets.iter().collect()
+    };
     for p in warm {
         table.leaves_of(p, &mut set);
     }
@@ -71,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     println!("scores {}", hex_of(&scores));
     let mut e = Engram::new(schema, sub);
     e.profile = Some(judge);
-    e.save(&path).with_context(|| format!("writing {}", path.display()))?;
+    e.save(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

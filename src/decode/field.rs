@@ -250,14 +250,21 @@ pub fn tcp_flags_letters(flags: u64) -> String {
         (0x40, 'E'),
         (0x80, 'C'),
     ];
-    let s: String = LETTERS.iter().filter(|(b, _)| flags & b != 0).map(|(_, c)| *c).collect();
+    let s: String = LETTERS
+        .iter()
+        .filter(|(b, _)| flags & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
     if s.is_empty() { ".".into() } else { s }
 }
 
 /// `aa:bb:cc:dd:ee:ff`.
 #[must_use]
 pub fn format_mac(m: [u8; 6]) -> String {
-    format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// DNS fields of a packet (boxed in [`Packet`] to keep the common case small).
@@ -460,7 +467,11 @@ mod tests {
 
     #[test]
     fn visit_reports_only_present_fields() {
-        let p = Packet { dst_port: Some(53), tcp_flags: Some(0x12), ..Packet::default() };
+        let p = Packet {
+            dst_port: Some(53),
+            tcp_flags: Some(0x12),
+            ..Packet::default()
+        };
         assert_eq!(p.get(Field::DstPort), Some(Value::U(53)));
         assert_eq!(p.get(Field::SrcPort), None);
         assert_eq!(Value::U(0x12).display(Field::TcpFlags), "SA");

@@ -29,16 +29,26 @@ pub struct Attribution {
 /// Scores every leaf of a packet (`leaves` as given by `PacketEncoder::leaves`, `x` its flat
 /// encoding), highest first; ties keep schema order.
 #[must_use]
-pub fn attribute(basis: &StripedBasis, x: &[f32], leaves: &[(Field, usize, Vec<f32>)]) -> Vec<Attribution> {
+pub fn attribute(
+    basis: &StripedBasis,
+    x: &[f32],
+    leaves: &[(Field, usize, Vec<f32>)],
+) -> Vec<Attribution> {
     let stripes = basis.layout().stripes as usize;
     let mut anomalies: Vec<Option<Vec<f32>>> = vec![None; stripes];
     let mut out = Vec::with_capacity(leaves.len());
     for (field, s, leaf) in leaves {
-        let Some(slot) = anomalies.get_mut(*s) else { continue };
+        let Some(slot) = anomalies.get_mut(*s) else {
+            continue;
+        };
         let a = slot.get_or_insert_with(|| basis.anomalous_component(x, *s));
         let quiet = norm(a) < QUIET * norm(leaf);
         let score = if quiet { 0.0 } else { cosine(a, leaf) };
-        out.push(Attribution { field: *field, stripe: *s, score });
+        out.push(Attribution {
+            field: *field,
+            stripe: *s,
+            score,
+        });
     }
     sort_attributions(&mut out);
     out

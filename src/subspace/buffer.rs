@@ -46,7 +46,11 @@ impl ResidualBuffer {
     #[must_use]
     pub fn new(capacity: usize, min: usize) -> Self {
         let capacity = capacity.max(1);
-        Self { capacity, min: min.clamp(1, capacity), values: VecDeque::with_capacity(capacity) }
+        Self {
+            capacity,
+            min: min.clamp(1, capacity),
+            values: VecDeque::with_capacity(capacity),
+        }
     }
 
     /// Records the residual of accepted traffic (non-finite values are ignored).
@@ -123,7 +127,11 @@ pub fn fuse(strategy: ThresholdStrategy, m: f64, c: f64) -> f64 {
     match strategy {
         ThresholdStrategy::LogMean => {
             let l = c.ln() - m.ln();
-            if l.abs() < 1e-12 { (m + c) / 2.0 } else { (c - m) / l }
+            if l.abs() < 1e-12 {
+                (m + c) / 2.0
+            } else {
+                (c - m) / l
+            }
         }
         ThresholdStrategy::Geometric => (m * c).sqrt(),
         ThresholdStrategy::Arithmetic | ThresholdStrategy::MeanThreeSigma => (m + c) / 2.0,
@@ -147,8 +155,11 @@ mod tests {
         assert!(b.is_ready());
         let c = 100.0;
         let t = |s| b.threshold(s, c).unwrap();
-        let (g, l, a) =
-            (t(ThresholdStrategy::Geometric), t(ThresholdStrategy::LogMean), t(ThresholdStrategy::Arithmetic));
+        let (g, l, a) = (
+            t(ThresholdStrategy::Geometric),
+            t(ThresholdStrategy::LogMean),
+            t(ThresholdStrategy::Arithmetic),
+        );
         // geometric <= logarithmic <= arithmetic for any two positive numbers.
         assert!(g < l && l < a, "{g} {l} {a}");
         assert!((l - (c - 48.0) / (c / 48.0f64).ln()).abs() < 1e-9);

@@ -45,7 +45,13 @@ impl SubspaceParams {
     /// Defaults (amnesia 2.0, ema_alpha 0.01, sigma_mult 3.5, reorth_interval 500) with `k`.
     #[must_use]
     pub fn new(k: usize) -> Self {
-        Self { k, amnesia: 2.0, ema_alpha: 0.01, sigma_mult: 3.5, reorth_interval: 500 }
+        Self {
+            k,
+            amnesia: 2.0,
+            ema_alpha: 0.01,
+            sigma_mult: 3.5,
+            reorth_interval: 500,
+        }
     }
 }
 
@@ -242,7 +248,9 @@ impl OnlineSubspace {
     /// Eigenvalue estimates `‖v_i‖` of the initialised components, in component order.
     #[must_use]
     pub fn eigenvalues(&self) -> Vec<f64> {
-        (0..self.initialised).map(|i| f64::from(norm2(self.comp(i))).sqrt()).collect()
+        (0..self.initialised)
+            .map(|i| f64::from(norm2(self.comp(i))).sqrt())
+            .collect()
     }
 
     /// Share of the total variance explained by the components (0 before any variance).

@@ -64,7 +64,14 @@ impl Engram {
     /// An engram of the current version with only a subspace.
     #[must_use]
     pub fn new(schema: Schema, subspace: StripedSubspace) -> Self {
-        Self { version: ENGRAM_VERSION, schema, subspace, profile: None, accumulator: None, residuals: None }
+        Self {
+            version: ENGRAM_VERSION,
+            schema,
+            subspace,
+            profile: None,
+            accumulator: None,
+            residuals: None,
+        }
     }
 
     /// JSON text.
@@ -111,6 +118,10 @@ impl Engram {
     /// # Errors
     /// [`EngramError::Schema`] when they differ.
     pub fn check_schema(&self, schema: &Schema) -> Result<(), EngramError> {
-        if &self.schema == schema { Ok(()) } else { Err(EngramError::Schema) }
+        if &self.schema == schema {
+            Ok(())
+        } else {
+            Err(EngramError::Schema)
+        }
     }
 }

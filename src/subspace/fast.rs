@@ -111,7 +111,9 @@ impl FastScorer {
                 for i in 0..b.k() {
                     snap.q.extend_from_slice(b.row(i));
                 }
-                snap.q_mean = (0..b.k()).map(|i| f64::from(dot(b.row(i), b.mean()))).collect();
+                snap.q_mean = (0..b.k())
+                    .map(|i| f64::from(dot(b.row(i), b.mean())))
+                    .collect();
                 snap.mean_norm2 = f64::from(norm2(b.mean()));
             }
             let e = snap.mean_norm2 - snap.q_mean.iter().map(|x| x * x).sum::<f64>();
@@ -145,7 +147,11 @@ impl FastScorer {
         for (j, pj) in p.iter_mut().enumerate().take(snap.k) {
             *pj = dot(&snap.q[j * d..(j + 1) * d], v);
         }
-        self.mdot[i] = if snap.mean.is_empty() { 0.0 } else { f64::from(dot(&snap.mean, v)) };
+        self.mdot[i] = if snap.mean.is_empty() {
+            0.0
+        } else {
+            f64::from(dot(&snap.mean, v))
+        };
         self.stamp[i] = self.version;
     }
 
@@ -226,13 +232,25 @@ impl FastScorer {
                     };
                 }
                 let p = &self.proj[i * self.kmax..i * self.kmax + k];
-                let qq: f64 = self.b[..k].iter().zip(p).map(|(x, y)| x * f64::from(*y)).sum();
+                let qq: f64 = self.b[..k]
+                    .iter()
+                    .zip(p)
+                    .map(|(x, y)| x * f64::from(*y))
+                    .sum();
                 let nf = f64::from(table.norm2(*f)).sqrt();
                 let quiet = r < f64::from(super::attribution::QUIET) * nf;
                 let den = r * nf;
-                let score = if quiet || den <= 0.0 { 0.0 } else { ((c_dot - qq) / den) as f32 };
+                let score = if quiet || den <= 0.0 {
+                    0.0
+                } else {
+                    ((c_dot - qq) / den) as f32
+                };
                 if let Some(field) = table.field(*f) {
-                    out.push(Attribution { field, stripe: s as usize, score });
+                    out.push(Attribution {
+                        field,
+                        stripe: s as usize,
+                        score,
+                    });
                 }
             }
             start = end;

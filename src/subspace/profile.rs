@@ -27,7 +27,9 @@ impl ProfileJudge {
     /// A judge for profiles of `stripes` stripes (k = 1).
     #[must_use]
     pub fn new(stripes: usize) -> Self {
-        Self { subspace: OnlineSubspace::new(stripes, 1) }
+        Self {
+            subspace: OnlineSubspace::new(stripes, 1),
+        }
     }
 
     /// The profile subspace.
@@ -47,10 +49,16 @@ impl ProfileJudge {
     pub fn judge(&self, profile: &[f64]) -> ProfileSignals {
         let magnitude = super::striped::rss(profile);
         if self.subspace.n() == 0 || magnitude <= 0.0 {
-            return ProfileSignals { magnitude, alignment: 0.0 };
+            return ProfileSignals {
+                magnitude,
+                alignment: 0.0,
+            };
         }
         let v: Vec<f32> = profile.iter().map(|x| *x as f32).collect();
         let r = self.subspace.residual(&v);
-        ProfileSignals { magnitude, alignment: (1.0 - r / magnitude).clamp(0.0, 1.0) }
+        ProfileSignals {
+            magnitude,
+            alignment: (1.0 - r / magnitude).clamp(0.0, 1.0),
+        }
     }
 }

@@ -20,7 +20,10 @@ pub struct StripedResidual {
 
 impl StripedResidual {
     fn from_profile(profile: Vec<f64>) -> Self {
-        Self { magnitude: rss(&profile), profile }
+        Self {
+            magnitude: rss(&profile),
+            profile,
+        }
     }
 }
 
@@ -48,7 +51,9 @@ impl StripedSubspace {
     #[must_use]
     pub fn with_params(layout: Layout, params: SubspaceParams) -> Self {
         let d = layout.stripe_dim as usize;
-        let stripes = (0..layout.stripes).map(|_| OnlineSubspace::with_params(d, params)).collect();
+        let stripes = (0..layout.stripes)
+            .map(|_| OnlineSubspace::with_params(d, params))
+            .collect();
         Self { layout, stripes }
     }
 
@@ -74,23 +79,37 @@ impl StripedSubspace {
     pub fn update(&mut self, x: &[f32]) -> StripedResidual {
         let layout = self.layout;
         if x.len() != layout.dim() {
-            return StripedResidual { magnitude: f64::NAN, profile: Vec::new() };
+            return StripedResidual {
+                magnitude: f64::NAN,
+                profile: Vec::new(),
+            };
         }
-        let profile =
-            self.stripes.iter_mut().enumerate().map(|(s, sub)| sub.update(&x[layout.range(s)])).collect();
+        let profile = self
+            .stripes
+            .iter_mut()
+            .enumerate()
+            .map(|(s, sub)| sub.update(&x[layout.range(s)]))
+            .collect();
         StripedResidual::from_profile(profile)
     }
 
     /// Aggregate threshold: root of the sum of squared stripe thresholds.
     #[must_use]
     pub fn threshold(&self) -> f64 {
-        self.stripes.iter().map(|s| s.threshold().powi(2)).sum::<f64>().sqrt()
+        self.stripes
+            .iter()
+            .map(|s| s.threshold().powi(2))
+            .sum::<f64>()
+            .sqrt()
     }
 
     /// Exact orthonormal snapshots of every stripe, for queries.
     #[must_use]
     pub fn basis(&self) -> StripedBasis {
-        StripedBasis { layout: self.layout, stripes: self.stripes.iter().map(OnlineSubspace::basis).collect() }
+        StripedBasis {
+            layout: self.layout,
+            stripes: self.stripes.iter().map(OnlineSubspace::basis).collect(),
+        }
     }
 }
 
@@ -120,7 +139,11 @@ impl StripedBasis {
         if x.len() != self.layout.dim() {
             return Vec::new();
         }
-        self.stripes.iter().enumerate().map(|(s, b)| b.residual(&x[self.layout.range(s)])).collect()
+        self.stripes
+            .iter()
+            .enumerate()
+            .map(|(s, b)| b.residual(&x[self.layout.range(s)]))
+            .collect()
     }
 
     /// Magnitude and profile.
