@@ -117,6 +117,26 @@ fn main() {
             }
         });
         row(&format!("fast encode only (leaf lookup) ({label})"), t);
+        let sets: Vec<LeafSet> = packets[..50_000]
+            .iter()
+            .map(|p| {
+                let mut s = LeafSet::default();
+                table.leaves_of(p, &mut s);
+                s
+            })
+            .collect();
+        let t = time_per_item(sets.len(), || {
+            for s in &sets {
+                black_box(fast.score(&table, s, &mut profile));
+            }
+        });
+        row(&format!("fast score only ({label})"), t);
+        let t = time_per_item(sets.len(), || {
+            for s in &sets {
+                lacc.add(s, 1.0);
+            }
+        });
+        row(&format!("leaf accumulate only ({label})"), t);
         println!(
             "|   leaves cached: {:<41} | {:>10} | {:>12} |",
             table.len(),
