@@ -10,6 +10,8 @@
 //!
 //! The library has no UI dependency; the TUI and the shell live behind cargo features.
 
+<<<<<<< HEAD
+pub mod algebra;
 pub mod bench;
 pub mod capture;
 pub mod command;
@@ -20,6 +22,7 @@ pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod session;
+pub mod subspace;
 pub mod text;
 pub mod time;
 pub mod timeline;

@@ -1,0 +1,394 @@
+//! The leaf cache of the fast path: every distinct (field, filler) gets a dense [`LeafId`] and
+//! its bound vector `role ⊙ filler` is computed once.
+//!
+//! By linearity a packet's vector is the sum of its leaves, and an accumulator of packets is
+//! `Σ_leaf weight(leaf) · leaf`: [`LeafAccumulator`] keeps one weight per leaf (O(fields) per
+//! packet instead of O(D)) and materialises the dense [`Accumulator`] only when asked.
+//!
+//! Memory is bounded: past `max_leaves` distinct leaves, a new value of a field maps to that
+//! field's single *overflow* leaf (filler atom `u:18446744073709551615`, a value no encoded
+//! field can hold). Up to the cap, the fast path equals the full encoder exactly.
+
+use super::accumulator::Accumulator;
+use super::encoder::{OwnedFillerKey, PacketEncoder};
+use super::schema::{Filler, Schema};
+use crate::decode::field::{Field, Packet, ValueRef};
+use rustc_hash::FxHashMap;
+
+/// Default memory budget for cached leaf vectors (bytes).
+pub const DEFAULT_LEAF_BUDGET: usize = 256 << 20;
+
+/// Dense id of a distinct (field, filler).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeafId(pub u32);
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    field: Field,
+    stripe: u32,
+    key: OwnedFillerKey,
+    /// Next entry with the same 64-bit key hash.
+    next: u32,
+}
+
+/// The leaves of one packet, grouped by stripe (ascending), then in schema order.
+#[derive(Clone, Debug, Default)]
+pub struct LeafSet {
+    /// `(stripe, leaf)` pairs.
+    pub leaves: Vec<(u32, LeafId)>,
+}
+
+/// Interns leaves and caches their vectors (stripe dimension each).
+#[derive(Clone, Debug)]
+pub struct LeafTable {
+    encoder: PacketEncoder,
+    stripe_dim: usize,
+    index: FxHashMap<u64, u32>,
+    entries: Vec<Entry>,
+    vectors: Vec<f32>,
+    norms: Vec<f32>,
+    overflow: Vec<u32>,
+    max_leaves: usize,
+    /// Raw integer value -> leaf, skipping quantisation (logarithms) and filler hashing on
+    /// repeats; keyed by `(field, value)`, bounded like the leaves.
+    raw: FxHashMap<(u8, u64), u32>,
+}
+
+impl LeafTable {
+    /// A table for a schema, with the default memory budget.
+    #[must_use]
+    pub fn new(schema: Schema) -> Self {
+        let d = (schema.layout.stripe_dim as usize).max(1);
+        Self::with_capacity(schema, DEFAULT_LEAF_BUDGET / (4 * d))
+    }
+
+    /// A table that caches at most `max_leaves` distinct leaves (plus one overflow per field).
+    #[must_use]
+    pub fn with_capacity(schema: Schema, max_leaves: usize) -> Self {
+        let stripe_dim = schema.layout.stripe_dim as usize;
+        Self {
+            encoder: PacketEncoder::new(schema),
+            stripe_dim,
+            index: FxHashMap::default(),
+            entries: Vec::new(),
+            vectors: Vec::new(),
+            norms: Vec::new(),
+            overflow: vec![NONE; Field::ALL.len()],
+            max_leaves,
+            raw: FxHashMap::default(),
+        }
+    }
+
+    /// The schema.
+    #[must_use]
+    pub fn schema(&self) -> &Schema {
+        self.encoder.schema()
+    }
+
+    /// Number of leaves.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no leaf exists yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The bound vector of a leaf (stripe dimension).
+    #[must_use]
+    pub fn vector(&self, id: LeafId) -> &[f32] {
+        let i = id.0 as usize * self.stripe_dim;
+        self.vectors.get(i..i + self.stripe_dim).unwrap_or(&[])
+    }
+
+    /// `‖leaf‖²`.
+    #[must_use]
+    pub fn norm2(&self, id: LeafId) -> f32 {
+        self.norms.get(id.0 as usize).copied().unwrap_or(0.0)
+    }
+
+    /// The field of a leaf.
+    #[must_use]
+    pub fn field(&self, id: LeafId) -> Option<Field> {
+        self.entries.get(id.0 as usize).map(|e| e.field)
+    }
+
+    /// The filler of a leaf.
+    #[must_use]
+    pub fn filler(&self, id: LeafId) -> Option<Filler<'_>> {
+        self.entries.get(id.0 as usize).map(|e| e.key.as_filler())
+    }
+
+    /// The stripe of a leaf.
+    #[must_use]
+    pub fn stripe(&self, id: LeafId) -> usize {
+        self.entries
+            .get(id.0 as usize)
+            .map_or(0, |e| e.stripe as usize)
+    }
+
+    /// The id of `(field, filler)`, creating the leaf if needed; `None` for a skipped field.
+    pub fn intern(&mut self, field: Field, filler: Filler<'_>) -> Option<LeafId> {
+        let h = filler.key_hash(field);
+        let mut cur = self.index.get(&h).copied().unwrap_or(NONE);
+        while cur != NONE {
+            let e = &self.entries[cur as usize];
+            if e.field == field && e.key.as_filler() == filler {
+                return Some(LeafId(cur));
+            }
+            cur = e.next;
+        }
+        if self.entries.len() >= self.max_leaves {
+            return self.overflow_leaf(field);
+        }
+        let id = self.push(field, filler)?;
+        let head = self.index.insert(h, id).unwrap_or(NONE);
+        self.entries[id as usize].next = head;
+        Some(LeafId(id))
+    }
+
+    fn overflow_leaf(&mut self, field: Field) -> Option<LeafId> {
+        let slot = *self.overflow.get(field as usize)?;
+        if slot != NONE {
+            return Some(LeafId(slot));
+        }
+        let id = self.push(field, Filler::U(u64::MAX))?;
+        self.overflow[field as usize] = id;
+        Some(LeafId(id))
+    }
+
+    fn push(&mut self, field: Field, filler: Filler<'_>) -> Option<u32> {
+        let start = self.vectors.len();
+        self.vectors.resize(start + self.stripe_dim, 0.0);
+        let Some(stripe) = self
+            .encoder
+            .fill_leaf(field, filler, &mut self.vectors[start..])
+        else {
+            self.vectors.truncate(start);
+            return None;
+        };
+        let id = u32::try_from(self.entries.len()).ok()?;
+        self.norms
+            .push(super::kernel::norm2(&self.vectors[start..]));
+        self.entries.push(Entry {
+            field,
+            stripe: stripe as u32,
+            key: OwnedFillerKey::of(filler),
+            next: NONE,
+        });
+        Some(id)
+    }
+
+    /// Fills `set` with the leaves of a packet, grouped by stripe.
+    pub fn leaves_of(&mut self, p: &Packet, set: &mut LeafSet) {
+        set.leaves.clear();
+        p.visit(|field, value| {
+            if let ValueRef::U(v) = value
+                && let Some(id) = self.raw.get(&(field as u8, v))
+            {
+                set.leaves
+                    .push((self.entries[*id as usize].stripe, LeafId(*id)));
+                return;
+            }
+            let Some(f) = self.encoder.schema().filler(field, value) else {
+                return;
+            };
+            if let Some(id) = self.intern(field, f) {
+                if let ValueRef::U(v) = value
+                    && self.raw.len() < self.max_leaves.saturating_mul(4)
+                {
+                    self.raw.insert((field as u8, v), id.0);
+                }
+                set.leaves.push((self.entries[id.0 as usize].stripe, id));
+            }
+        });
+        // Stable sort by stripe keeps schema order inside a stripe (deterministic sums).
+        set.leaves.sort_by_key(|(s, _)| *s);
+    }
+
+    /// The flat vector of a leaf set (the full-encoder result, from cached leaves).
+    #[must_use]
+    pub fn materialise(&self, set: &LeafSet) -> Vec<f32> {
+        let layout = self.encoder.schema().layout;
+        let mut out = vec![0.0; layout.dim()];
+        for (s, id) in &set.leaves {
+            let block = &mut out[layout.range(*s as usize)];
+            for (o, x) in block.iter_mut().zip(self.vector(*id)) {
+                *o += x;
+            }
+        }
+        out
+    }
+}
+
+/// An accumulator that keeps one weight per leaf; equal to the dense [`Accumulator`] of the
+/// same packets once materialised (linearity). Ids refer to one [`LeafTable`].
+///
+/// Decay is lazy: stored weights are in units of a running `scale`, so decaying costs O(1);
+/// the weights are folded back when the scale gets tiny.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LeafAccumulator {
+    weights: Vec<f64>,
+    scale: f64,
+    count: u64,
+    total: f64,
+}
+
+impl LeafAccumulator {
+    /// Empty.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            weights: Vec::new(),
+            scale: 1.0,
+            count: 0,
+            total: 0.0,
+        }
+    }
+
+    /// Adds a packet's leaves with weight `w`.
+    pub fn add(&mut self, set: &LeafSet, w: f64) {
+        let u = w / self.scale;
+        for (_, id) in &set.leaves {
+            let i = id.0 as usize;
+            if i >= self.weights.len() {
+                self.weights.resize(i + 1, 0.0);
+            }
+            self.weights[i] += u;
+        }
+        self.count += 1;
+        self.total += u;
+    }
+
+    /// Multiplies every weight by `factor`.
+    pub fn decay(&mut self, factor: f64) {
+        self.scale *= factor;
+        if self.scale < 1e-200 {
+            for w in &mut self.weights {
+                *w *= self.scale;
+            }
+            self.total *= self.scale;
+            self.scale = 1.0;
+        }
+    }
+
+    /// The (decayed) weight of a leaf.
+    #[must_use]
+    pub fn weight(&self, id: LeafId) -> f64 {
+        self.weights
+            .get(id.0 as usize)
+            .map_or(0.0, |w| w * self.scale)
+    }
+
+    /// Number of packets added.
+    #[must_use]
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Total (decayed) packet weight.
+    #[must_use]
+    pub fn total(&self) -> f64 {
+        self.total * self.scale
+    }
+
+    /// Leaves with non-zero weight, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (LeafId, f64)> + '_ {
+        self.weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w != 0.0)
+            .map(|(i, w)| (LeafId(i as u32), w * self.scale))
+    }
+
+    /// Adds another leaf accumulator over the same table.
+    pub fn merge(&mut self, other: &LeafAccumulator) {
+        for (id, w) in other.iter() {
+            let i = id.0 as usize;
+            if i >= self.weights.len() {
+                self.weights.resize(i + 1, 0.0);
+            }
+            self.weights[i] += w / self.scale;
+        }
+        self.count += other.count;
+        self.total += other.total() / self.scale;
+    }
+
+    /// The dense accumulator: `Σ weight(leaf) · leaf`, each leaf in its stripe.
+    #[must_use]
+    pub fn materialise(&self, table: &LeafTable) -> Accumulator {
+        let layout = table.schema().layout;
+        let mut sums = vec![0.0f64; layout.dim()];
+        for (id, w) in self.iter() {
+            let r = layout.range(table.stripe(id));
+            super::kernel::axpy_f64(&mut sums[r], w, table.vector(id));
+        }
+        Accumulator::from_parts(sums, self.count, self.total())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algebra::schema::Layout;
+
+    fn pkt(port: u16, len: u32) -> Packet {
+        Packet {
+            dst_port: Some(port),
+            ip_len: Some(len),
+            proto: Some(6),
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn materialised_leaves_equal_the_full_encoder() {
+        let schema = Schema::packets(5, Layout::striped(4, 64));
+        let mut t = LeafTable::new(schema.clone());
+        let mut e = PacketEncoder::new(schema);
+        let mut set = LeafSet::default();
+        let mut la = LeafAccumulator::new();
+        let mut dense = Accumulator::new(e.dim());
+        for i in 0..50u16 {
+            let p = pkt(80 + i % 3, 40 + u32::from(i) * 10);
+            t.leaves_of(&p, &mut set);
+            assert_eq!(t.materialise(&set), e.encode(&p));
+            la.add(&set, 1.0);
+            dense.add(&e.encode(&p));
+        }
+        assert_eq!(la.materialise(&t).sums(), dense.sums());
+        assert_eq!(la.count(), 50);
+    }
+
+    #[test]
+    fn capacity_maps_new_values_to_overflow() {
+        let mut t = LeafTable::with_capacity(Schema::packets(5, Layout::whole(64)), 4);
+        let ids: Vec<_> = (0..10u64)
+            .map(|v| t.intern(Field::Proto, Filler::U(v)).unwrap())
+            .collect();
+        assert_eq!(ids[5], ids[9]);
+        assert_ne!(ids[0], ids[1]);
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.intern(Field::Proto, Filler::U(1)), Some(ids[1]));
+    }
+
+    #[test]
+    fn lazy_decay_matches_eager_decay() {
+        let mut t = LeafTable::new(Schema::packets(5, Layout::whole(64)));
+        let mut set = LeafSet::default();
+        t.leaves_of(&pkt(80, 60), &mut set);
+        let mut a = LeafAccumulator::new();
+        for _ in 0..1000 {
+            a.add(&set, 1.0);
+            a.decay(0.5);
+        }
+        // Geometric series 0.5 + 0.25 + ... -> 1.
+        assert!((a.weight(set.leaves[0].1) - 1.0).abs() < 1e-9);
+        assert!((a.total() - 1.0).abs() < 1e-9);
+    }
+}
