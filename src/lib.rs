@@ -10,7 +10,6 @@
 //!
 //! The library has no UI dependency; the TUI and the shell live behind cargo features.
 
-<<<<<<< HEAD
 pub mod algebra;
 pub mod bench;
 pub mod capture;
