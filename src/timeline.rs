@@ -154,27 +154,64 @@ impl Timeline {
     /// Moves to the next ladder step until the bucket count fits.
     fn coarsen(&mut self) {
         while self.buckets.len() > self.max_buckets {
-            let next = LADDER
-                .iter()
-                .copied()
-                .find(|w| *w > self.width)
-                .unwrap_or(self.width * 2);
-            let ratio = next / self.width;
-            let mut merged: Vec<Bucket> = Vec::with_capacity(self.buckets.len() / 2 + 1);
-            for b in std::mem::take(&mut self.buckets) {
-                let idx = b.index.div_euclid(ratio);
-                match merged.last_mut() {
-                    Some(m) if m.index == idx => m.merge(&b),
-                    _ => {
-                        let mut nb = b;
-                        nb.index = idx;
-                        merged.push(nb);
-                    }
+            self.coarsen_step();
+        }
+    }
+
+    /// Coarsens until the width is at least `width` (used before merging two timelines).
+    fn coarsen_to(&mut self, width: i64) {
+        while self.width < width {
+            self.coarsen_step();
+        }
+    }
+
+    /// Adds another timeline's counts (e.g. from a parallel shard of the same capture). Both are
+    /// first brought to the same width; interned values are re-keyed into this interner. The
+    /// result equals what one timeline fed with both shards' packets would hold, up to which
+    /// values were tracked once a field hit its distinct cap.
+    pub fn merge(&mut self, mut other: Timeline) {
+        let w = self.width.max(other.width);
+        self.coarsen_to(w);
+        other.coarsen_to(w);
+        for b in &other.buckets {
+            let pos = self.position_for(b.index);
+            let interner = &mut self.interner;
+            let src = &other.interner;
+            self.buckets[pos].merge_with(b, |k| {
+                if k.is_interned() {
+                    interner.key(k.field(), src.value(k).as_ref())
+                } else {
+                    k
+                }
+            });
+        }
+        if !self.fixed {
+            self.coarsen();
+        }
+    }
+
+    /// One step up the ladder, merging buckets that fall together.
+    fn coarsen_step(&mut self) {
+        let next = LADDER
+            .iter()
+            .copied()
+            .find(|w| *w > self.width)
+            .unwrap_or(self.width * 2);
+        let ratio = next / self.width;
+        let mut merged: Vec<Bucket> = Vec::with_capacity(self.buckets.len() / 2 + 1);
+        for b in std::mem::take(&mut self.buckets) {
+            let idx = b.index.div_euclid(ratio);
+            match merged.last_mut() {
+                Some(m) if m.index == idx => m.merge(&b),
+                _ => {
+                    let mut nb = b;
+                    nb.index = idx;
+                    merged.push(nb);
                 }
             }
-            self.width = next;
-            self.buckets = merged;
         }
+        self.width = next;
+        self.buckets = merged;
     }
 
     /// Start time of the bucket at a position.
@@ -282,6 +319,32 @@ mod tests {
         assert_eq!(t.buckets()[0].packets, 2);
         let r = t.range_for(Timestamp(0), Timestamp(S));
         assert_eq!(t.totals(r), (2, 120));
+    }
+
+    #[test]
+    fn merged_shards_equal_the_whole() {
+        let mut whole = Timeline::adaptive(16);
+        let (mut a, mut b) = (Timeline::adaptive(16), Timeline::adaptive(16));
+        for i in 0..4000i64 {
+            let mut p = pkt(i * 3, u16::try_from(i % 5).unwrap());
+            if i % 7 == 0 {
+                p.src_ip = Some("2001:db8::1".parse().unwrap());
+            }
+            whole.add(&p);
+            if i % 3 == 0 {
+                a.add(&p)
+            } else {
+                b.add(&p)
+            };
+        }
+        a.merge(b);
+        assert_eq!(a.width_ns(), whole.width_ns());
+        assert_eq!(a.buckets().len(), whole.buckets().len());
+        let n = whole.buckets().len();
+        for f in [Field::DstPort, Field::SrcIp] {
+            assert_eq!(a.field_counts(0..n, f), whole.field_counts(0..n, f));
+        }
+        assert_eq!(a.totals(0..n), whole.totals(0..n));
     }
 
     #[test]

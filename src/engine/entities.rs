@@ -61,6 +61,19 @@ impl<T: std::hash::Hash + Eq> CappedSet<T> {
         }
     }
 
+    /// Adds another set's values (in sorted order, so the kept subset is deterministic).
+    pub fn merge(&mut self, other: CappedSet<T>)
+    where
+        T: Ord,
+    {
+        let mut items: Vec<T> = other.items.into_iter().collect();
+        items.sort_unstable();
+        for v in items {
+            self.insert(v);
+        }
+        self.overflow += other.overflow;
+    }
+
     /// Number of distinct values (a lower bound when the set overflowed).
     #[must_use]
     pub fn len(&self) -> usize {
@@ -165,6 +178,29 @@ impl EntityTable {
         d.peers.insert(src);
         if let Some(p) = pkt.dst_port {
             d.ports_in.insert(p);
+        }
+    }
+
+    /// Adds another table (a parallel shard of the same capture).
+    pub fn merge(&mut self, other: EntityTable) {
+        for (id, o) in other.map {
+            match self.map.entry(id) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(o);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let s = e.get_mut();
+                    s.packets_out += o.packets_out;
+                    s.packets_in += o.packets_in;
+                    s.bytes_out += o.bytes_out;
+                    s.bytes_in += o.bytes_in;
+                    s.first = s.first.min(o.first);
+                    s.last = s.last.max(o.last);
+                    s.peers.merge(o.peers);
+                    s.ports_out.merge(o.ports_out);
+                    s.ports_in.merge(o.ports_in);
+                }
+            }
         }
     }
 

@@ -122,6 +122,32 @@ impl FlowTable {
         s.tcp_flags |= pkt.tcp_flags.unwrap_or(0);
     }
 
+    /// Adds another table (a parallel shard). Shards split by flow key never share a flow; if
+    /// they do, the counters add up and the earlier first packet decides the originator.
+    pub fn merge(&mut self, other: FlowTable) {
+        for (k, o) in other.flows {
+            match self.flows.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(o);
+                }
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let s = e.get_mut();
+                    if o.first < s.first {
+                        s.a_originated = o.a_originated;
+                        s.icmp = o.icmp;
+                    }
+                    s.packets_ab += o.packets_ab;
+                    s.packets_ba += o.packets_ba;
+                    s.bytes_ab += o.bytes_ab;
+                    s.bytes_ba += o.bytes_ba;
+                    s.first = s.first.min(o.first);
+                    s.last = s.last.max(o.last);
+                    s.tcp_flags |= o.tcp_flags;
+                }
+            }
+        }
+    }
+
     /// Number of flows.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -69,18 +69,27 @@ impl Bucket {
 
     /// Adds another bucket's counts into this one (exact; caps still apply to tracking).
     pub fn merge(&mut self, other: &Bucket) {
+        self.merge_with(other, |k| k);
+    }
+
+    /// Like [`Bucket::merge`], translating the other bucket's keys first (another interner).
+    pub fn merge_with(&mut self, other: &Bucket, mut key: impl FnMut(FieldKey) -> FieldKey) {
         self.packets += other.packets;
         self.bytes += other.bytes;
         for (f, o) in other.other.iter().enumerate() {
             self.other[f] += o;
         }
-        for (k, c) in &other.counts {
+        // Sorted so that which values get tracked under the cap does not depend on hash order.
+        let mut theirs: Vec<(&FieldKey, &u64)> = other.counts.iter().collect();
+        theirs.sort_unstable();
+        for (k, c) in theirs {
+            let k = key(*k);
             let f = k.field() as usize;
-            if let Some(mine) = self.counts.get_mut(k) {
+            if let Some(mine) = self.counts.get_mut(&k) {
                 *mine += c;
             } else if self.distinct[f] < DISTINCT_CAP {
                 self.distinct[f] += 1;
-                self.counts.insert(*k, *c);
+                self.counts.insert(k, *c);
             } else {
                 self.other[f] += c;
             }

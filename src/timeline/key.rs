@@ -29,6 +29,12 @@ impl FieldKey {
         Field::ALL.get(idx).copied().unwrap_or(Field::Timestamp)
     }
 
+    /// True when the value lives in an [`Interner`] (IPv6, text, huge integers).
+    #[must_use]
+    pub fn is_interned(self) -> bool {
+        self.kind() == KIND_INTERNED
+    }
+
     fn kind(self) -> u64 {
         (self.0 >> PAYLOAD_BITS) & 0b11
     }
