@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod capture;
 pub mod decode;
+pub mod detect;
 pub mod engine;
 pub mod report;
 pub mod sample;
