@@ -4,3 +4,6 @@
 pub mod baseline;
 pub mod features;
 pub mod session;
+pub mod beacon;
+pub mod shift;
+pub mod violations;
