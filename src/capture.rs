@@ -9,9 +9,18 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+mod checks;
 pub mod file;
 pub mod format;
 pub mod index;
+mod input;
+mod layout;
+mod legacy;
+mod pcapng;
+mod stream;
+
+pub use file::{from_reader, open};
+pub use index::{IndexContext, PacketIndex, read_packet_at};
 
 /// A LINKTYPE value (tcpdump.org numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -236,7 +245,14 @@ pub trait PacketSource {
     /// Warnings gathered so far (drained).
     fn take_warnings(&mut self) -> Vec<Warning>;
 
-    /// Bytes consumed from the underlying stream so far (for progress).
+    /// Bytes consumed from the underlying stream so far (for progress). For compressed input
+    /// these are compressed bytes, comparable with the file size.
     fn bytes_read(&self) -> u64;
+
+    /// What [`read_packet_at`] needs to decode records of this stream by offset. Complete once
+    /// `next_packet` returned `Ok(None)` (pcapng interfaces may be described late). Sources
+    /// without random access (live capture) return `None`.
+    fn index_context(&self) -> Option<IndexContext> {
+        None
+    }
 }
-pub use file::open;

@@ -12,11 +12,14 @@
 
 pub mod bench;
 pub mod capture;
+pub mod command;
 pub mod decode;
 pub mod detect;
 pub mod engine;
+pub mod fsutil;
 pub mod report;
 pub mod sample;
+pub mod session;
 pub mod text;
 pub mod time;
 pub mod timeline;

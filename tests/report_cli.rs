@@ -9,10 +9,22 @@ fn s(p: &std::path::Path) -> &str {
 
 #[test]
 fn json_report_has_the_contract_fields() {
-    let Some(p) = shared("captures/benign_mixed_services.pcap") else { return };
+    let Some(p) = shared("captures/benign_mixed_services.pcap") else {
+        return;
+    };
     let j = report_json(&["report", s(&p), "--format", "json"]);
     let c = &j["capture"];
-    for k in ["source", "format", "packets", "bytes", "first_ts", "last_ts", "link_types", "decoded", "warnings"] {
+    for k in [
+        "source",
+        "format",
+        "packets",
+        "bytes",
+        "first_ts",
+        "last_ts",
+        "link_types",
+        "decoded",
+        "warnings",
+    ] {
         assert!(!c[k].is_null(), "capture.{k} missing in {c}");
     }
     assert_eq!(c["packets"], 263);
@@ -20,15 +32,28 @@ fn json_report_has_the_contract_fields() {
     assert!(c["first_ts"].as_f64().unwrap() > 1e9, "epoch seconds");
     assert!(c["last_ts"].as_f64() >= c["first_ts"].as_f64());
     assert!(c["decoded"]["ipv4"].as_u64().unwrap() > 0);
-    assert!(j["flows"].as_array().unwrap().iter().all(|f| f["community_id"].as_str().unwrap().starts_with("1:")));
+    assert!(
+        j["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["community_id"].as_str().unwrap().starts_with("1:"))
+    );
     assert!(!j["entities"].as_array().unwrap().is_empty());
-    let total: u64 = j["timeline"]["buckets"].as_array().unwrap().iter().map(|b| b["packets"].as_u64().unwrap()).sum();
+    let total: u64 = j["timeline"]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["packets"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 263);
 }
 
 #[test]
 fn markdown_and_text_formats_render() {
-    let Some(p) = shared("captures/benign_mixed_services.pcap") else { return };
+    let Some(p) = shared("captures/benign_mixed_services.pcap") else {
+        return;
+    };
     let md = holoscope(&["report", s(&p), "--format", "markdown"]);
     assert!(md.status.success());
     let md = String::from_utf8(md.stdout).unwrap();
@@ -40,8 +65,11 @@ fn markdown_and_text_formats_render() {
 #[test]
 fn not_a_capture_exits_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &[u8], &str); 3] =
-        [("empty.pcap", b"", "empty"), ("notes.txt", b"hello, this is text\n", "signature"), ("zeros.pcap", &[0u8; 4096], "signature")];
+    let cases: [(&str, &[u8], &str); 3] = [
+        ("empty.pcap", b"", "empty"),
+        ("notes.txt", b"hello, this is text\n", "signature"),
+        ("zeros.pcap", &[0u8; 4096], "signature"),
+    ];
     for (name, bytes, needle) in cases {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
@@ -58,16 +86,24 @@ fn not_a_capture_exits_2_with_one_clear_line() {
 
 #[test]
 fn corrupt_record_keeps_packets_before_the_damage() {
-    let Some(p) = shared("captures/fmt_corrupt_record_header.pcap") else { return };
+    let Some(p) = shared("captures/fmt_corrupt_record_header.pcap") else {
+        return;
+    };
     let j = report_json(&["report", s(&p), "--format", "json"]);
     assert_eq!(j["capture"]["packets"], 1);
     let w = j["capture"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|w| w["kind"] == "corrupt" && w["offset"].as_u64().is_some()), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w["kind"] == "corrupt" && w["offset"].as_u64().is_some()),
+        "{w:?}"
+    );
 }
 
 #[test]
 fn truncated_capture_keeps_packets_before_damage() {
-    let Some(p) = shared("captures/benign_mixed_services.pcap") else { return };
+    let Some(p) = shared("captures/benign_mixed_services.pcap") else {
+        return;
+    };
     let bytes = std::fs::read(&p).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.pcap");
@@ -75,25 +111,40 @@ fn truncated_capture_keeps_packets_before_damage() {
     let j = report_json(&["report", s(&cut), "--format", "json"]);
     assert_eq!(j["capture"]["packets"], 262);
     let w = j["capture"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|w| w["kind"] == "truncated" && w["offset"].as_u64().is_some()), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w["kind"] == "truncated" && w["offset"].as_u64().is_some()),
+        "{w:?}"
+    );
 }
 
 #[test]
 fn unsupported_link_type_is_counted_not_fatal() {
-    let Some(p) = shared("captures/fmt_linktype_unsupported_160.pcap") else { return };
+    let Some(p) = shared("captures/fmt_linktype_unsupported_160.pcap") else {
+        return;
+    };
     let j = report_json(&["report", s(&p), "--format", "json"]);
     assert_eq!(j["capture"]["packets"], 1);
     assert_eq!(j["capture"]["link_types"]["linktype_160"], 1);
     let w = j["capture"]["warnings"].as_array().unwrap();
-    assert!(w.iter().any(|w| w["kind"] == "unsupported_link_type"), "{w:?}");
+    assert!(
+        w.iter().any(|w| w["kind"] == "unsupported_link_type"),
+        "{w:?}"
+    );
 }
 
 #[test]
 fn stdin_stream_gives_the_same_report_as_the_file() {
-    let Some(p) = shared("captures/benign_lan_background_28min.pcapng") else { return };
+    let Some(p) = shared("captures/benign_lan_background_28min.pcapng") else {
+        return;
+    };
     let from_file = report_json(&["report", s(&p), "--format", "json"]);
     let out = holoscope_stdin(&["report", "-", "--format", "json"], &p);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_stdin["capture"]["packets"], 5898);
     assert_eq!(from_stdin["flows"], from_file["flows"]);
@@ -103,7 +154,9 @@ fn stdin_stream_gives_the_same_report_as_the_file() {
 
 #[test]
 fn compressed_capture_is_read_as_a_stream() {
-    let Some(p) = shared("captures/fmt_pcapng_zstd_compressed.pcapng.zst") else { return };
+    let Some(p) = shared("captures/fmt_pcapng_zstd_compressed.pcapng.zst") else {
+        return;
+    };
     let j = report_json(&["report", s(&p), "--format", "json"]);
     assert_eq!(j["capture"]["packets"], 159);
     assert_eq!(j["capture"]["compression"], "zstd");

@@ -295,6 +295,12 @@ pub struct Tls {
     pub sni: Option<Untrusted>,
     /// ALPN protocol names joined by commas.
     pub alpn: Option<Untrusted>,
+    /// True when a ClientHello was seen but never complete in the capture (cut by the snaplen,
+    /// segments missing, reassembly limits reached) or could not be parsed. `sni`/`alpn` then
+    /// hold whatever the bytes that were there allowed. Lets a detector tell "no SNI because
+    /// the hello was truncated" from "no TLS at all" (`tls` is `None`).
+    #[serde(default)]
+    pub incomplete: bool,
 }
 
 /// HTTP request fields.

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: locating `../shared` and running the binary.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -11,25 +11,43 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(std::env::var_os("CI").is_none(), "CI run without ../shared: {} missing", p.display());
-    eprintln!("skipping: {} not found (the shared corpus sits beside the repo in CI)", p.display());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI run without ../shared: {} missing",
+        p.display()
+    );
+    eprintln!(
+        "skipping: {} not found (the shared corpus sits beside the repo in CI)",
+        p.display()
+    );
     None
 }
 
 /// Runs the release/debug binary under test with arguments.
 pub fn holoscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_holoscope")).args(args).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(args)
+        .output()
+        .expect("binary runs")
 }
 
 /// Runs the binary with stdin from a file.
 pub fn holoscope_stdin(args: &[&str], stdin: &std::path::Path) -> Output {
     let f = std::fs::File::open(stdin).expect("stdin file");
-    Command::new(env!("CARGO_BIN_EXE_holoscope")).args(args).stdin(f).output().expect("binary runs")
+    Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(args)
+        .stdin(f)
+        .output()
+        .expect("binary runs")
 }
 
 /// Parses the JSON report printed by `holoscope report --format json`.
 pub fn report_json(args: &[&str]) -> serde_json::Value {
     let out = holoscope(args);
-    assert!(out.status.success(), "holoscope {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "holoscope {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }

@@ -1,0 +1,161 @@
+//! Ingest benchmark: read + decode + timeline on a generated capture of at least 1.5 million
+//! packets, beside the bare pcap-parser streaming rate (and tshark's `-z io,stat,0` when
+//! installed) measured in the same run on the same file. Also measures the marginal resident
+//! memory per packet by running the release binary on captures of N and 2N packets.
+//!
+//! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N).
+//! Prints medians of several runs; the machine is shared and noisy, so compare ratios.
+
+use holoscope::{capture, engine, sample};
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{LegacyPcapReader, PcapError};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bare_pcap_parser(path: &Path) -> u64 {
+    let file = std::fs::File::open(path).expect("open");
+    let mut reader = LegacyPcapReader::new(1 << 20, file).expect("pcap");
+    let mut n = 0u64;
+    loop {
+        match reader.next() {
+            Ok((offset, block)) => {
+                if matches!(block, pcap_parser::PcapBlockOwned::Legacy(_)) {
+                    n += 1;
+                }
+                reader.consume(offset);
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => reader.refill().expect("refill"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    n
+}
+
+fn holoscope_read(path: &Path) -> u64 {
+    let mut src = capture::open(path).expect("open");
+    let mut n = 0;
+    while let Ok(Some(_)) = src.next_packet() {
+        n += 1;
+    }
+    n
+}
+
+fn full(path: &Path) -> u64 {
+    engine::analyze(
+        capture::open(path).expect("open"),
+        &engine::Options::default(),
+        |_| {},
+    )
+    .agg
+    .stats
+    .packets
+}
+
+fn time_runs(runs: usize, f: impl Fn() -> u64) -> (u64, f64) {
+    let mut secs = Vec::new();
+    let mut n = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        n = f();
+        secs.push(t.elapsed().as_secs_f64());
+    }
+    (n, median(secs))
+}
+
+fn peak_rss_of_binary(path: &Path) -> Option<u64> {
+    let out = Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(["bench", path.to_str()?, "--format", "json"])
+        .output()
+        .ok()?;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    j["peak_rss_bytes"].as_u64()
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn main() {
+    let n: u64 = std::env::var("HOLOSCOPE_BENCH_PACKETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_500_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.pcap");
+    let path2 = dir.path().join("bench2.pcap");
+    for (p, count) in [(&path, n), (&path2, 2 * n)] {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(p).expect("create"));
+        sample::write_bench_capture(count, 7, &mut w).expect("generate");
+    }
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "capture: {n} packets, {:.1} MB, {} rayon threads",
+        size as f64 / 1e6,
+        rayon::current_num_threads()
+    );
+
+    let (np, bare) = time_runs(5, || bare_pcap_parser(&path));
+    let (nr, read) = time_runs(5, || holoscope_read(&path));
+    let (nf, ingest) = time_runs(3, || full(&path));
+    assert_eq!(np, nr);
+    assert_eq!(np, nf);
+    let pps = |s: f64| np as f64 / s;
+    println!(
+        "{:<44} {:>14} {:>10}",
+        "stage (median)", "packets/s", "vs bare"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10}",
+        "pcap-parser bare streaming",
+        pps(bare),
+        "1.00"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10.3}",
+        "holoscope read",
+        pps(read),
+        bare / read
+    );
+    println!(
+        "{:<44} {:>14.0} {:>10.3}",
+        "holoscope read + decode + timeline",
+        pps(ingest),
+        bare / ingest
+    );
+    if Command::new("tshark")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let t = Instant::now();
+        let ok = Command::new("tshark")
+            .args(["-r", path.to_str().unwrap_or(""), "-q", "-z", "io,stat,0"])
+            .output();
+        if ok.is_ok_and(|o| o.status.success()) {
+            println!(
+                "{:<44} {:>14.0} {:>10.3}",
+                "tshark -q -z io,stat,0 (one run)",
+                pps(t.elapsed().as_secs_f64()),
+                bare / t.elapsed().as_secs_f64()
+            );
+        }
+    } else {
+        println!("tshark not installed: peer figure skipped");
+    }
+    match (peak_rss_of_binary(&path), peak_rss_of_binary(&path2)) {
+        (Some(a), Some(b)) => {
+            let per = (b.saturating_sub(a)) as f64 / n as f64;
+            println!(
+                "peak RSS: {:.1} MiB at {n} packets, {:.1} MiB at {} packets: {per:.1} bytes/packet marginal",
+                a as f64 / 1048576.0,
+                b as f64 / 1048576.0,
+                2 * n
+            );
+        }
+        _ => println!("peak RSS: binary not available"),
+    }
+}
