@@ -127,6 +127,9 @@ pub struct SessionStats {
     pub tls_hello: bool,
     /// A TLS SNI was decoded.
     pub tls_sni: bool,
+    /// A ClientHello was seen but never complete (snaplen, missing segments): absence of an
+    /// SNI then proves nothing.
+    pub tls_incomplete: bool,
     /// Bursts as (start, IP bytes), at most [`MAX_BURSTS`].
     pub bursts: Vec<(Timestamp, u64)>,
     cur_burst_bytes: u64,
@@ -176,6 +179,7 @@ impl SessionStats {
             ntp_size: Welford::default(),
             tls_hello: false,
             tls_sni: false,
+            tls_incomplete: false,
             bursts: Vec::new(),
             cur_burst_bytes: 0,
         }
@@ -243,6 +247,7 @@ impl SessionStats {
         if let Some(t) = &pkt.tls {
             self.tls_hello = true;
             self.tls_sni |= t.sni.is_some();
+            self.tls_incomplete |= t.incomplete;
         }
     }
 

@@ -135,7 +135,7 @@ pub struct Violation {
 }
 
 /// Violations of a session with the raw addresses kept for joins.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SessionFinding {
     /// Client.
     pub client: IpAddr,
@@ -166,7 +166,7 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
     let tcp = s.proto == 6;
     let udp = s.proto == 17;
     if let Some(pr) = prof {
-        if pr.tls && tcp && s.payload_fwd.n > 0 && !s.tls_sni {
+        if pr.tls && tcp && s.payload_fwd.n > 0 && !s.tls_sni && !s.tls_incomplete {
             let why = if s.tls_hello {
                 "ClientHello without server name"
             } else {
@@ -239,19 +239,16 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
 
 /// Builds the session findings: per-session checks plus beaconing per (client, server, port).
 #[must_use]
-pub fn findings<'a>(
-    sessions: impl Iterator<Item = &'a SessionStats> + Clone,
-    span: (Timestamp, Timestamp),
-) -> Vec<SessionFinding> {
+pub fn findings(sessions: &[&SessionStats], span: (Timestamp, Timestamp)) -> Vec<SessionFinding> {
     let mut out = Vec::new();
-    for s in sessions.clone() {
+    for s in sessions {
         let checks = check(s);
         if checks.is_empty() {
             continue;
         }
         out.push(finding(s, checks));
     }
-    for b in beacon::pairs(sessions, span) {
+    for b in beacon::pairs(sessions.iter().copied(), span) {
         let score = weight::BEACON * b.score;
         let viol = Violation {
             kind: "beacon",
@@ -386,8 +383,19 @@ mod tests {
         // the packet completing the flight) satisfies the check.
         let mut t = SessionTable::default();
         t.add(&tcp(0, 1400, None));
-        let sni = Tls { sni: Some(Untrusted::new(b"example.com")), alpn: None };
+        let sni = Tls {
+            sni: Some(Untrusted::new(b"example.com")),
+            ..Tls::default()
+        };
         t.add(&tcp(1, 600, Some(sni)));
+        assert!(kinds(&t).is_empty());
+        // A hello cut by the snaplen proves nothing either way.
+        let mut t = SessionTable::default();
+        let cut = Tls {
+            incomplete: true,
+            ..Tls::default()
+        };
+        t.add(&tcp(0, 1400, Some(cut)));
         assert!(kinds(&t).is_empty());
         let mut t = SessionTable::default();
         t.add(&udp(0, 50000, 22, 100));
