@@ -32,6 +32,11 @@ use violations::{SessionFinding, Violation};
 use waves::{Hysteresis, Segmenter, WaveEntity};
 
 const S: i64 = 1_000_000_000;
+/// Floor on the spread of quiet-bucket scores.
+const SCORE_FLOOR: f64 = 0.25;
+/// A closed wave teaches the baseline with this weight in total, relative to the baseline's
+/// own mass (so recurring benign bursts become familiar, an attack's return still stands out).
+const WAVE_LEARN_SHARE: f64 = 0.0;
 
 /// Detection settings; every default is documented here and none is tuned to one capture.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,13 +50,18 @@ pub struct DetectOptions {
     pub warmup_buckets: usize,
     /// Analyst-chosen baseline interval `[from, to)` instead of the decaying one.
     pub baseline: Option<(BaselineTime, BaselineTime)>,
-    /// Wave segmentation (defaults: enter 3, strong 8, exit 2 in standardised units, streak of
+    /// Wave segmentation, in units of the spread of quiet-bucket scores (defaults: enter 4,
+    /// strong 10, exit 2.5, streak of
     /// 2 buckets, drain 5 s).
     pub hysteresis: Hysteresis,
     /// Number of largest standardised features averaged into the bucket score (default 4).
     pub top_features: usize,
     /// Forgetting rate of the per-feature norms (default 0.02: about 50 quiet buckets).
     pub norm_alpha: f64,
+    /// Least packets a wave must carry beyond what the baseline rate predicts over its span
+    /// (default 100): a handful of announcement packets from a new host is a real change of
+    /// mix on a quiet network, but not something to hand an analyst as an attack wave.
+    pub min_wave_packets: f64,
     /// Attention weights.
     pub weights: Weights,
     /// Ranked entities kept (default 100).
@@ -70,14 +80,15 @@ impl Default for DetectOptions {
             warmup_buckets: 20,
             baseline: None,
             hysteresis: Hysteresis {
-                enter: 3.0,
-                strong: 8.0,
-                exit: 2.0,
+                enter: 4.0,
+                strong: 10.0,
+                exit: 2.5,
                 streak: 2,
                 drain_ns: 5 * S,
             },
             top_features: 4,
             norm_alpha: 0.02,
+            min_wave_packets: 100.0,
             weights: Weights::default(),
             entity_limit: 100,
             wave_entities: 5,
@@ -315,6 +326,7 @@ pub fn detect(
     let mut warmup_end = None;
     let t0 = buckets.first().map_or(0, |b| b.start(width).0);
     let mut seg = Segmenter::default();
+    let mut quiet_scores = baseline::Ema::default();
     let mut scores: Vec<BucketScore> = Vec::with_capacity(buckets.len());
     let mut spans = Vec::new();
     let mut bucket_shifts = BTreeMap::new();
@@ -328,6 +340,9 @@ pub fn detect(
             // norms so they do not inflate every feature's spread.
             if i >= 3 {
                 norms.learn(&x, opts.norm_alpha);
+            }
+            if i >= opts.warmup_buckets / 2 {
+                quiet_scores.add(features::score(&norms.zscores(&x), opts.top_features), opts.norm_alpha);
             }
             learn_novel(&mut base, &x, opts.norm_alpha, i >= 3);
             base.absorb(b, width);
@@ -346,11 +361,21 @@ pub fn detect(
             warmup_end = Some(start);
         }
         let z = norms.zscores(&x);
-        let score = features::score(&z, opts.top_features);
+        let raw = features::score(&z, opts.top_features);
+        // The raw score is a maximum over dozens of features, so even quiet buckets score
+        // above zero; thresholds apply to its standardised form over quiet buckets.
+        let score = if quiet_scores.n >= 5 {
+            quiet_scores.z(raw, SCORE_FLOOR)
+        } else {
+            raw
+        };
         if let Some(span) = seg.push(&h, i, start.0, width, score) {
             // Explain a closed wave now, while the baseline is still the one it was judged
             // by (wave buckets never teach it).
-            spans.push(explain(span, buckets, &base, tl.interner(), opts));
+            if excess(&base, buckets, span, width) >= opts.min_wave_packets {
+                spans.push(explain(span, buckets, &base, tl.interner(), opts));
+            }
+            learn_wave(&mut base, buckets, span, width);
         }
         if score >= h.enter {
             let w = WindowCounts::of([b]);
@@ -359,6 +384,7 @@ pub fn detect(
             bucket_shifts.insert(i, s);
         }
         if !seg.busy() && score < h.enter {
+            quiet_scores.add(raw, opts.norm_alpha);
             norms.learn(&x, opts.norm_alpha);
             learn_novel(&mut base, &x, opts.norm_alpha, !frozen);
             base.absorb(b, width);
@@ -378,7 +404,9 @@ pub fn detect(
         });
     }
     if let Some(span) = seg.finish() {
-        spans.push(explain(span, buckets, &base, tl.interner(), opts));
+        if excess(&base, buckets, span, width) >= opts.min_wave_packets {
+            spans.push(explain(span, buckets, &base, tl.interner(), opts));
+        }
     }
     let info = match info {
         BaselineInfo::Decaying { half_life_ns, .. } => BaselineInfo::Decaying {
@@ -470,6 +498,29 @@ fn explain(
     let ents = waves::entities(&w, base, interner, &sh, opts.wave_entities);
     sh.truncate(opts.wave_shifts);
     (sp, w.packets, sh, ents)
+}
+
+/// Packets of a wave beyond what the baseline rate predicts over its span.
+fn excess(base: &Baseline, buckets: &[crate::timeline::Bucket], sp: waves::Span, width: i64) -> f64 {
+    let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
+    #[allow(clippy::cast_precision_loss)]
+    let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = (sp.last + 1 - sp.first) as f64 * width as f64 / 1e9;
+    packets - base.rate() * seconds
+}
+
+fn learn_wave(base: &mut Baseline, buckets: &[crate::timeline::Bucket], sp: waves::Span, width: i64) {
+    let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
+    #[allow(clippy::cast_precision_loss)]
+    let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    if packets <= 0.0 {
+        return;
+    }
+    let w = (WAVE_LEARN_SHARE * base.packets() / packets).min(1.0);
+    for b in wb {
+        base.absorb_weighted(b, width, w);
+    }
 }
 
 fn learn_novel(base: &mut Baseline, x: &features::BucketFeatures, alpha: f64, learn: bool) {

@@ -103,11 +103,18 @@ fn evaluate(pcap: &Path, truth: &Path) -> Row {
         .filter(|w| !truths.iter().any(|t| overlaps(w, t)))
         .count();
     lat.sort_by(f64::total_cmp);
+    let t0 = a.agg.stats.first_ts.unwrap().as_secs_f64();
+    if std::env::var("EVAL_DUMP").is_ok_and(|d| pcap.to_string_lossy().contains(&d)) {
+        for b in &a.findings.buckets {
+            eprintln!("    {:8.1} {:6.2} {:?}", b.start.as_secs_f64() - t0, b.score, b.leading);
+        }
+    }
     for w in waves {
         eprintln!(
-            "  {} wave {} {:.1}..{:.1} score {:.1}: {}",
+            "  {} wave {} pk {} {:.1}..{:.1} score {:.1}: {}",
             pcap.file_name().unwrap().to_string_lossy(),
             w.id,
+            w.packets,
             w.start.as_secs_f64() - a.agg.stats.first_ts.unwrap().as_secs_f64(),
             w.end.as_secs_f64() - a.agg.stats.first_ts.unwrap().as_secs_f64(),
             w.score,

@@ -141,11 +141,26 @@ impl Baseline {
         self.absorb_raw(b, width_ns);
     }
 
+    /// Adds a bucket with a weight in (0, 1] (a closed wave teaches the baseline a little, so
+    /// a benign pattern that recurs becomes familiar while an attack's return still stands
+    /// out). No-op when frozen.
+    pub fn absorb_weighted(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
+        if self.frozen || weight <= 0.0 {
+            return;
+        }
+        self.decay_to(b.start(width_ns).0);
+        self.absorb_scaled(b, width_ns, weight.min(1.0));
+    }
+
     fn absorb_raw(&mut self, b: &Bucket, width_ns: i64) {
-        let inv = 1.0 / self.scale;
+        self.absorb_scaled(b, width_ns, 1.0);
+    }
+
+    fn absorb_scaled(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
+        let inv = weight / self.scale;
         for (k, c) in &b.counts {
             #[allow(clippy::cast_precision_loss)]
-            let c = *c as f64;
+            let c = *c as f64 * weight;
             let e = self.counts.entry(*k).or_default();
             let d = c * inv;
             self.sq += d * (2.0 * *e + d);
@@ -154,13 +169,13 @@ impl Baseline {
         }
         for (f, o) in b.other.iter().enumerate() {
             #[allow(clippy::cast_precision_loss)]
-            let o = *o as f64;
+            let o = *o as f64 * weight;
             self.field_totals[f] += o;
         }
         #[allow(clippy::cast_precision_loss)]
         {
-            self.packets += b.packets as f64;
-            self.seconds += width_ns as f64 / 1e9;
+            self.packets += b.packets as f64 * weight;
+            self.seconds += width_ns as f64 / 1e9 * weight;
         }
         self.buckets += 1;
         if self.counts.len() > MAX_ENTRIES {
