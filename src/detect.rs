@@ -333,8 +333,7 @@ pub fn detect(
     for (i, b) in buckets.iter().enumerate() {
         let start = b.start(width);
         let x = features::features(b, &base, width, res(i).map(|r| r.score));
-        let warm = !frozen
-            && (i < opts.warmup_buckets || start.0 - t0 < opts.warmup_ns);
+        let warm = !frozen && (i < opts.warmup_buckets || start.0 - t0 < opts.warmup_ns);
         if warm {
             // The first buckets compare against an almost empty baseline: skip them in the
             // norms so they do not inflate every feature's spread.
@@ -342,7 +341,10 @@ pub fn detect(
                 norms.learn(&x, opts.norm_alpha);
             }
             if i >= opts.warmup_buckets / 2 {
-                quiet_scores.add(features::score(&norms.zscores(&x), opts.top_features), opts.norm_alpha);
+                quiet_scores.add(
+                    features::score(&norms.zscores(&x), opts.top_features),
+                    opts.norm_alpha,
+                );
             }
             learn_novel(&mut base, &x, opts.norm_alpha, i >= 3);
             base.absorb(b, width);
@@ -501,7 +503,12 @@ fn explain(
 }
 
 /// Packets of a wave beyond what the baseline rate predicts over its span.
-fn excess(base: &Baseline, buckets: &[crate::timeline::Bucket], sp: waves::Span, width: i64) -> f64 {
+fn excess(
+    base: &Baseline,
+    buckets: &[crate::timeline::Bucket],
+    sp: waves::Span,
+    width: i64,
+) -> f64 {
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     #[allow(clippy::cast_precision_loss)]
     let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
@@ -510,7 +517,12 @@ fn excess(base: &Baseline, buckets: &[crate::timeline::Bucket], sp: waves::Span,
     packets - base.rate() * seconds
 }
 
-fn learn_wave(base: &mut Baseline, buckets: &[crate::timeline::Bucket], sp: waves::Span, width: i64) {
+fn learn_wave(
+    base: &mut Baseline,
+    buckets: &[crate::timeline::Bucket],
+    sp: waves::Span,
+    width: i64,
+) {
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     #[allow(clippy::cast_precision_loss)]
     let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();

@@ -146,7 +146,11 @@ fn huge_claim_with_data_behind_it_stops_at_the_cap() {
 #[test]
 fn records_bigger_than_the_initial_buffer_are_read() {
     let big = vec![0x5a; 5 << 20];
-    let bytes = pcap(&[(1, 0, vec![1; 10]), (2, 0, big.clone()), (3, 0, vec![2; 10])]);
+    let bytes = pcap(&[
+        (1, 0, vec![1; 10]),
+        (2, 0, big.clone()),
+        (3, 0, vec![2; 10]),
+    ]);
     let mut src = capture::from_reader("big".into(), Box::new(Cursor::new(bytes))).expect("open");
     let mut sizes = Vec::new();
     while let Some(p) = src.next_packet().expect("read") {
@@ -155,7 +159,10 @@ fn records_bigger_than_the_initial_buffer_are_read() {
     assert_eq!(sizes, [10, 5 << 20, 10]);
     // The snaplen (65535) is exceeded by the big record: counted.
     let w = src.take_warnings();
-    assert_eq!(w.iter().map(|w| w.kind).collect::<Vec<_>>(), [WarningKind::SnaplenViolation]);
+    assert_eq!(
+        w.iter().map(|w| w.kind).collect::<Vec<_>>(),
+        [WarningKind::SnaplenViolation]
+    );
 }
 
 #[test]

@@ -62,11 +62,21 @@ pub fn regularity(xs: &[f64]) -> f64 {
     let mut v: Vec<f64> = xs.to_vec();
     v.sort_by(f64::total_cmp);
     let (q1, q2, q3) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
-    let skew = if q3 - q1 > 1e-12 { (q1 + q3 - 2.0 * q2) / (q3 - q1) } else { 0.0 };
+    let skew = if q3 - q1 > 1e-12 {
+        (q1 + q3 - 2.0 * q2) / (q3 - q1)
+    } else {
+        0.0
+    };
     let mut dev: Vec<f64> = v.iter().map(|x| (x - q2).abs()).collect();
     dev.sort_by(f64::total_cmp);
     let mad = quantile(&dev, 0.5);
-    let madm = if q2 > 1e-12 { mad / q2 } else if mad > 0.0 { 1.0 } else { 0.0 };
+    let madm = if q2 > 1e-12 {
+        mad / q2
+    } else if mad > 0.0 {
+        1.0
+    } else {
+        0.0
+    };
     0.5 * (1.0 - skew.abs().min(1.0)) + 0.5 * (1.0 - madm.min(1.0))
 }
 
@@ -97,7 +107,10 @@ pub fn pairs<'a>(
         }
         ev.sort_unstable();
         #[allow(clippy::cast_precision_loss)]
-        let iv: Vec<f64> = ev.windows(2).map(|w| (w[1].0.0 - w[0].0.0) as f64 / 1e9).collect();
+        let iv: Vec<f64> = ev
+            .windows(2)
+            .map(|w| (w[1].0.0 - w[0].0.0) as f64 / 1e9)
+            .collect();
         let mut sorted = iv.clone();
         sorted.sort_by(f64::total_cmp);
         let median = quantile(&sorted, 0.5);

@@ -43,7 +43,12 @@ pub struct BucketFeatures {
 
 /// Computes the features of a bucket.
 #[must_use]
-pub fn features(b: &Bucket, base: &Baseline, width_ns: i64, residual: Option<f64>) -> BucketFeatures {
+pub fn features(
+    b: &Bucket,
+    base: &Baseline,
+    width_ns: i64,
+    residual: Option<f64>,
+) -> BucketFeatures {
     let mut n = [0u64; NFIELDS];
     for (k, c) in &b.counts {
         n[k.field() as usize] += c;
@@ -234,12 +239,22 @@ mod tests {
         for t in 0..10 {
             base.absorb(&bucket(&mut i, t, &[(80, 50), (443, 50)]), 1_000_000_000);
         }
-        let same = features(&bucket(&mut i, 10, &[(80, 50), (443, 50)]), &base, 1_000_000_000, None);
+        let same = features(
+            &bucket(&mut i, 10, &[(80, 50), (443, 50)]),
+            &base,
+            1_000_000_000,
+            None,
+        );
         let f = Field::DstPort as usize;
         assert!(same.tv[f].unwrap() < 0.05);
         assert!(same.rate.abs() < 0.1);
         assert!(same.drift < 0.01);
-        let flood = features(&bucket(&mut i, 11, &[(25565, 900), (80, 50)]), &base, 1_000_000_000, None);
+        let flood = features(
+            &bucket(&mut i, 11, &[(25565, 900), (80, 50)]),
+            &base,
+            1_000_000_000,
+            None,
+        );
         assert!(flood.tv[f].unwrap() > 0.9);
         assert!(flood.novel[f].unwrap() > 0.9);
         assert!(flood.rate > 3.0);
@@ -260,8 +275,18 @@ mod tests {
             }
             base.absorb(&b, 1_000_000_000);
         }
-        let quiet = features(&bucket(&mut i, 30, &[(80, 45), (443, 50)]), &base, 1_000_000_000, None);
-        let loud = features(&bucket(&mut i, 31, &[(22, 500), (80, 45)]), &base, 1_000_000_000, None);
+        let quiet = features(
+            &bucket(&mut i, 30, &[(80, 45), (443, 50)]),
+            &base,
+            1_000_000_000,
+            None,
+        );
+        let loud = features(
+            &bucket(&mut i, 31, &[(22, 500), (80, 45)]),
+            &base,
+            1_000_000_000,
+            None,
+        );
         let sq = score(&norms.zscores(&quiet), 3);
         let sl = score(&norms.zscores(&loud), 3);
         assert!(sq < 2.0, "quiet {sq}");

@@ -104,6 +104,9 @@ pub struct WaveRef<'a> {
     pub entities: &'a [WaveEntity],
 }
 
+/// Per entity while ranking: components so far, wave ids, evidence packets, violations by kind.
+type Partial = (Components, Vec<u32>, u64, BTreeMap<String, (u64, f64)>);
+
 #[derive(Default)]
 struct SessionAgg {
     payload: Welford,
@@ -134,10 +137,14 @@ pub fn rank<'a>(
     weights: &Weights,
     limit: usize,
 ) -> Vec<RankedEntity> {
-    let mut per: FxHashMap<String, (Components, Vec<u32>, u64, BTreeMap<String, (u64, f64)>)> =
-        FxHashMap::default();
+    let mut per: FxHashMap<String, Partial> = FxHashMap::default();
     for w in waves {
-        let top = w.entities.iter().map(|e| e.score).fold(0.0, f64::max).max(1e-9);
+        let top = w
+            .entities
+            .iter()
+            .map(|e| e.score)
+            .fold(0.0, f64::max)
+            .max(1e-9);
         for e in w.entities {
             let p = per.entry(e.entity.clone()).or_default();
             p.0.confidence = p.0.confidence.max(w.strength * (e.score / top).min(1.0));
@@ -201,7 +208,11 @@ pub fn rank<'a>(
             + weights.protocol * c.protocol;
         let mut violations: Vec<ViolationCount> = viol
             .into_iter()
-            .map(|(kind, (sessions, score))| ViolationCount { kind, sessions, score })
+            .map(|(kind, (sessions, score))| ViolationCount {
+                kind,
+                sessions,
+                score,
+            })
             .collect();
         violations.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
         let sa = match id {
@@ -286,18 +297,35 @@ mod tests {
         t.add(&p("10.0.0.66", "10.0.0.10", 0));
         t.add(&p("10.0.0.5", "10.0.0.10", 0));
         let ents = vec![
-            WaveEntity { entity: "10.0.0.66".into(), role: Role::Source, packets: 4000, score: 0.6 },
-            WaveEntity { entity: "10.0.0.10".into(), role: Role::Target, packets: 4000, score: 0.4 },
+            WaveEntity {
+                entity: "10.0.0.66".into(),
+                role: Role::Source,
+                packets: 4000,
+                score: 0.6,
+            },
+            WaveEntity {
+                entity: "10.0.0.10".into(),
+                role: Role::Target,
+                packets: 4000,
+                score: 0.4,
+            },
         ];
-        let waves = [WaveRef { id: 1, strength: 0.9, entities: &ents }];
+        let waves = [WaveRef {
+            id: 1,
+            strength: 0.9,
+            entities: &ents,
+        }];
         let w = Weights::default();
         let r = rank(&t, std::iter::empty(), &[], &waves, Timestamp(0), &w, 10);
         assert_eq!(r[0].entity, "10.0.0.66");
         assert_eq!(r[0].waves, vec![1]);
         assert_eq!(r.last().unwrap().entity, "10.0.0.5");
         let c = r[0].components;
-        let sum = w.confidence * c.confidence + w.evidence * c.evidence + w.recency * c.recency
-            + w.anomaly * c.anomaly + w.protocol * c.protocol;
+        let sum = w.confidence * c.confidence
+            + w.evidence * c.evidence
+            + w.recency * c.recency
+            + w.anomaly * c.anomaly
+            + w.protocol * c.protocol;
         assert!((sum - r[0].score).abs() < 1e-12);
         assert!((c.confidence - 0.9).abs() < 1e-12 && (c.recency - 1.0).abs() < 1e-12);
         assert_eq!(r[0].tier, "hot");

@@ -90,7 +90,11 @@ impl Shift {
             ShiftKind::Concentrated | ShiftKind::Rising => format!(
                 "{} {} on {}{} ({}, was {})",
                 self.field.name(),
-                if self.kind == ShiftKind::Concentrated { "concentrated" } else { "rising" },
+                if self.kind == ShiftKind::Concentrated {
+                    "concentrated"
+                } else {
+                    "rising"
+                },
                 if self.novel { "new value " } else { "" },
                 val,
                 pct(self.recent_share),
@@ -319,9 +323,15 @@ mod tests {
         assert_eq!(s[0].kind, ShiftKind::Concentrated);
         assert_eq!(s[0].value, Some(Value::U(53)));
         assert!(s[0].novel && s[0].recent_share > 0.95 && s[0].significance > 10.0);
-        assert!(s[0].phrase().starts_with("src_port concentrated on new value 53 (96%, was 0%)"));
+        assert!(
+            s[0].phrase()
+                .starts_with("src_port concentrated on new value 53 (96%, was 0%)")
+        );
         // 443 fell from 50% to 4%: vanished.
-        assert!(s.iter().any(|x| x.kind == ShiftKind::Vanished && x.value == Some(Value::U(443))));
+        assert!(
+            s.iter()
+                .any(|x| x.kind == ShiftKind::Vanished && x.value == Some(Value::U(443)))
+        );
     }
 
     #[test]

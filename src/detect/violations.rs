@@ -43,35 +43,96 @@ const PROFILES: &[Profile] = &[
     p(22, true, false),
     p(23, true, false),
     p(25, true, false),
-    Profile { dns: true, ..p(53, true, true) },
-    Profile { fixed_size: true, ..p(67, false, true) },
-    Profile { fixed_size: true, ..p(68, false, true) },
+    Profile {
+        dns: true,
+        ..p(53, true, true)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(67, false, true)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(68, false, true)
+    },
     p(69, false, true),
     p(80, true, false),
     p(110, true, false),
-    Profile { fixed_size: true, ..p(123, false, true) },
-    Profile { fixed_size: true, ..p(137, false, true) },
-    Profile { fixed_size: true, ..p(138, false, true) },
+    Profile {
+        fixed_size: true,
+        ..p(123, false, true)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(137, false, true)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(138, false, true)
+    },
     p(139, true, false),
     p(143, true, false),
-    Profile { fixed_size: true, ..p(161, false, true) },
-    Profile { fixed_size: true, ..p(162, false, true) },
+    Profile {
+        fixed_size: true,
+        ..p(161, false, true)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(162, false, true)
+    },
     p(389, true, true),
-    Profile { tls: true, ..p(443, true, true) },
+    Profile {
+        tls: true,
+        ..p(443, true, true)
+    },
     p(445, true, false),
     p(514, false, true),
-    Profile { fixed_size: true, ..p(520, false, true) },
-    Profile { tls: true, ..p(993, true, false) },
-    Profile { tls: true, ..p(995, true, false) },
-    Profile { fixed_size: true, ..p(1900, false, true) },
+    Profile {
+        fixed_size: true,
+        ..p(520, false, true)
+    },
+    Profile {
+        tls: true,
+        ..p(993, true, false)
+    },
+    Profile {
+        tls: true,
+        ..p(995, true, false)
+    },
+    Profile {
+        fixed_size: true,
+        ..p(1900, false, true)
+    },
     p(3389, true, true),
-    Profile { risk: 0.75, ..p(4444, true, true) },
-    Profile { risk: 0.5, ..p(5555, true, true) },
-    Profile { dns: true, fixed_size: true, ..p(5353, false, true) },
-    Profile { dns: true, ..p(5355, true, true) },
-    Profile { risk: 0.5, ..p(6667, true, false) },
-    Profile { risk: 0.5, ..p(9001, true, false) },
-    Profile { risk: 0.8, ..p(31337, true, true) },
+    Profile {
+        risk: 0.75,
+        ..p(4444, true, true)
+    },
+    Profile {
+        risk: 0.5,
+        ..p(5555, true, true)
+    },
+    Profile {
+        dns: true,
+        fixed_size: true,
+        ..p(5353, false, true)
+    },
+    Profile {
+        dns: true,
+        ..p(5355, true, true)
+    },
+    Profile {
+        risk: 0.5,
+        ..p(6667, true, false)
+    },
+    Profile {
+        risk: 0.5,
+        ..p(9001, true, false)
+    },
+    Profile {
+        risk: 0.8,
+        ..p(31337, true, true)
+    },
 ];
 
 fn profile(port: u16) -> Option<&'static Profile> {
@@ -178,18 +239,29 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
             v.push((
                 "wrong_transport",
                 weight::WRONG_TRANSPORT,
-                format!("{} on a {}-only port", if tcp { "TCP" } else { "UDP" }, if tcp { "UDP" } else { "TCP" }),
+                format!(
+                    "{} on a {}-only port",
+                    if tcp { "TCP" } else { "UDP" },
+                    if tcp { "UDP" } else { "TCP" }
+                ),
             ));
         }
         if pr.dns && s.dns_size.n >= 3 && s.dns_size.mean > DNS_TUNNEL_BYTES {
             v.push((
                 "dns_tunnel",
                 weight::DNS_TUNNEL,
-                format!("{} DNS messages of {:.0} bytes on average", s.dns_size.n, s.dns_size.mean),
+                format!(
+                    "{} DNS messages of {:.0} bytes on average",
+                    s.dns_size.n, s.dns_size.mean
+                ),
             ));
         }
         if pr.risk > 0.0 {
-            v.push(("risky_port", pr.risk, format!("port {} is a known-risky port", pr.port)));
+            v.push((
+                "risky_port",
+                pr.risk,
+                format!("port {} is a known-risky port", pr.port),
+            ));
         }
     }
     if s.dns_size.n > 0 && !prof.is_some_and(|p| p.dns) && s.server_port != 53 {
@@ -203,7 +275,10 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
         v.push((
             "oversized_ntp",
             weight::OVERSIZED_NTP,
-            format!("NTP messages of {:.0} bytes on average (header 48)", s.ntp_size.mean),
+            format!(
+                "NTP messages of {:.0} bytes on average (header 48)",
+                s.ntp_size.mean
+            ),
         ));
     }
     let fixed = prof.is_some_and(|p| p.fixed_size) || is_group(s.server);
@@ -351,18 +426,27 @@ mod tests {
         let mut t = SessionTable::default();
         for i in 0..4 {
             let mut p = udp(i, 40000, 53, 420);
-            p.dns = Some(Box::new(Dns { size: 420, ..Dns::default() }));
+            p.dns = Some(Box::new(Dns {
+                size: 420,
+                ..Dns::default()
+            }));
             t.add(&p);
         }
         assert_eq!(kinds(&t), vec!["dns_tunnel"]);
         let mut t = SessionTable::default();
         let mut p = udp(0, 40000, 8053, 60);
-        p.dns = Some(Box::new(Dns { size: 60, ..Dns::default() }));
+        p.dns = Some(Box::new(Dns {
+            size: 60,
+            ..Dns::default()
+        }));
         t.add(&p);
         assert_eq!(kinds(&t), vec!["unexpected_dns"]);
         let mut t = SessionTable::default();
         let mut p = udp(0, 40000, 53, 60);
-        p.dns = Some(Box::new(Dns { size: 60, ..Dns::default() }));
+        p.dns = Some(Box::new(Dns {
+            size: 60,
+            ..Dns::default()
+        }));
         t.add(&p);
         assert!(kinds(&t).is_empty());
     }
@@ -411,7 +495,12 @@ mod tests {
         assert_eq!(kinds(&t), vec!["constant_size"]);
         let mut t = SessionTable::default();
         for i in 0..6 {
-            t.add(&udp(i * 1000, 50000, 7777, 64 + 40 * u32::try_from(i).unwrap()));
+            t.add(&udp(
+                i * 1000,
+                50000,
+                7777,
+                64 + 40 * u32::try_from(i).unwrap(),
+            ));
         }
         assert!(kinds(&t).is_empty());
         let mut t = SessionTable::default();

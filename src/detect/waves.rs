@@ -50,7 +50,14 @@ impl Segmenter {
     /// Feeds bucket `pos` starting at `start_ns` (width `width_ns`) with `score`. Returns a
     /// wave that closed before this bucket, if any. `in_wave()` tells whether `pos` belongs
     /// to an open wave or a streak afterwards.
-    pub fn push(&mut self, h: &Hysteresis, pos: usize, start_ns: i64, width_ns: i64, score: f64) -> Option<Span> {
+    pub fn push(
+        &mut self,
+        h: &Hysteresis,
+        pos: usize,
+        start_ns: i64,
+        width_ns: i64,
+        score: f64,
+    ) -> Option<Span> {
         let mut closed = None;
         if let Some((first, last, last_end)) = self.open {
             if start_ns - last_end >= h.drain_ns {
@@ -97,7 +104,9 @@ impl Segmenter {
 
     /// Closes whatever is open at the end of input.
     pub fn finish(&mut self) -> Option<Span> {
-        self.open.take().map(|(first, last, _)| Span { first, last })
+        self.open
+            .take()
+            .map(|(first, last, _)| Span { first, last })
     }
 }
 
@@ -131,7 +140,13 @@ const SPREAD_SOURCES: u64 = 256;
 
 /// The entities that carry a wave's excess traffic, most first (at most `top`).
 #[must_use]
-pub fn entities(w: &WindowCounts, base: &Baseline, interner: &Interner, shifts: &[Shift], top: usize) -> Vec<WaveEntity> {
+pub fn entities(
+    w: &WindowCounts,
+    base: &Baseline,
+    interner: &Interner,
+    shifts: &[Shift],
+    top: usize,
+) -> Vec<WaveEntity> {
     let mut out = by_fields(w, base, interner, shifts, Field::SrcIp, Field::DstIp);
     if out.is_empty() {
         out = by_fields(w, base, interner, shifts, Field::SrcMac, Field::DstMac);
@@ -189,7 +204,11 @@ fn by_fields(
             continue; // one of the forged sources: summarised below
         }
         total += eo + ei;
-        let (role, packets) = if eo >= ei { (Role::Source, *po) } else { (Role::Target, *pi) };
+        let (role, packets) = if eo >= ei {
+            (Role::Source, *po)
+        } else {
+            (Role::Target, *pi)
+        };
         rows.push((v.display(src), role, packets, eo + ei));
     }
     if spread {
@@ -198,7 +217,10 @@ fn by_fields(
         let ex = packets as f64;
         total += ex;
         rows.push((
-            format!("spread ({} sources)", novel_src_distinct + w.other[src as usize]),
+            format!(
+                "spread ({} sources)",
+                novel_src_distinct + w.other[src as usize]
+            ),
             Role::Source,
             packets,
             ex,
@@ -254,16 +276,33 @@ mod tests {
     }
 
     fn h() -> Hysteresis {
-        Hysteresis { enter: 3.0, strong: 8.0, exit: 2.0, streak: 2, drain_ns: 3 * S }
+        Hysteresis {
+            enter: 3.0,
+            strong: 8.0,
+            exit: 2.0,
+            streak: 2,
+            drain_ns: 3 * S,
+        }
     }
 
     #[test]
     fn streak_opens_drain_closes_and_return_is_a_new_wave() {
         let q = 0.5;
-        let s = [q, q, 4.0, 4.0, 2.5, q, 4.0, q, q, q, q, q, q, 5.0, 5.0, q, q, q, q];
+        let s = [
+            q, q, 4.0, 4.0, 2.5, q, 4.0, q, q, q, q, q, q, 5.0, 5.0, q, q, q, q,
+        ];
         let w = run(&h(), &s);
         // The dip to q at 5 is shorter than the drain: one wave 2..=6, then a new one 13..=14.
-        assert_eq!(w, vec![Span { first: 2, last: 6 }, Span { first: 13, last: 14 }]);
+        assert_eq!(
+            w,
+            vec![
+                Span { first: 2, last: 6 },
+                Span {
+                    first: 13,
+                    last: 14
+                }
+            ]
+        );
     }
 
     #[test]
