@@ -41,6 +41,13 @@ enum Command {
         /// Rows per table (flows, entities).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Baseline interval instead of the decaying one: offsets from the capture start
+        /// (`00:00..01:30`, `0..90`) or absolute epoch seconds.
+        #[arg(long, value_parser = holoscope::detect::BaselineTime::parse_range)]
+        baseline: Option<(
+            holoscope::detect::BaselineTime,
+            holoscope::detect::BaselineTime,
+        )>,
         /// Write to a file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -177,9 +184,18 @@ pub fn run() -> Result<(), Failure> {
             format,
             bucket,
             limit,
+            baseline,
             output,
         }) => {
-            let a = analyze(&capture, &engine::Options { bucket_ns: bucket })?;
+            let opts = engine::Options {
+                bucket_ns: bucket,
+                detect: holoscope::detect::DetectOptions {
+                    baseline,
+                    entity_limit: limit,
+                    ..Default::default()
+                },
+            };
+            let a = analyze(&capture, &opts)?;
             let r = Report::build(
                 &a,
                 Limits {

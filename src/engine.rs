@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 pub struct Options {
     /// Fixed bucket width in nanoseconds; `None` chooses it from the capture.
     pub bucket_ns: Option<i64>,
+    /// Detection settings (baseline, thresholds, weights).
+    pub detect: crate::detect::DetectOptions,
 }
 
 /// Counters over the whole capture.
@@ -111,6 +113,8 @@ pub struct Aggregates {
     /// Byte offset of every packet in the (decompressed) stream, in file order: the per-packet
     /// index used to re-read a packet later without decoding the file again.
     pub index: Vec<u64>,
+    /// Per-session statistics for the protocol-expectation checks.
+    pub sessions: crate::detect::session::SessionTable,
 }
 
 impl Aggregates {
@@ -132,6 +136,7 @@ impl Aggregates {
         self.timeline.add(pkt);
         self.flows.add(pkt);
         self.entities.add(pkt);
+        self.sessions.add(pkt);
         self.index.push(offset);
     }
 }
@@ -145,6 +150,8 @@ pub struct Analysis {
     pub warnings: Vec<Warning>,
     /// Everything aggregated.
     pub agg: Aggregates,
+    /// What detection found (an immutable snapshot, shareable with the TUI).
+    pub findings: std::sync::Arc<crate::detect::Findings>,
 }
 
 /// Progress of a running pass (for progress bars).
@@ -204,10 +211,12 @@ pub fn analyze(
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
+    let findings = std::sync::Arc::new(crate::detect::detect(&agg, &opts.detect, None));
     Analysis {
         info: end.info,
         warnings,
         agg,
+        findings,
     }
 }
 

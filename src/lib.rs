@@ -15,6 +15,7 @@ pub mod bench;
 pub mod capture;
 pub mod command;
 pub mod decode;
+pub mod detect;
 pub mod engine;
 pub mod fsutil;
 pub mod report;

@@ -4,12 +4,12 @@
 //! The JSON is a contract read by tests outside the repository: field names given by the issues
 //! are kept forever; new fields may be added, none renamed or dropped.
 
+pub mod findings;
 pub mod markdown;
 pub mod table;
 pub mod text;
 
 use crate::engine::Analysis;
-use crate::engine::entities::EntityRow;
 use crate::engine::flows::FlowRow;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,12 +91,19 @@ pub struct Report {
     pub flows: Vec<FlowRow>,
     /// Number of flows in the capture (the list above may be cut).
     pub flows_total: usize,
-    /// Busiest entities.
-    pub entities: Vec<EntityRow>,
+    /// Entities ranked by attention (highest first), each with its traffic counters and the
+    /// components of its score.
+    pub entities: Vec<findings::RankedRow>,
     /// Number of entities in the capture.
     pub entities_total: usize,
     /// Packet and byte counts over time.
     pub timeline: TimelineSection,
+    /// Attack waves in time order.
+    pub waves: Vec<findings::WaveRow>,
+    /// Protocol-expectation violations, worst first.
+    pub violations: Vec<findings::Violation>,
+    /// The baseline detection used.
+    pub baseline: findings::BaselineRow,
 }
 
 /// How many rows of each table to include.
@@ -160,7 +167,7 @@ impl Report {
             },
             flows: a.agg.flows.top(limits.flows),
             flows_total: a.agg.flows.len(),
-            entities: a.agg.entities.top(limits.entities),
+            entities: findings::entities(a, limits.entities),
             entities_total: a.agg.entities.len(),
             timeline: TimelineSection {
                 bucket_seconds,
@@ -174,6 +181,9 @@ impl Report {
                     })
                     .collect(),
             },
+            waves: findings::waves(&a.findings),
+            violations: findings::violations(&a.findings, limits.entities),
+            baseline: findings::baseline(&a.findings),
         }
     }
 

@@ -267,7 +267,7 @@ pub struct EntityRow {
 }
 
 impl EntityRow {
-    fn new(id: &EntityId, s: &EntityStats) -> Self {
+    pub(crate) fn new(id: &EntityId, s: &EntityStats) -> Self {
         let mut sample: Vec<EntityId> = s.peers.items.iter().copied().collect();
         sample.sort_unstable();
         sample.truncate(5);

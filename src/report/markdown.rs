@@ -18,8 +18,26 @@ pub fn render(r: &Report) -> String {
     }
     out += &format!("\n## Flows ({} of {})\n\n", r.flows.len(), r.flows_total);
     out += &flows_table(r).markdown();
+    out += &format!("\n## Waves ({})\n\n", r.waves.len());
+    for l in super::findings::wave_lines(&r.waves) {
+        if let Some(rest) = l.strip_prefix("  ") {
+            out += &format!("    - {rest}\n");
+        } else {
+            out += &format!("- {l}\n");
+        }
+    }
     out += &format!(
-        "\n## Entities ({} of {})\n\n",
+        "\n## Entities by attention ({} of {})\n\n",
+        r.entities.len(),
+        r.entities_total
+    );
+    out += &super::findings::ranked_table(&r.entities).markdown();
+    if !r.violations.is_empty() {
+        out += &format!("\n## Violations ({})\n\n", r.violations.len());
+        out += &super::findings::violations_table(&r.violations).markdown();
+    }
+    out += &format!(
+        "\n## Entities by traffic ({} of {})\n\n",
         r.entities.len(),
         r.entities_total
     );

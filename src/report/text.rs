@@ -78,7 +78,7 @@ pub(crate) fn entities_table(r: &Report) -> Table {
         "ports out",
         "ports in",
     ]);
-    for e in &r.entities {
+    for e in r.entities.iter().map(|e| &e.row) {
         t.row(vec![
             e.entity.clone(),
             e.packets.to_string(),
@@ -109,8 +109,22 @@ pub fn render(r: &Report) -> String {
     }
     out += &format!("\nflows ({} of {})\n", r.flows.len(), r.flows_total);
     out += &flows_table(r).text();
+    out += &format!("\nwaves ({})\n", r.waves.len());
+    for l in super::findings::wave_lines(&r.waves) {
+        out += &format!("  {l}\n");
+    }
     out += &format!(
-        "\nentities ({} of {})\n",
+        "\nentities by attention ({} of {})\n",
+        r.entities.len(),
+        r.entities_total
+    );
+    out += &super::findings::ranked_table(&r.entities).text();
+    if !r.violations.is_empty() {
+        out += &format!("\nviolations ({})\n", r.violations.len());
+        out += &super::findings::violations_table(&r.violations).text();
+    }
+    out += &format!(
+        "\nentities by traffic ({} of {})\n",
         r.entities.len(),
         r.entities_total
     );

@@ -1,0 +1,588 @@
+//! Detection and explanation: concentration shifts, drift and floods, protocol-expectation
+//! violations, ranked entities and attack waves, from counts alone (no signatures).
+//!
+//! [`detect`] is a pure function of the aggregates of one pass: it walks the closed timeline
+//! buckets in time order, judging bucket `i` only against a baseline built from earlier quiet
+//! buckets (causal, so the same code runs incrementally on live input), segments the score
+//! stream into waves, explains each wave, checks every session against protocol expectations
+//! and ranks entities. The result, [`Findings`], is an immutable snapshot (`Clone + Send +
+//! Sync`) that the report prints and the TUI can hold in an `Arc`.
+//!
+//! Every threshold is a documented default in [`DetectOptions`]; the per-feature scales are
+//! learned from the capture itself.
+
+pub mod baseline;
+pub mod beacon;
+pub mod features;
+pub mod rank;
+pub mod session;
+pub mod shift;
+pub mod violations;
+pub mod waves;
+
+use crate::engine::Aggregates;
+use crate::time::Timestamp;
+use baseline::Baseline;
+use features::{Feature, Norms};
+use rank::{RankedEntity, WaveRef, Weights};
+use shift::{Shift, WindowCounts};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use violations::{SessionFinding, Violation};
+use waves::{Hysteresis, Segmenter, WaveEntity};
+
+const S: i64 = 1_000_000_000;
+/// Floor on the spread of quiet-bucket scores.
+const SCORE_FLOOR: f64 = 0.25;
+/// A closed wave teaches the baseline with this weight in total, relative to the baseline's
+/// own mass (so recurring benign bursts become familiar, an attack's return still stands out).
+const WAVE_LEARN_SHARE: f64 = 0.0;
+
+/// Detection settings; every default is documented here and none is tuned to one capture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectOptions {
+    /// Half-life of the decaying baseline (default 300 s: long enough to span an attack's
+    /// quiet gaps, short enough to follow a network over an hour).
+    pub half_life_ns: i64,
+    /// Warm-up: the baseline learns without judging for at least this long...
+    pub warmup_ns: i64,
+    /// ...and at least this many buckets (defaults 10 s and 20 buckets).
+    pub warmup_buckets: usize,
+    /// Analyst-chosen baseline interval `[from, to)` instead of the decaying one.
+    pub baseline: Option<(BaselineTime, BaselineTime)>,
+    /// Wave segmentation, in units of the spread of quiet-bucket scores (defaults: enter 4,
+    /// strong 10, exit 2.5, streak of
+    /// 2 buckets, drain 5 s).
+    pub hysteresis: Hysteresis,
+    /// Number of largest standardised features averaged into the bucket score (default 4).
+    pub top_features: usize,
+    /// Forgetting rate of the per-feature norms (default 0.02: about 50 quiet buckets).
+    pub norm_alpha: f64,
+    /// Least packets a wave must carry beyond what the baseline rate predicts over its span
+    /// (default 100): a handful of announcement packets from a new host is a real change of
+    /// mix on a quiet network, but not something to hand an analyst as an attack wave.
+    pub min_wave_packets: f64,
+    /// Attention weights.
+    pub weights: Weights,
+    /// Ranked entities kept (default 100).
+    pub entity_limit: usize,
+    /// Entities listed per wave (default 5).
+    pub wave_entities: usize,
+    /// Shifts kept per wave (default 8).
+    pub wave_shifts: usize,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self {
+            half_life_ns: 300 * S,
+            warmup_ns: 10 * S,
+            warmup_buckets: 20,
+            baseline: None,
+            hysteresis: Hysteresis {
+                enter: 4.0,
+                strong: 10.0,
+                exit: 2.5,
+                streak: 2,
+                drain_ns: 5 * S,
+            },
+            top_features: 4,
+            norm_alpha: 0.02,
+            min_wave_packets: 100.0,
+            weights: Weights::default(),
+            entity_limit: 100,
+            wave_entities: 5,
+            wave_shifts: 8,
+        }
+    }
+}
+
+/// One end of an analyst-chosen baseline interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaselineTime {
+    /// Nanoseconds after the capture's first packet.
+    Offset(i64),
+    /// An absolute time.
+    At(Timestamp),
+}
+
+impl BaselineTime {
+    /// The absolute time, given the capture's first packet.
+    #[must_use]
+    pub fn resolve(self, first: Timestamp) -> Timestamp {
+        match self {
+            BaselineTime::Offset(ns) => Timestamp(first.0.saturating_add(ns)),
+            BaselineTime::At(t) => t,
+        }
+    }
+
+    /// Parses `mm:ss`, `hh:mm:ss`, seconds (`90`, `12.5`) as offsets from the capture start,
+    /// or an absolute epoch in seconds (anything from 10^9 on, i.e. after 2001).
+    ///
+    /// # Errors
+    /// A message naming what could not be parsed.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let bad = || format!("bad time {s:?} (try 90, 01:30, 00:01:30 or an epoch)");
+        let mut secs = 0.0f64;
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        for p in &parts {
+            let v: f64 = p.parse().map_err(|_| bad())?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad());
+            }
+            secs = secs * 60.0 + v;
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let ns = (secs * 1e9).round().min(9.0e18) as i64;
+        if parts.len() == 1 && secs >= 1e9 {
+            Ok(BaselineTime::At(Timestamp(ns)))
+        } else {
+            Ok(BaselineTime::Offset(ns))
+        }
+    }
+
+    /// Parses `A..B`.
+    ///
+    /// # Errors
+    /// A message naming what could not be parsed.
+    pub fn parse_range(s: &str) -> Result<(Self, Self), String> {
+        let (a, b) = s
+            .split_once("..")
+            .ok_or_else(|| format!("bad baseline {s:?} (try 00:00..01:30)"))?;
+        Ok((Self::parse(a)?, Self::parse(b)?))
+    }
+}
+
+/// Residual summary of one bucket from the subspace stage (the hook for CCIPCA residual
+/// profiles): `score` joins the bucket score as one more standardised feature, `profile`
+/// (per-stripe residuals) is averaged into each wave's `residual_profile`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResidualSummary {
+    /// Residual magnitude of the bucket.
+    pub score: f64,
+    /// Per-stripe residuals.
+    pub profile: Vec<f32>,
+}
+
+/// One bucket's verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketScore {
+    /// Bucket start.
+    pub start: Timestamp,
+    /// Anomaly score (0 during warm-up).
+    pub score: f64,
+    /// 1 - cosine of its counts against the baseline.
+    pub drift: f64,
+    /// Chance two of its packets agree on a field.
+    pub homogeneity: f64,
+    /// log2 of packets against the baseline's expectation.
+    pub rate: f64,
+    /// The features that raised the score most (name, standardised value).
+    pub leading: Vec<(String, f64)>,
+    /// Still learning.
+    pub warmup: bool,
+}
+
+/// One attack wave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wave {
+    /// 1-based id in time order.
+    pub id: u32,
+    /// Start of its first bucket.
+    pub start: Timestamp,
+    /// End of its last hot bucket.
+    pub end: Timestamp,
+    /// Highest bucket score.
+    pub score: f64,
+    /// One line built from the fields.
+    pub summary: String,
+    /// Shifts against the baseline, most telling first.
+    pub shifts: Vec<Shift>,
+    /// Entities driving it.
+    pub entities: Vec<WaveEntity>,
+    /// Violations of sessions of its entities active during it.
+    pub violations: Vec<Violation>,
+    /// Mean residual profile of its buckets (empty without the subspace stage).
+    pub residual_profile: Vec<f32>,
+    /// Bucket positions.
+    pub buckets: Range<usize>,
+    /// Packets in its buckets.
+    pub packets: u64,
+}
+
+/// How the baseline was chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BaselineInfo {
+    /// Decaying over earlier quiet buckets after a warm-up ending at `warmup_end`.
+    Decaying {
+        /// Half-life.
+        half_life_ns: i64,
+        /// End of the warm-up.
+        warmup_end: Option<Timestamp>,
+    },
+    /// Fixed interval chosen by the analyst.
+    Fixed {
+        /// Start.
+        from: Timestamp,
+        /// End (exclusive).
+        to: Timestamp,
+        /// Buckets in it.
+        buckets: usize,
+    },
+}
+
+/// Everything detection found: an immutable snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Findings {
+    /// Bucket width.
+    pub bucket_ns: i64,
+    /// Baseline used.
+    pub baseline: BaselineInfo,
+    /// Per-bucket scores, in timeline order.
+    pub buckets: Vec<BucketScore>,
+    /// Attack waves in time order.
+    pub waves: Vec<Wave>,
+    /// Sessions with violations, worst first.
+    pub sessions: Vec<SessionFinding>,
+    /// Entities by attention, highest first.
+    pub entities: Vec<RankedEntity>,
+    /// Shifts of each anomalous bucket (position -> shifts).
+    pub bucket_shifts: BTreeMap<usize, Vec<Shift>>,
+}
+
+impl Findings {
+    /// Shifts of one bucket (empty unless it scored at least the enter level).
+    #[must_use]
+    pub fn shifts_at(&self, pos: usize) -> &[Shift] {
+        self.bucket_shifts.get(&pos).map_or(&[], Vec::as_slice)
+    }
+}
+
+fn feature_name(f: Feature) -> String {
+    match f {
+        Feature::Field(i) => crate::decode::Field::ALL
+            .get(i)
+            .map_or("?", |f| f.name())
+            .to_string(),
+        Feature::Rate => "rate".into(),
+        Feature::Homogeneity => "homogeneity".into(),
+        Feature::Drift => "drift".into(),
+        Feature::Residual => "residual".into(),
+    }
+}
+
+/// Runs detection over the aggregates of a finished pass. `residuals`, when given, holds one
+/// entry per timeline bucket position.
+#[must_use]
+pub fn detect(
+    agg: &Aggregates,
+    opts: &DetectOptions,
+    residuals: Option<&[Option<ResidualSummary>]>,
+) -> Findings {
+    let tl = &agg.timeline;
+    let width = tl.width_ns();
+    let buckets = tl.buckets();
+    let res = |i: usize| residuals.and_then(|r| r.get(i)).and_then(Option::as_ref);
+    let h = opts.hysteresis;
+
+    let first = agg.stats.first_ts.unwrap_or_default();
+    let (mut base, mut norms, info) = match opts.baseline {
+        Some((from, to)) => {
+            let (from, to) = (from.resolve(first), to.resolve(first));
+            let r = tl.range_for(from, to);
+            let slice = buckets.get(r.clone()).unwrap_or(&[]);
+            let mut base = Baseline::fixed(slice, width);
+            let mut norms = Norms::default();
+            for (off, b) in slice.iter().enumerate() {
+                let x = features::features(b, &base, width, res(r.start + off).map(|r| r.score));
+                norms.learn(&x, opts.norm_alpha);
+                for (f, v) in x.novel.iter().enumerate() {
+                    if let Some(v) = v {
+                        base.novel_rate[f].add(*v, opts.norm_alpha);
+                    }
+                }
+            }
+            let info = BaselineInfo::Fixed {
+                from,
+                to,
+                buckets: slice.len(),
+            };
+            (base, norms, info)
+        }
+        None => (
+            Baseline::decaying(opts.half_life_ns),
+            Norms::default(),
+            BaselineInfo::Decaying {
+                half_life_ns: opts.half_life_ns,
+                warmup_end: None,
+            },
+        ),
+    };
+    let frozen = base.is_frozen();
+    let mut warmup_end = None;
+    let t0 = buckets.first().map_or(0, |b| b.start(width).0);
+    let mut seg = Segmenter::default();
+    let mut quiet_scores = baseline::Ema::default();
+    let mut scores: Vec<BucketScore> = Vec::with_capacity(buckets.len());
+    let mut spans = Vec::new();
+    let mut bucket_shifts = BTreeMap::new();
+    for (i, b) in buckets.iter().enumerate() {
+        let start = b.start(width);
+        let x = features::features(b, &base, width, res(i).map(|r| r.score));
+        let warm = !frozen && (i < opts.warmup_buckets || start.0 - t0 < opts.warmup_ns);
+        if warm {
+            // The first buckets compare against an almost empty baseline: skip them in the
+            // norms so they do not inflate every feature's spread.
+            if i >= 3 {
+                norms.learn(&x, opts.norm_alpha);
+            }
+            if i >= opts.warmup_buckets / 2 {
+                quiet_scores.add(
+                    features::score(&norms.zscores(&x), opts.top_features),
+                    opts.norm_alpha,
+                );
+            }
+            learn_novel(&mut base, &x, opts.norm_alpha, i >= 3);
+            base.absorb(b, width);
+            scores.push(BucketScore {
+                start,
+                score: 0.0,
+                drift: x.drift,
+                homogeneity: x.homogeneity,
+                rate: x.rate,
+                leading: Vec::new(),
+                warmup: true,
+            });
+            continue;
+        }
+        if warmup_end.is_none() {
+            warmup_end = Some(start);
+        }
+        let z = norms.zscores(&x);
+        let raw = features::score(&z, opts.top_features);
+        // The raw score is a maximum over dozens of features, so even quiet buckets score
+        // above zero; thresholds apply to its standardised form over quiet buckets.
+        let score = if quiet_scores.n >= 5 {
+            quiet_scores.z(raw, SCORE_FLOOR)
+        } else {
+            raw
+        };
+        if let Some(span) = seg.push(&h, i, start.0, width, score) {
+            // Explain a closed wave now, while the baseline is still the one it was judged
+            // by (wave buckets never teach it).
+            if excess(&base, buckets, span, width) >= opts.min_wave_packets {
+                spans.push(explain(span, buckets, &base, tl.interner(), opts));
+            }
+            learn_wave(&mut base, buckets, span, width);
+        }
+        if score >= h.enter {
+            let w = WindowCounts::of([b]);
+            let mut s = shift::shifts(&w, &base, tl.interner());
+            s.truncate(5);
+            bucket_shifts.insert(i, s);
+        }
+        if !seg.busy() && score < h.enter {
+            quiet_scores.add(raw, opts.norm_alpha);
+            norms.learn(&x, opts.norm_alpha);
+            learn_novel(&mut base, &x, opts.norm_alpha, !frozen);
+            base.absorb(b, width);
+        }
+        scores.push(BucketScore {
+            start,
+            score,
+            drift: x.drift,
+            homogeneity: x.homogeneity,
+            rate: x.rate,
+            leading: z
+                .iter()
+                .take(3)
+                .map(|(f, v)| (feature_name(*f), *v))
+                .collect(),
+            warmup: false,
+        });
+    }
+    if let Some(span) = seg.finish() {
+        if excess(&base, buckets, span, width) >= opts.min_wave_packets {
+            spans.push(explain(span, buckets, &base, tl.interner(), opts));
+        }
+    }
+    let info = match info {
+        BaselineInfo::Decaying { half_life_ns, .. } => BaselineInfo::Decaying {
+            half_life_ns,
+            warmup_end,
+        },
+        f => f,
+    };
+
+    let mut sessions_table = agg.sessions.clone();
+    sessions_table.finish();
+    let span = (
+        agg.stats.first_ts.unwrap_or_default(),
+        agg.stats.last_ts.unwrap_or_default(),
+    );
+    let all: Vec<&session::SessionStats> = sessions_table.iter().map(|x| x.1).collect();
+    let sessions = violations::findings(&all, span);
+
+    let mut waves_out = Vec::new();
+    for (n, (sp, packets, sh, ents)) in spans.into_iter().enumerate() {
+        let range = sp.first..sp.last + 1;
+        let start = tl.bucket_start(sp.first).unwrap_or_default();
+        let end = Timestamp(
+            tl.bucket_start(sp.last)
+                .unwrap_or_default()
+                .0
+                .saturating_add(width),
+        );
+        let score = scores
+            .get(range.clone())
+            .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max));
+        let viol = wave_violations(&sessions, &ents, start, end);
+        let residual_profile = mean_profile(range.clone().filter_map(res));
+        waves_out.push(Wave {
+            id: u32::try_from(n + 1).unwrap_or(u32::MAX),
+            start,
+            end,
+            score,
+            summary: waves::summary(&sh, &ents),
+            shifts: sh,
+            entities: ents,
+            violations: viol,
+            residual_profile,
+            buckets: range,
+            packets,
+        });
+    }
+
+    let refs: Vec<WaveRef<'_>> = waves_out
+        .iter()
+        .map(|w| WaveRef {
+            id: w.id,
+            strength: 1.0 - (-w.score / h.strong.max(1e-9)).exp(),
+            entities: &w.entities,
+        })
+        .collect();
+    let entities = rank::rank(
+        &agg.entities,
+        sessions_table.iter().map(|x| x.1),
+        &sessions,
+        &refs,
+        span.1,
+        &opts.weights,
+        opts.entity_limit,
+    );
+    drop(refs);
+    Findings {
+        bucket_ns: width,
+        baseline: info,
+        buckets: scores,
+        waves: waves_out,
+        sessions,
+        entities,
+        bucket_shifts,
+    }
+}
+
+/// A closed wave's packets, shifts and entities against the baseline it was judged by.
+fn explain(
+    sp: waves::Span,
+    buckets: &[crate::timeline::Bucket],
+    base: &Baseline,
+    interner: &crate::timeline::Interner,
+    opts: &DetectOptions,
+) -> (waves::Span, u64, Vec<Shift>, Vec<WaveEntity>) {
+    let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
+    let w = WindowCounts::of(wb);
+    let mut sh = shift::shifts(&w, base, interner);
+    let ents = waves::entities(&w, base, interner, &sh, opts.wave_entities);
+    sh.truncate(opts.wave_shifts);
+    (sp, w.packets, sh, ents)
+}
+
+/// Packets of a wave beyond what the baseline rate predicts over its span.
+fn excess(
+    base: &Baseline,
+    buckets: &[crate::timeline::Bucket],
+    sp: waves::Span,
+    width: i64,
+) -> f64 {
+    let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
+    #[allow(clippy::cast_precision_loss)]
+    let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = (sp.last + 1 - sp.first) as f64 * width as f64 / 1e9;
+    packets - base.rate() * seconds
+}
+
+fn learn_wave(
+    base: &mut Baseline,
+    buckets: &[crate::timeline::Bucket],
+    sp: waves::Span,
+    width: i64,
+) {
+    let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
+    #[allow(clippy::cast_precision_loss)]
+    let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    if packets <= 0.0 {
+        return;
+    }
+    let w = (WAVE_LEARN_SHARE * base.packets() / packets).min(1.0);
+    for b in wb {
+        base.absorb_weighted(b, width, w);
+    }
+}
+
+fn learn_novel(base: &mut Baseline, x: &features::BucketFeatures, alpha: f64, learn: bool) {
+    if !learn {
+        return;
+    }
+    for (f, v) in x.novel.iter().enumerate() {
+        if let Some(v) = v {
+            base.novel_rate[f].add(*v, alpha);
+        }
+    }
+}
+
+/// Violations of sessions of the wave's entities that overlap the wave, worst first (at most
+/// 20).
+fn wave_violations(
+    sessions: &[SessionFinding],
+    ents: &[WaveEntity],
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<Violation> {
+    let names: Vec<&str> = ents.iter().map(|e| e.entity.as_str()).collect();
+    let mut out: Vec<Violation> = sessions
+        .iter()
+        .filter(|s| s.first < end && s.last >= start)
+        .filter(|s| {
+            names.contains(&s.client.to_string().as_str())
+                || names.contains(&s.server.to_string().as_str())
+        })
+        .flat_map(|s| s.violations.iter().cloned())
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
+    out.truncate(20);
+    out
+}
+
+fn mean_profile<'a>(it: impl Iterator<Item = &'a ResidualSummary>) -> Vec<f32> {
+    let mut sum: Vec<f64> = Vec::new();
+    let mut n = 0u32;
+    for r in it {
+        if sum.len() < r.profile.len() {
+            sum.resize(r.profile.len(), 0.0);
+        }
+        for (s, v) in sum.iter_mut().zip(&r.profile) {
+            *s += f64::from(*v);
+        }
+        n += 1;
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    sum.into_iter()
+        .map(|s| (s / f64::from(n.max(1))) as f32)
+        .collect()
+}

@@ -1,0 +1,337 @@
+//! The causal baseline: exponentially decayed per-(field, value) counts of earlier quiet
+//! buckets, plus the running mean and spread of every per-bucket feature.
+//!
+//! Decay is lazy: stored values are divided by a global multiplier that shrinks with time, so
+//! decaying costs nothing per entry; the map is renormalised (and entries that decayed to
+//! nothing are pruned) only when the multiplier gets small. A fixed baseline (the analyst's
+//! `--baseline A..B`) is the same structure filled once and never decayed or updated.
+
+use crate::timeline::{Bucket, FieldKey, NFIELDS};
+use rustc_hash::FxHashMap;
+
+/// Entries whose decayed count falls below this are pruned at renormalisation.
+const PRUNE_BELOW: f64 = 1e-3;
+/// Renormalise when the global multiplier falls below this.
+const RENORM_BELOW: f64 = 1e-60;
+/// Largest number of (field, value) entries kept; the smallest are pruned beyond it, so a
+/// spoofed flood in the baseline period cannot grow the map without bound.
+const MAX_ENTRIES: usize = 400_000;
+
+/// Running mean and variance with exponential forgetting (plain averaging while young).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ema {
+    /// Observations so far.
+    pub n: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Variance.
+    pub var: f64,
+}
+
+impl Ema {
+    /// Adds an observation with forgetting rate `alpha` (used once `1/n < alpha`).
+    pub fn add(&mut self, x: f64, alpha: f64) {
+        self.n += 1;
+        #[allow(clippy::cast_precision_loss)]
+        let a = (1.0 / self.n as f64).max(alpha);
+        let d = x - self.mean;
+        self.mean += a * d;
+        self.var = (1.0 - a) * (self.var + a * d * d);
+    }
+
+    /// Standard deviation.
+    #[must_use]
+    pub fn std(&self) -> f64 {
+        self.var.max(0.0).sqrt()
+    }
+
+    /// Standardised distance of `x` above the mean, with a floor on the spread.
+    #[must_use]
+    pub fn z(&self, x: f64, floor: f64) -> f64 {
+        (x - self.mean) / self.std().max(floor)
+    }
+}
+
+/// Decayed counts of earlier traffic.
+#[derive(Clone, Debug)]
+pub struct Baseline {
+    counts: FxHashMap<FieldKey, f64>,
+    field_totals: [f64; NFIELDS],
+    packets: f64,
+    seconds: f64,
+    scale: f64,
+    /// Sum of squared stored (undecayed) counts, for the cosine drift.
+    sq: f64,
+    last_ns: Option<i64>,
+    half_life_ns: i64,
+    frozen: bool,
+    /// Buckets absorbed.
+    pub buckets: u64,
+    /// Per-field share of packets carrying a value unseen in the baseline (per bucket).
+    pub novel_rate: [Ema; NFIELDS],
+}
+
+impl Baseline {
+    /// An empty decaying baseline.
+    #[must_use]
+    pub fn decaying(half_life_ns: i64) -> Self {
+        Self {
+            counts: FxHashMap::default(),
+            field_totals: [0.0; NFIELDS],
+            packets: 0.0,
+            seconds: 0.0,
+            scale: 1.0,
+            sq: 0.0,
+            last_ns: None,
+            half_life_ns: half_life_ns.max(1),
+            frozen: false,
+            buckets: 0,
+            novel_rate: [Ema::default(); NFIELDS],
+        }
+    }
+
+    /// A fixed baseline from a set of buckets (never decayed, never updated afterwards).
+    #[must_use]
+    pub fn fixed<'a>(buckets: impl IntoIterator<Item = &'a Bucket>, width_ns: i64) -> Self {
+        let mut b = Self::decaying(i64::MAX);
+        for k in buckets {
+            b.absorb_raw(k, width_ns);
+        }
+        b.frozen = true;
+        b
+    }
+
+    /// True for an analyst-chosen interval.
+    #[must_use]
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
+    /// Decays everything to time `now_ns` (no-op when frozen or going backwards).
+    pub fn decay_to(&mut self, now_ns: i64) {
+        if self.frozen {
+            return;
+        }
+        if let Some(last) = self.last_ns {
+            if now_ns > last {
+                #[allow(clippy::cast_precision_loss)]
+                let f = 0.5f64.powf((now_ns - last) as f64 / self.half_life_ns as f64);
+                self.scale *= f;
+                for t in &mut self.field_totals {
+                    *t *= f;
+                }
+                self.packets *= f;
+                self.seconds *= f;
+                if self.scale < RENORM_BELOW {
+                    self.renormalise();
+                }
+            } else {
+                return;
+            }
+        }
+        self.last_ns = Some(now_ns);
+    }
+
+    /// Adds a quiet bucket (decays first). No-op when frozen.
+    pub fn absorb(&mut self, b: &Bucket, width_ns: i64) {
+        if self.frozen {
+            return;
+        }
+        self.decay_to(b.start(width_ns).0);
+        self.absorb_raw(b, width_ns);
+    }
+
+    /// Adds a bucket with a weight in (0, 1] (a closed wave teaches the baseline a little, so
+    /// a benign pattern that recurs becomes familiar while an attack's return still stands
+    /// out). No-op when frozen.
+    pub fn absorb_weighted(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
+        if self.frozen || weight <= 0.0 {
+            return;
+        }
+        self.decay_to(b.start(width_ns).0);
+        self.absorb_scaled(b, width_ns, weight.min(1.0));
+    }
+
+    fn absorb_raw(&mut self, b: &Bucket, width_ns: i64) {
+        self.absorb_scaled(b, width_ns, 1.0);
+    }
+
+    fn absorb_scaled(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
+        let inv = weight / self.scale;
+        for (k, c) in &b.counts {
+            #[allow(clippy::cast_precision_loss)]
+            let c = *c as f64 * weight;
+            let e = self.counts.entry(*k).or_default();
+            let d = c * inv;
+            self.sq += d * (2.0 * *e + d);
+            *e += d;
+            self.field_totals[k.field() as usize] += c;
+        }
+        for (f, o) in b.other.iter().enumerate() {
+            #[allow(clippy::cast_precision_loss)]
+            let o = *o as f64 * weight;
+            self.field_totals[f] += o;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        {
+            self.packets += b.packets as f64 * weight;
+            self.seconds += width_ns as f64 / 1e9 * weight;
+        }
+        self.buckets += 1;
+        if self.counts.len() > MAX_ENTRIES {
+            self.renormalise();
+        }
+    }
+
+    fn renormalise(&mut self) {
+        let s = self.scale;
+        let mut floor = PRUNE_BELOW;
+        if self.counts.len() > MAX_ENTRIES {
+            // Keep the largest half of the cap: find the value at that rank.
+            let mut v: Vec<f64> = self.counts.values().map(|c| c * s).collect();
+            let keep = MAX_ENTRIES / 2;
+            v.select_nth_unstable_by(keep, |a, b| b.total_cmp(a));
+            floor = floor.max(v[keep]);
+        }
+        self.counts.retain(|_, c| {
+            *c *= s;
+            *c >= floor
+        });
+        self.sq = self.counts.values().map(|c| c * c).sum();
+        self.scale = 1.0;
+    }
+
+    /// Decayed count of a (field, value).
+    #[must_use]
+    pub fn count(&self, k: FieldKey) -> f64 {
+        self.counts.get(&k).map_or(0.0, |c| c * self.scale)
+    }
+
+    /// Decayed number of packets carrying a field.
+    #[must_use]
+    pub fn field_total(&self, field: usize) -> f64 {
+        self.field_totals.get(field).copied().unwrap_or(0.0)
+    }
+
+    /// Smoothed share of a value among the field's packets: half a count is added so that a
+    /// value never seen has a small, finite share (the G-test needs one).
+    #[must_use]
+    pub fn share(&self, k: FieldKey) -> f64 {
+        let t = self.field_total(k.field() as usize);
+        (self.count(k) + 0.5) / (t + 1.0)
+    }
+
+    /// True when the value was (almost) never seen: less than one decayed packet.
+    #[must_use]
+    pub fn is_novel(&self, k: FieldKey) -> bool {
+        self.count(k) < 1.0
+    }
+
+    /// Euclidean norm of the decayed counts.
+    #[must_use]
+    pub fn norm(&self) -> f64 {
+        self.sq.max(0.0).sqrt() * self.scale
+    }
+
+    /// Decayed packets.
+    #[must_use]
+    pub fn packets(&self) -> f64 {
+        self.packets
+    }
+
+    /// Packets per second of the baseline (0 when empty).
+    #[must_use]
+    pub fn rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.packets / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Fraction of packets that carried the field.
+    #[must_use]
+    pub fn presence(&self, field: usize) -> f64 {
+        if self.packets > 0.0 {
+            (self.field_total(field) / self.packets).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Values of one field with a share of at least `min_share` (for "vanished").
+    #[must_use]
+    pub fn values_over(&self, field: usize, min_share: f64) -> Vec<(FieldKey, f64)> {
+        let t = self.field_total(field);
+        if t <= 0.0 {
+            return Vec::new();
+        }
+        self.counts
+            .iter()
+            .filter(|(k, _)| k.field() as usize == field)
+            .map(|(k, c)| (*k, c * self.scale / t))
+            .filter(|(_, s)| *s >= min_share)
+            .collect()
+    }
+
+    /// Iterates over every (key, decayed count) (for cosine drift).
+    pub fn iter(&self) -> impl Iterator<Item = (FieldKey, f64)> + '_ {
+        self.counts.iter().map(|(k, c)| (*k, c * self.scale))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Field, ValueRef};
+    use crate::timeline::Interner;
+
+    fn bucket(index: i64, i: &mut Interner, port: u64, n: u64) -> Bucket {
+        let mut b = Bucket::new(index);
+        for _ in 0..n {
+            b.count(i.key(Field::DstPort, ValueRef::U(port)));
+            b.packets += 1;
+        }
+        b
+    }
+
+    #[test]
+    fn decays_by_half_life_and_shares_are_smoothed() {
+        let mut i = Interner::default();
+        let mut b = Baseline::decaying(10_000_000_000);
+        b.absorb(&bucket(0, &mut i, 80, 100), 1_000_000_000);
+        b.absorb(&bucket(10, &mut i, 443, 100), 1_000_000_000);
+        let k80 = i.key(Field::DstPort, ValueRef::U(80));
+        let k443 = i.key(Field::DstPort, ValueRef::U(443));
+        assert!((b.count(k80) - 50.0).abs() < 1e-9);
+        assert!((b.count(k443) - 100.0).abs() < 1e-9);
+        let k53 = i.key(Field::DstPort, ValueRef::U(53));
+        assert!(b.is_novel(k53) && !b.is_novel(k80));
+        assert!(b.share(k53) > 0.0 && b.share(k53) < 0.01);
+    }
+
+    #[test]
+    fn renormalisation_keeps_values_and_prunes_dust() {
+        let mut i = Interner::default();
+        let mut b = Baseline::decaying(1_000_000_000);
+        b.absorb(&bucket(0, &mut i, 80, 100), 1_000_000_000);
+        for t in 1..400 {
+            b.absorb(&bucket(t, &mut i, 443, 10), 1_000_000_000);
+        }
+        let k80 = i.key(Field::DstPort, ValueRef::U(80));
+        let k443 = i.key(Field::DstPort, ValueRef::U(443));
+        assert_eq!(b.count(k80), 0.0);
+        assert!((b.count(k443) - 20.0).abs() < 0.01, "{}", b.count(k443));
+    }
+
+    #[test]
+    fn fixed_baseline_ignores_updates() {
+        let mut i = Interner::default();
+        let b0 = bucket(0, &mut i, 80, 10);
+        let mut b = Baseline::fixed([&b0], 1_000_000_000);
+        b.absorb(&bucket(5, &mut i, 443, 10), 1_000_000_000);
+        assert!(b.is_frozen());
+        assert!(b.is_novel(i.key(Field::DstPort, ValueRef::U(443))));
+        assert!((b.rate() - 10.0).abs() < 1e-9);
+    }
+}

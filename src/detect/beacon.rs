@@ -1,0 +1,207 @@
+//! Beaconing: regular intervals and sizes between a client and a server port, scored like
+//! RITA's beacon sub-scores.
+//!
+//! Events are the bursts of every session of the pair (a new connection, or a keep-alive inside
+//! a long session, each start a burst after an idle second). The timestamp sub-score rewards a
+//! symmetric (Bowley skewness near 0) and tight (median absolute deviation small against the
+//! median) interval distribution; the size sub-score does the same for burst sizes; the
+//! duration sub-score rewards pairs that keep it up over a good part of the capture.
+
+use super::session::{BURST_GAP_NS, SessionStats};
+use crate::time::Timestamp;
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+
+/// Least events (RITA uses four connections).
+pub const MIN_EVENTS: usize = 4;
+/// Least beacon score reported.
+pub const MIN_SCORE: f64 = 0.7;
+/// Sub-score weights: timestamp, size, duration.
+pub const WEIGHTS: (f64, f64, f64) = (0.45, 0.35, 0.20);
+
+/// A beaconing pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Beacon {
+    /// Client.
+    pub client: IpAddr,
+    /// Server.
+    pub server: IpAddr,
+    /// Server port.
+    pub port: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Combined score in [0, 1].
+    pub score: f64,
+    /// First event.
+    pub first: Timestamp,
+    /// Last event.
+    pub last: Timestamp,
+    /// Packets of the pair's sessions.
+    pub packets: u64,
+    /// Measurements in words.
+    pub detail: String,
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let pos = q * (sorted.len() - 1) as f64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    #[allow(clippy::cast_precision_loss)]
+    let frac = pos - lo as f64;
+    sorted[lo] * (1.0 - frac) + sorted[hi] * frac
+}
+
+/// RITA-style regularity of a sample: mean of (1 - |Bowley skewness|) and (1 - MAD/median).
+#[must_use]
+pub fn regularity(xs: &[f64]) -> f64 {
+    let mut v: Vec<f64> = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let (q1, q2, q3) = (quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75));
+    let skew = if q3 - q1 > 1e-12 {
+        (q1 + q3 - 2.0 * q2) / (q3 - q1)
+    } else {
+        0.0
+    };
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - q2).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = quantile(&dev, 0.5);
+    let madm = if q2 > 1e-12 {
+        mad / q2
+    } else if mad > 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    0.5 * (1.0 - skew.abs().min(1.0)) + 0.5 * (1.0 - madm.min(1.0))
+}
+
+/// Scores every (client, server, port, proto) with enough events; returns those at or above
+/// [`MIN_SCORE`].
+pub fn pairs<'a>(
+    sessions: impl Iterator<Item = &'a SessionStats>,
+    span: (Timestamp, Timestamp),
+) -> Vec<Beacon> {
+    type Key = (IpAddr, IpAddr, u16, u8);
+    let mut groups: FxHashMap<Key, (Vec<(Timestamp, u64)>, u64)> = FxHashMap::default();
+    for s in sessions {
+        if s.bursts.is_empty() {
+            continue;
+        }
+        let g = groups
+            .entry((s.client, s.server, s.server_port, s.proto))
+            .or_default();
+        g.0.extend_from_slice(&s.bursts);
+        g.1 += s.packets();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let span_s = ((span.1.0 - span.0.0) as f64 / 1e9).max(1e-9);
+    let mut out = Vec::new();
+    for ((client, server, port, proto), (mut ev, packets)) in groups {
+        if ev.len() < MIN_EVENTS {
+            continue;
+        }
+        ev.sort_unstable();
+        #[allow(clippy::cast_precision_loss)]
+        let iv: Vec<f64> = ev
+            .windows(2)
+            .map(|w| (w[1].0.0 - w[0].0.0) as f64 / 1e9)
+            .collect();
+        let mut sorted = iv.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = quantile(&sorted, 0.5);
+        #[allow(clippy::cast_precision_loss)]
+        if median < 2.0 * BURST_GAP_NS as f64 / 1e9 {
+            continue;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let sizes: Vec<f64> = ev.iter().map(|e| e.1 as f64).collect();
+        let ts = regularity(&iv);
+        let ds = regularity(&sizes);
+        let (first, last) = (ev[0].0, ev[ev.len() - 1].0);
+        #[allow(clippy::cast_precision_loss)]
+        let dur = (((last.0 - first.0) as f64 / 1e9) / (span_s / 2.0)).min(1.0);
+        let score = WEIGHTS.0 * ts + WEIGHTS.1 * ds + WEIGHTS.2 * dur;
+        if score < MIN_SCORE {
+            continue;
+        }
+        out.push(Beacon {
+            client,
+            server,
+            port,
+            proto,
+            score,
+            first,
+            last,
+            packets,
+            detail: format!(
+                "{} check-ins every {:.1} s (timing {:.2}, size {:.2}, duration {:.2})",
+                ev.len(),
+                median,
+                ts,
+                ds,
+                dur
+            ),
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.first.cmp(&b.first)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Packet;
+    use crate::detect::session::SessionTable;
+
+    fn pkt(ts_ms: i64, sp: u16, payload: u32) -> Packet {
+        Packet {
+            ts: Timestamp(ts_ms * 1_000_000),
+            src_ip: Some("10.0.0.5".parse().unwrap()),
+            dst_ip: Some("10.0.0.70".parse().unwrap()),
+            src_port: Some(sp),
+            dst_port: Some(8443),
+            proto: Some(6),
+            tcp_flags: Some(0x18),
+            ip_len: Some(40 + payload),
+            payload_len: Some(payload),
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn regular_check_ins_beacon_and_irregular_ones_do_not() {
+        let mut t = SessionTable::default();
+        for i in 0..8i64 {
+            let jitter = [0, 120, -200, 50, 300, -100, 0, 80][usize::try_from(i).unwrap()];
+            // A new connection per check-in, like an HTTP beacon.
+            let sp = 40000 + u16::try_from(i).unwrap();
+            t.add(&pkt(i * 7000 + jitter, sp, 200));
+            t.add(&pkt(i * 7000 + jitter + 3, sp, 200));
+        }
+        t.finish();
+        let span = (Timestamp(0), Timestamp(60_000_000_000));
+        let b = pairs(t.iter().map(|x| x.1), span);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(b[0].port, 8443);
+        assert!(b[0].score > 0.8, "{}", b[0].score);
+
+        let mut t = SessionTable::default();
+        for (i, at) in [0i64, 2500, 19000, 23000, 51000, 52500].iter().enumerate() {
+            let sp = 40000 + u16::try_from(i).unwrap();
+            t.add(&pkt(*at, sp, 100 + 300 * u32::try_from(i % 3).unwrap()));
+        }
+        t.finish();
+        assert!(pairs(t.iter().map(|x| x.1), span).is_empty());
+    }
+
+    #[test]
+    fn regularity_of_constant_sample_is_one() {
+        assert!((regularity(&[7.0, 7.0, 7.0, 7.0]) - 1.0).abs() < 1e-12);
+        assert!(regularity(&[1.0, 2.0, 30.0, 2.5, 100.0]) < 0.6);
+    }
+}

@@ -1,0 +1,335 @@
+//! Entities ranked by attention, SCYTHE-style: a weighted sum of confidence, evidence,
+//! recency, anomaly and protocol-violation components, every component kept so the rank can be
+//! explained; tiers hot / warm / cold. Also a 22-dimension behavioural fingerprint per entity
+//! for later similar-entity queries.
+
+use super::session::{SessionStats, Welford, flag};
+use super::violations::SessionFinding;
+use super::waves::WaveEntity;
+use crate::engine::entities::{EntityId, EntityStats, EntityTable};
+use crate::time::Timestamp;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Component weights (SCYTHE's attention engine defaults), configurable.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Weights {
+    /// Confidence that the entity drives a wave.
+    pub confidence: f64,
+    /// Amount of evidence (packets in waves and violating sessions).
+    pub evidence: f64,
+    /// How recently it was active.
+    pub recency: f64,
+    /// How many distinct observations point at it.
+    pub anomaly: f64,
+    /// Protocol-expectation violations.
+    pub protocol: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self {
+            confidence: 0.37,
+            evidence: 0.28,
+            recency: 0.18,
+            anomaly: 0.07,
+            protocol: 0.10,
+        }
+    }
+}
+
+/// Recency half-life (SCYTHE: 1800 s).
+pub const RECENCY_HALF_LIFE_S: f64 = 1800.0;
+/// Tier thresholds (SCYTHE): hot at or above the first, warm at or above the second.
+pub const TIERS: (f64, f64) = (0.65, 0.35);
+
+/// The five components, each in [0, 1].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Components {
+    /// Strength of the strongest wave it drives, times its share of that wave.
+    pub confidence: f64,
+    /// log10(1 + evidence packets) / 4, capped at 1.
+    pub evidence: f64,
+    /// 0.5^(age of its last packet / half-life) at the capture's end.
+    pub recency: f64,
+    /// 0.7 min(1, observations/10) + 0.3 min(1, kinds/4).
+    pub anomaly: f64,
+    /// Largest session violation score (as client; half as server).
+    pub protocol: f64,
+}
+
+/// Count and worst score of one violation kind for an entity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ViolationCount {
+    /// Kind.
+    pub kind: String,
+    /// Sessions with it.
+    pub sessions: u64,
+    /// Largest weight.
+    pub score: f64,
+}
+
+/// Number of dimensions of [`RankedEntity::fingerprint`].
+pub const FINGERPRINT_DIMS: usize = 22;
+
+/// One ranked entity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RankedEntity {
+    /// Address.
+    pub entity: String,
+    /// Weighted sum of the components.
+    pub score: f64,
+    /// `hot`, `warm` or `cold`.
+    pub tier: &'static str,
+    /// Every component.
+    pub components: Components,
+    /// Ids of the waves it drives.
+    pub waves: Vec<u32>,
+    /// Its violations, worst first.
+    pub violations: Vec<ViolationCount>,
+    /// Behavioural fingerprint (see [`fingerprint`]).
+    #[serde(skip)]
+    pub fingerprint: [f32; FINGERPRINT_DIMS],
+}
+
+/// A wave as the ranker needs it.
+pub struct WaveRef<'a> {
+    /// Wave id.
+    pub id: u32,
+    /// Strength in [0, 1].
+    pub strength: f64,
+    /// Its entities.
+    pub entities: &'a [WaveEntity],
+}
+
+/// Per entity while ranking: components so far, wave ids, evidence packets, violations by kind.
+type Partial = (Components, Vec<u32>, u64, BTreeMap<String, (u64, f64)>);
+
+#[derive(Default)]
+struct SessionAgg {
+    payload: Welford,
+    iat: Welford,
+    proto: [u64; 4],
+    flags: [u64; 5],
+    packets: u64,
+}
+
+fn tier(score: f64) -> &'static str {
+    if score >= TIERS.0 {
+        "hot"
+    } else if score >= TIERS.1 {
+        "warm"
+    } else {
+        "cold"
+    }
+}
+
+/// Ranks every entity; returns the best `limit`, highest score first.
+#[must_use]
+pub fn rank<'a>(
+    table: &EntityTable,
+    sessions: impl Iterator<Item = &'a SessionStats>,
+    findings: &[SessionFinding],
+    waves: &[WaveRef<'_>],
+    end: Timestamp,
+    weights: &Weights,
+    limit: usize,
+) -> Vec<RankedEntity> {
+    let mut per: FxHashMap<String, Partial> = FxHashMap::default();
+    for w in waves {
+        let top = w
+            .entities
+            .iter()
+            .map(|e| e.score)
+            .fold(0.0, f64::max)
+            .max(1e-9);
+        for e in w.entities {
+            let p = per.entry(e.entity.clone()).or_default();
+            p.0.confidence = p.0.confidence.max(w.strength * (e.score / top).min(1.0));
+            if !p.1.contains(&w.id) {
+                p.1.push(w.id);
+            }
+            p.2 += e.packets;
+        }
+    }
+    for f in findings {
+        for (ip, factor) in [(f.client, 1.0), (f.server, 0.5)] {
+            let p = per.entry(ip.to_string()).or_default();
+            p.0.protocol = p.0.protocol.max(f.score * factor);
+            if factor >= 1.0 {
+                for v in &f.violations {
+                    p.2 += v.packets;
+                    let e = p.3.entry(v.kind.to_string()).or_default();
+                    e.0 += 1;
+                    e.1 = e.1.max(v.score);
+                }
+            }
+        }
+    }
+    let mut agg: FxHashMap<IpAddr, SessionAgg> = FxHashMap::default();
+    for s in sessions {
+        for ip in [s.client, s.server] {
+            let a = agg.entry(ip).or_default();
+            a.payload.merge(&s.payload_fwd);
+            a.payload.merge(&s.payload_rev);
+            a.iat.merge(&s.iat);
+            let slot = match s.proto {
+                6 => 0,
+                17 => 1,
+                1 | 58 => 2,
+                _ => 3,
+            };
+            a.proto[slot] += s.packets();
+            for (i, c) in s.flags.iter().enumerate() {
+                a.flags[i] += c;
+            }
+            a.packets += s.packets();
+        }
+    }
+    let mut out: Vec<RankedEntity> = Vec::with_capacity(table.len());
+    for (id, st) in table.iter() {
+        let key = id.to_string();
+        let (mut c, waves_of, evidence_packets, viol) = per.remove(&key).unwrap_or_default();
+        #[allow(clippy::cast_precision_loss)]
+        {
+            c.evidence = ((1.0 + evidence_packets as f64).log10() / 4.0).min(1.0);
+            let age = (end.0 - st.last.0).max(0) as f64 / 1e9;
+            c.recency = 0.5f64.powf(age / RECENCY_HALF_LIFE_S);
+            let obs = waves_of.len() as f64 + viol.values().map(|v| v.0 as f64).sum::<f64>();
+            let kinds = viol.len() as f64 + if waves_of.is_empty() { 0.0 } else { 1.0 };
+            c.anomaly = 0.7 * (obs / 10.0).min(1.0) + 0.3 * (kinds / 4.0).min(1.0);
+        }
+        let score = weights.confidence * c.confidence
+            + weights.evidence * c.evidence
+            + weights.recency * c.recency
+            + weights.anomaly * c.anomaly
+            + weights.protocol * c.protocol;
+        let mut violations: Vec<ViolationCount> = viol
+            .into_iter()
+            .map(|(kind, (sessions, score))| ViolationCount {
+                kind,
+                sessions,
+                score,
+            })
+            .collect();
+        violations.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
+        let sa = match id {
+            EntityId::Ip(ip) => agg.get(ip),
+            EntityId::Mac(_) => None,
+        };
+        out.push(RankedEntity {
+            entity: key,
+            score,
+            tier: tier(score),
+            components: c,
+            waves: waves_of,
+            violations,
+            fingerprint: fingerprint(st, sa, c.protocol.max(c.confidence)),
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entity.cmp(&b.entity)));
+    out.truncate(limit);
+    out
+}
+
+/// The 22 dimensions, each scaled to about [0, 1]: log packets out/in, log bytes out/in,
+/// mean and std of payload size (/1500), log mean inter-arrival, inter-arrival cv (/4), log
+/// packet rate, log peers, log ports out/in, TCP/UDP/ICMP/other shares, SYN/ACK/RST/FIN/PSH
+/// shares, anomaly.
+fn fingerprint(st: &EntityStats, sa: Option<&SessionAgg>, anomaly: f64) -> [f32; FINGERPRINT_DIMS] {
+    #[allow(clippy::cast_precision_loss)]
+    let lg = |x: u64, top: f64| ((1.0 + x as f64).log10() / top).min(1.0);
+    let mut v = [0.0f64; FINGERPRINT_DIMS];
+    v[0] = lg(st.packets_out, 7.0);
+    v[1] = lg(st.packets_in, 7.0);
+    v[2] = lg(st.bytes_out, 10.0);
+    v[3] = lg(st.bytes_in, 10.0);
+    #[allow(clippy::cast_precision_loss)]
+    let dur = ((st.last.0 - st.first.0).max(0) as f64 / 1e9).max(1e-3);
+    if let Some(a) = sa {
+        v[4] = (a.payload.mean / 1500.0).min(1.0);
+        v[5] = (a.payload.std() / 1500.0).min(1.0);
+        v[6] = ((1.0 + a.iat.mean * 1000.0).log10() / 7.0).min(1.0);
+        v[7] = (a.iat.cv() / 4.0).min(1.0);
+        #[allow(clippy::cast_precision_loss)]
+        let tot = a.packets.max(1) as f64;
+        for i in 0..4 {
+            #[allow(clippy::cast_precision_loss)]
+            let x = a.proto[i] as f64 / tot;
+            v[12 + i] = x;
+        }
+        for i in 0..5 {
+            #[allow(clippy::cast_precision_loss)]
+            let x = (a.flags[i] as f64 / tot).min(1.0);
+            v[16 + i] = x;
+        }
+        let _ = flag::SYN;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let rate = st.packets() as f64 / dur;
+    v[8] = ((1.0 + rate).log10() / 6.0).min(1.0);
+    v[9] = lg(st.peers.len() as u64 + st.peers.overflow, 5.0);
+    v[10] = lg(st.ports_out.len() as u64 + st.ports_out.overflow, 5.0);
+    v[11] = lg(st.ports_in.len() as u64 + st.ports_in.overflow, 5.0);
+    v[21] = anomaly.clamp(0.0, 1.0);
+    #[allow(clippy::cast_possible_truncation)]
+    v.map(|x| x as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Packet;
+    use crate::detect::waves::Role;
+
+    #[test]
+    fn wave_driver_outranks_bystander_and_components_add_up() {
+        let mut t = EntityTable::default();
+        let p = |s: &str, d: &str, ts: i64| Packet {
+            ts: Timestamp(ts),
+            src_ip: Some(s.parse().unwrap()),
+            dst_ip: Some(d.parse().unwrap()),
+            proto: Some(6),
+            ..Packet::default()
+        };
+        t.add(&p("10.0.0.66", "10.0.0.10", 0));
+        t.add(&p("10.0.0.5", "10.0.0.10", 0));
+        let ents = vec![
+            WaveEntity {
+                entity: "10.0.0.66".into(),
+                role: Role::Source,
+                packets: 4000,
+                score: 0.6,
+            },
+            WaveEntity {
+                entity: "10.0.0.10".into(),
+                role: Role::Target,
+                packets: 4000,
+                score: 0.4,
+            },
+        ];
+        let waves = [WaveRef {
+            id: 1,
+            strength: 0.9,
+            entities: &ents,
+        }];
+        let w = Weights::default();
+        let r = rank(&t, std::iter::empty(), &[], &waves, Timestamp(0), &w, 10);
+        assert_eq!(r[0].entity, "10.0.0.66");
+        assert_eq!(r[0].waves, vec![1]);
+        assert_eq!(r.last().unwrap().entity, "10.0.0.5");
+        let c = r[0].components;
+        let sum = w.confidence * c.confidence
+            + w.evidence * c.evidence
+            + w.recency * c.recency
+            + w.anomaly * c.anomaly
+            + w.protocol * c.protocol;
+        assert!((sum - r[0].score).abs() < 1e-12);
+        assert!((c.confidence - 0.9).abs() < 1e-12 && (c.recency - 1.0).abs() < 1e-12);
+        assert_eq!(r[0].tier, "hot");
+        assert_eq!(r[2].tier, "cold");
+        assert_eq!(r[0].fingerprint.len(), FINGERPRINT_DIMS);
+    }
+}

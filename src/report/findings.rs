@@ -1,0 +1,297 @@
+//! The detection sections of the report: attack waves, ranked entities and session
+//! violations, built from the engine's [`Findings`] snapshot, and their text/Markdown tables.
+
+use super::table::Table;
+use crate::detect::rank::{Components, ViolationCount};
+use crate::detect::shift::Shift;
+pub use crate::detect::violations::Violation;
+use crate::detect::waves::WaveEntity;
+use crate::detect::{BaselineInfo, Findings};
+use crate::engine::Analysis;
+use crate::engine::entities::{EntityId, EntityRow};
+use serde::Serialize;
+
+/// One shift as reported.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ShiftRow {
+    /// Field name.
+    pub field: String,
+    /// Value (terminal-safe), null for a spread.
+    pub value: Option<String>,
+    /// `concentrated`, `rising`, `spread` or `vanished`.
+    pub kind: String,
+    /// Share in the baseline.
+    pub baseline_share: f64,
+    /// Share in the wave.
+    pub recent_share: f64,
+    /// z-like significance from the counts.
+    pub significance: f64,
+    /// Never seen in the baseline.
+    pub novel: bool,
+    /// Distinct values of the field in the wave.
+    pub distinct: u64,
+    /// The shift in words.
+    pub text: String,
+}
+
+impl ShiftRow {
+    fn new(s: &Shift) -> Self {
+        Self {
+            field: s.field.name().into(),
+            value: s.value.as_ref().map(|v| v.display(s.field)),
+            kind: s.kind.name().into(),
+            baseline_share: s.baseline_share,
+            recent_share: s.recent_share,
+            significance: s.significance,
+            novel: s.novel,
+            distinct: s.distinct,
+            text: s.phrase(),
+        }
+    }
+}
+
+/// One attack wave as reported.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WaveRow {
+    /// 1-based id.
+    pub id: u32,
+    /// Start (UTC epoch seconds).
+    pub start: f64,
+    /// End (UTC epoch seconds).
+    pub end: f64,
+    /// Highest bucket score (in units of the quiet-score spread).
+    pub score: f64,
+    /// One line built from the fields.
+    pub summary: String,
+    /// Shifts, most telling first.
+    pub shifts: Vec<ShiftRow>,
+    /// Entities driving it.
+    pub entities: Vec<WaveEntity>,
+    /// Violations of its entities' sessions during it.
+    pub violations: Vec<Violation>,
+    /// Mean residual profile (empty without the subspace stage).
+    pub residual_profile: Vec<f32>,
+    /// Packets in its buckets.
+    pub packets: u64,
+}
+
+/// One entity as reported: its traffic row plus its attention rank.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RankedRow {
+    /// Traffic counters (`entity`, `packets`, ...).
+    #[serde(flatten)]
+    pub row: EntityRow,
+    /// Attention score.
+    pub score: f64,
+    /// `hot`, `warm` or `cold`.
+    pub tier: String,
+    /// The five components of the score.
+    pub components: Components,
+    /// Ids of waves it drives.
+    pub waves: Vec<u32>,
+    /// Its violations.
+    pub violations: Vec<ViolationCount>,
+}
+
+/// The baseline used.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct BaselineRow {
+    /// `decaying` or `fixed`.
+    pub kind: String,
+    /// Fixed: start; decaying: end of warm-up (UTC epoch seconds).
+    pub from: Option<f64>,
+    /// Fixed: end.
+    pub to: Option<f64>,
+    /// Decaying: half-life in seconds.
+    pub half_life_seconds: Option<f64>,
+}
+
+/// Builds the wave rows.
+#[must_use]
+pub fn waves(f: &Findings) -> Vec<WaveRow> {
+    f.waves
+        .iter()
+        .map(|w| WaveRow {
+            id: w.id,
+            start: w.start.as_secs_f64(),
+            end: w.end.as_secs_f64(),
+            score: w.score,
+            summary: w.summary.clone(),
+            shifts: w.shifts.iter().map(ShiftRow::new).collect(),
+            entities: w.entities.clone(),
+            violations: w.violations.clone(),
+            residual_profile: w.residual_profile.clone(),
+            packets: w.packets,
+        })
+        .collect()
+}
+
+/// Builds the ranked entity rows (highest attention first, at most `limit`).
+#[must_use]
+pub fn entities(a: &Analysis, limit: usize) -> Vec<RankedRow> {
+    let mut by_name = std::collections::HashMap::new();
+    for (id, st) in a.agg.entities.iter() {
+        by_name.insert(id.to_string(), (*id, st));
+    }
+    a.findings
+        .entities
+        .iter()
+        .take(limit)
+        .filter_map(|r| {
+            let (id, st): (EntityId, _) = *by_name.get(&r.entity)?;
+            Some(RankedRow {
+                row: EntityRow::new(&id, st),
+                score: r.score,
+                tier: r.tier.into(),
+                components: r.components,
+                waves: r.waves.clone(),
+                violations: r.violations.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The session violations, worst first (at most `limit`).
+#[must_use]
+pub fn violations(f: &Findings, limit: usize) -> Vec<Violation> {
+    f.sessions
+        .iter()
+        .flat_map(|s| s.violations.iter().cloned())
+        .take(limit)
+        .collect()
+}
+
+/// The baseline description.
+#[must_use]
+pub fn baseline(f: &Findings) -> BaselineRow {
+    match &f.baseline {
+        BaselineInfo::Decaying {
+            half_life_ns,
+            warmup_end,
+        } => BaselineRow {
+            kind: "decaying".into(),
+            from: warmup_end.map(crate::time::Timestamp::as_secs_f64),
+            to: None,
+            #[allow(clippy::cast_precision_loss)]
+            half_life_seconds: Some(*half_life_ns as f64 / 1e9),
+        },
+        BaselineInfo::Fixed { from, to, .. } => BaselineRow {
+            kind: "fixed".into(),
+            from: Some(from.as_secs_f64()),
+            to: Some(to.as_secs_f64()),
+            half_life_seconds: None,
+        },
+    }
+}
+
+/// Lines describing each wave (text and Markdown share them).
+#[must_use]
+pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in waves {
+        out.push(format!(
+            "wave {} {} .. {} ({:.1} s, {} packets, score {:.1}): {}",
+            w.id,
+            crate::report::text::when(Some(w.start)),
+            crate::report::text::when(Some(w.end)),
+            w.end - w.start,
+            w.packets,
+            w.score,
+            w.summary.replace('`', "'")
+        ));
+        for s in w.shifts.iter().take(5) {
+            out.push(format!(
+                "  shift: {} (significance {:.1})",
+                s.text.replace('`', "'"),
+                s.significance
+            ));
+        }
+        for e in &w.entities {
+            out.push(format!(
+                "  {}: {} ({} packets, {:.0}% of the excess)",
+                if e.role == crate::detect::waves::Role::Source {
+                    "source"
+                } else {
+                    "target"
+                },
+                e.entity,
+                e.packets,
+                e.score * 100.0
+            ));
+        }
+        for v in w.violations.iter().take(3) {
+            out.push(format!(
+                "  violation: {} {} -> {}:{} ({})",
+                v.kind, v.client, v.server, v.port, v.detail
+            ));
+        }
+    }
+    out
+}
+
+/// The ranked entity table.
+#[must_use]
+pub fn ranked_table(rows: &[RankedRow]) -> Table {
+    let mut t = Table::new(&[
+        "entity",
+        "score",
+        "tier",
+        "conf",
+        "evid",
+        "recent",
+        "anom",
+        "proto",
+        "waves",
+        "violations",
+        "packets",
+        "peers",
+        "ports out",
+    ]);
+    for r in rows {
+        let c = &r.components;
+        t.row(vec![
+            r.row.entity.clone(),
+            format!("{:.2}", r.score),
+            r.tier.clone(),
+            format!("{:.2}", c.confidence),
+            format!("{:.2}", c.evidence),
+            format!("{:.2}", c.recency),
+            format!("{:.2}", c.anomaly),
+            format!("{:.2}", c.protocol),
+            r.waves
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            r.violations
+                .iter()
+                .map(|v| format!("{}x{}", v.kind, v.sessions))
+                .collect::<Vec<_>>()
+                .join(" "),
+            r.row.packets.to_string(),
+            r.row.peers.to_string(),
+            r.row.ports_out.to_string(),
+        ]);
+    }
+    t
+}
+
+/// The violations table.
+#[must_use]
+pub fn violations_table(v: &[Violation]) -> Table {
+    let mut t = Table::new(&[
+        "kind", "score", "client", "server", "port", "packets", "detail",
+    ]);
+    for x in v {
+        t.row(vec![
+            x.kind.to_string(),
+            format!("{:.2}", x.score),
+            x.client.clone(),
+            x.server.clone(),
+            x.port.to_string(),
+            x.packets.to_string(),
+            x.detail.clone(),
+        ]);
+    }
+    t
+}
