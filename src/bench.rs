@@ -2,8 +2,8 @@
 //! keeps up with a link.
 //!
 //! Each stage is a separate pass over the same file and includes the stages before it
-//! (read; read + decode; read + decode + timeline/flows/entities), so the differences show what
-//! each stage costs.
+//! (read; + decode; + timeline; + flows/entities/sessions; + detection, i.e. the whole
+//! `report`), so the differences show what each stage costs.
 
 use crate::capture::{self, CaptureError};
 use crate::decode;
@@ -15,7 +15,7 @@ use std::time::Instant;
 /// One stage's figures.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StageRow {
-    /// Stage name: `read`, `decode`, `timeline`.
+    /// Stage name: `read`, `decode`, `timeline`, `tables`, `detect`.
     pub stage: String,
     /// Wall-clock seconds of the pass.
     pub seconds: f64,
@@ -83,14 +83,35 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
     for batch in rx {
         decoded += ingest::decode_batch(&batch, &mut tls).len() as u64;
     }
-    let _ = reader.join();
+    let _ = reader.map(std::thread::JoinHandle::join);
     let dec = row("decode", t.elapsed().as_secs_f64(), decoded, bytes);
 
-    // Stage 3: the full analysis pass.
+    // Stage 3: read + decode + timeline.
+    let t = Instant::now();
+    let only = engine::Options {
+        timeline_only: true,
+        ..engine::Options::default()
+    };
+    let (_, _, agg) = engine::ingest(capture::open(path)?, &only, |_| {});
+    let timeline = row("timeline", t.elapsed().as_secs_f64(), packets, bytes);
+    drop(agg);
+
+    // Stage 4: the streaming pass with every aggregate (timeline, flows, entities, sessions).
+    let t = Instant::now();
+    let (_, _, agg) = engine::ingest(capture::open(path)?, &engine::Options::default(), |_| {});
+    let tables = row(
+        "tables",
+        t.elapsed().as_secs_f64(),
+        agg.stats.packets,
+        agg.stats.bytes,
+    );
+    drop(agg);
+
+    // Stage 5: everything `holoscope report` does: the pass plus detection.
     let t = Instant::now();
     let a = engine::analyze(capture::open(path)?, &engine::Options::default(), |_| {});
-    let full = row(
-        "timeline",
+    let report = row(
+        "detect",
         t.elapsed().as_secs_f64(),
         a.agg.stats.packets,
         a.agg.stats.bytes,
@@ -99,7 +120,7 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
     Ok(BenchReport {
         packets,
         bytes,
-        stages: vec![read, dec, full],
+        stages: vec![read, dec, timeline, tables, report],
         peak_rss_bytes: peak_rss_bytes(),
         threads: rayon::current_num_threads(),
     })

@@ -194,6 +194,7 @@ pub fn run() -> Result<(), Failure> {
                     entity_limit: limit,
                     ..Default::default()
                 },
+                ..engine::Options::default()
             };
             let a = analyze(&capture, &opts)?;
             let r = Report::build(

@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 pub struct Options {
     /// Fixed bucket width in nanoseconds; `None` chooses it from the capture.
     pub bucket_ns: Option<i64>,
+    /// Build only the timeline, not flows/entities/sessions (the `timeline` stage of
+    /// `holoscope bench`, which measures exactly read + decode + timeline).
+    pub timeline_only: bool,
     /// Detection settings (baseline, thresholds, weights).
     pub detect: crate::detect::DetectOptions,
 }
@@ -39,60 +42,94 @@ pub struct CaptureStats {
     pub last_ts: Option<Timestamp>,
     /// Records per link type.
     pub link_types: BTreeMap<u16, u64>,
-    /// Packets per decoded protocol (`ethernet`, `ipv4`, `tcp`, `dns`, `tls_sni`...).
-    pub decoded: BTreeMap<&'static str, u64>,
+    /// Packets per decoded protocol, indexed like [`PROTOCOLS`] (see [`CaptureStats::decoded`]).
+    pub protocols: [u64; PROTOCOLS.len()],
     /// Packets whose decoding stopped early, per (layer, reason).
     pub stops: BTreeMap<(decode::Layer, &'static str), u64>,
 }
 
+/// Protocol counters of [`CaptureStats`], in report order. A fixed array, not a map keyed by
+/// name: these are bumped several times per packet on the hot path.
+pub const PROTOCOLS: [&str; 15] = [
+    "ethernet",
+    "vlan",
+    "mpls",
+    "ipv4",
+    "ipv6",
+    "ip_fragment",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmpv6",
+    "dns",
+    "tls_sni",
+    "tls_client_hello",
+    "http",
+    "ntp",
+];
+
 impl CaptureStats {
+    /// Packets per decoded protocol name (`ethernet`, `ipv4`, `tcp`, `dns`, `tls_sni`...),
+    /// protocols never seen left out.
+    #[must_use]
+    pub fn decoded(&self) -> BTreeMap<&'static str, u64> {
+        PROTOCOLS
+            .iter()
+            .zip(self.protocols)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (*k, n))
+            .collect()
+    }
+
+    fn merge(&mut self, o: CaptureStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.first_ts = match (self.first_ts, o.first_ts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_ts = match (self.last_ts, o.last_ts) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for (k, v) in o.link_types {
+            *self.link_types.entry(k).or_default() += v;
+        }
+        for (mine, theirs) in self.protocols.iter_mut().zip(o.protocols) {
+            *mine += theirs;
+        }
+        for (k, v) in o.stops {
+            *self.stops.entry(k).or_default() += v;
+        }
+    }
+
     fn observe(&mut self, pkt: &Packet) {
         self.packets += 1;
         self.bytes += u64::from(pkt.frame_len);
         self.first_ts = Some(self.first_ts.map_or(pkt.ts, |t| t.min(pkt.ts)));
         self.last_ts = Some(self.last_ts.map_or(pkt.ts, |t| t.max(pkt.ts)));
         *self.link_types.entry(pkt.link_type).or_default() += 1;
-        let mut bump = |k: &'static str| *self.decoded.entry(k).or_default() += 1;
-        if pkt.src_mac.is_some() && pkt.link_type == 1 {
-            bump("ethernet");
-        }
-        if pkt.vlan.is_some() {
-            bump("vlan");
-        }
-        if pkt.mpls_label.is_some() {
-            bump("mpls");
-        }
-        match pkt.ip_version {
-            Some(4) => bump("ipv4"),
-            Some(6) => bump("ipv6"),
-            _ => {}
-        }
-        if pkt.frag_more == Some(true) || pkt.frag_offset.is_some_and(|o| o > 0) {
-            bump("ip_fragment");
-        }
+        let c = &mut self.protocols;
+        // Indexes into PROTOCOLS.
+        c[0] += u64::from(pkt.src_mac.is_some() && pkt.link_type == 1);
+        c[1] += u64::from(pkt.vlan.is_some());
+        c[2] += u64::from(pkt.mpls_label.is_some());
+        c[3] += u64::from(pkt.ip_version == Some(4));
+        c[4] += u64::from(pkt.ip_version == Some(6));
+        c[5] += u64::from(pkt.frag_more == Some(true) || pkt.frag_offset.is_some_and(|o| o > 0));
         match pkt.proto {
-            Some(6) if pkt.tcp_flags.is_some() => bump("tcp"),
-            Some(17) if pkt.src_port.is_some() => bump("udp"),
-            Some(1) if pkt.icmp_type.is_some() => bump("icmp"),
-            Some(58) if pkt.icmp_type.is_some() => bump("icmpv6"),
+            Some(6) if pkt.tcp_flags.is_some() => c[6] += 1,
+            Some(17) if pkt.src_port.is_some() => c[7] += 1,
+            Some(1) if pkt.icmp_type.is_some() => c[8] += 1,
+            Some(58) if pkt.icmp_type.is_some() => c[9] += 1,
             _ => {}
         }
-        if pkt.dns.is_some() {
-            bump("dns");
-        }
+        c[10] += u64::from(pkt.dns.is_some());
         if let Some(t) = &pkt.tls {
-            bump(if t.sni.is_some() {
-                "tls_sni"
-            } else {
-                "tls_client_hello"
-            });
+            c[if t.sni.is_some() { 11 } else { 12 }] += 1;
         }
-        if pkt.http.is_some() {
-            bump("http");
-        }
-        if pkt.ntp.is_some() {
-            bump("ntp");
-        }
+        c[13] += u64::from(pkt.http.is_some());
+        c[14] += u64::from(pkt.ntp.is_some());
         if let Some(s) = &pkt.stopped {
             *self.stops.entry((s.layer, s.reason)).or_default() += 1;
         }
@@ -130,14 +167,33 @@ impl Aggregates {
         }
     }
 
-    /// Feeds one decoded packet to every aggregate.
-    pub fn observe(&mut self, pkt: &Packet, offset: u64) {
-        self.stats.observe(pkt);
+    /// Feeds one decoded packet to every aggregate (the index is kept by the caller).
+    pub fn observe(&mut self, pkt: &Packet) {
         self.timeline.add(pkt);
-        self.flows.add(pkt);
+        self.timeline.flush();
+        self.observe_tables(pkt);
+    }
+
+    /// Feeds one packet to everything but the timeline (which [`analyze`] runs on its own
+    /// thread).
+    pub fn observe_tables(&mut self, pkt: &Packet) {
+        self.stats.observe(pkt);
+        if let Some((slot, key)) = self.flows.add(pkt) {
+            self.sessions.add_at(slot, key, pkt);
+        }
         self.entities.add(pkt);
-        self.sessions.add(pkt);
-        self.index.push(offset);
+    }
+
+    /// Adds aggregates of another part of a capture (or of another capture). Every part is a
+    /// sum, so the result does not depend on how packets were split, except for which values
+    /// bounded sets keep once full.
+    pub fn merge(&mut self, other: Aggregates) {
+        self.stats.merge(other.stats);
+        self.timeline.merge(other.timeline);
+        self.flows.merge(other.flows);
+        self.entities.merge(other.entities);
+        self.sessions.merge(other.sessions);
+        self.index.extend(other.index);
     }
 }
 
@@ -164,30 +220,92 @@ pub struct Progress {
 }
 
 /// Runs the whole pipeline on a source and returns the analysis.
+///
+/// Threads: a reader; this thread decoding batches on the rayon pool (order kept) and keeping
+/// the file-order index; one thread for the timeline and one for the other aggregates. Channels
+/// are bounded, so memory stays flat on endless input.
 pub fn analyze(
     source: Box<dyn PacketSource + Send>,
     opts: &Options,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Analysis {
+    let (info, warnings, agg) = ingest(source, opts, progress);
+    let findings = std::sync::Arc::new(crate::detect::detect(&agg, &opts.detect, None));
+    Analysis {
+        info,
+        warnings,
+        agg,
+        findings,
+    }
+}
+
+/// The streaming pass alone (no detection): source facts, warnings and aggregates.
+pub fn ingest(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    mut progress: impl FnMut(Progress),
+) -> (CaptureInfo, Vec<Warning>, Aggregates) {
     let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
-    let mut agg = Aggregates::new(opts);
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
+    let mut index = Vec::new();
+    let mut packets = 0u64;
+    // The timeline gets its own thread; every other aggregate shares the second one. Each sees
+    // every packet in file order, so the result is exactly that of a single thread.
+    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let mut agg = Aggregates::new(opts);
+    let mut timeline = std::mem::take(&mut agg.timeline);
+    let tl_thread = std::thread::Builder::new()
+        .name("holo-timeline".into())
+        .spawn(move || {
+            for batch in tl_rx {
+                for p in batch.iter() {
+                    timeline.add(p);
+                }
+            }
+            timeline.flush();
+            timeline
+        });
+    let tables = !opts.timeline_only;
+    let tables_thread = std::thread::Builder::new()
+        .name("holo-tables".into())
+        .spawn(move || {
+            for batch in tb_rx.iter().filter(|_| tables) {
+                for p in batch.iter() {
+                    agg.observe_tables(p);
+                }
+            }
+            agg
+        });
     for batch in rx {
-        let pkts = ingest::decode_batch(&batch, &mut tls);
-        for (i, pkt) in pkts.iter().enumerate() {
-            let off = batch.raw(i).map_or(0, |r| r.offset);
-            last_offset = off;
-            agg.observe(pkt, off);
+        let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
+        for r in batch.iter() {
+            index.push(r.offset);
+            last_offset = r.offset;
         }
+        packets += pkts.len() as u64;
+        // Sends fail only if an aggregation thread died; ingest must not stall on it.
+        let _ = tl_tx.send(std::sync::Arc::clone(&pkts));
+        let _ = tb_tx.send(pkts);
         progress(Progress {
-            packets: agg.stats.packets,
+            packets,
             offset: last_offset,
         });
     }
-    let end = match reader.join() {
-        Ok(end) => end,
-        Err(_) => ingest::ReaderEnd {
+    drop((tl_tx, tb_tx));
+    let mut agg = match tables_thread.map(std::thread::JoinHandle::join) {
+        Ok(Ok(a)) => a,
+        _ => Aggregates::new(opts),
+    };
+    agg.timeline = match tl_thread.map(std::thread::JoinHandle::join) {
+        Ok(Ok(t)) => t,
+        _ => Timeline::default(),
+    };
+    agg.index = index;
+    let end = match reader.map(std::thread::JoinHandle::join) {
+        Ok(Ok(end)) => end,
+        _ => ingest::ReaderEnd {
             info: CaptureInfo {
                 source: String::new(),
                 format: crate::capture::CaptureFormat::Pcap,
@@ -211,13 +329,7 @@ pub fn analyze(
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
-    let findings = std::sync::Arc::new(crate::detect::detect(&agg, &opts.detect, None));
-    Analysis {
-        info: end.info,
-        warnings,
-        agg,
-        findings,
-    }
+    (end.info, warnings, agg)
 }
 
 /// Summarises link types we cannot decode and packets whose decoding stopped early.

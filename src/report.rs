@@ -148,7 +148,7 @@ impl Report {
                 last_ts: s.last_ts.map(crate::time::Timestamp::as_secs_f64),
                 link_types,
                 decoded: s
-                    .decoded
+                    .decoded()
                     .iter()
                     .map(|(k, v)| ((*k).to_string(), *v))
                     .collect(),

@@ -7,12 +7,13 @@
 //! costs two buckets, not a million.
 
 pub mod bucket;
+pub mod dense;
 pub mod key;
 
 pub use bucket::{Bucket, NFIELDS};
 pub use key::{FieldKey, Interner};
 
-use crate::decode::{Field, Packet, Value};
+use crate::decode::{Field, Packet, Value, ValueRef};
 use crate::time::Timestamp;
 use rustc_hash::FxHashMap;
 use std::ops::Range;
@@ -52,6 +53,7 @@ pub struct Timeline {
     max_buckets: usize,
     buckets: Vec<Bucket>,
     interner: Interner,
+    dense: dense::Dense,
 }
 
 impl Default for Timeline {
@@ -70,6 +72,7 @@ impl Timeline {
             max_buckets: max_buckets.max(16),
             buckets: Vec::new(),
             interner: Interner::default(),
+            dense: dense::Dense::default(),
         }
     }
 
@@ -82,6 +85,7 @@ impl Timeline {
             max_buckets: usize::MAX,
             buckets: Vec::new(),
             interner: Interner::default(),
+            dense: dense::Dense::default(),
         }
     }
 
@@ -94,6 +98,10 @@ impl Timeline {
     /// The non-empty buckets in time order.
     #[must_use]
     pub fn buckets(&self) -> &[Bucket] {
+        debug_assert!(
+            self.dense.is_clean(),
+            "Timeline::flush() before reading counts"
+        );
         &self.buckets
     }
 
@@ -109,16 +117,28 @@ impl Timeline {
     }
 
     /// Adds one packet. Returns the bucket position it landed in.
+    ///
+    /// Counts of small values of the newest bucket stay pending in a dense array until the
+    /// stream moves to another bucket: call [`Timeline::flush`] before reading counts.
     pub fn add(&mut self, pkt: &Packet) -> usize {
         let idx = pkt.ts.0.div_euclid(self.width);
+        if self.dense.bucket != Some(idx) {
+            self.flush();
+            self.dense.bucket = Some(idx);
+        }
         let pos = self.position_for(idx);
         let interner = &mut self.interner;
+        let dense = &mut self.dense;
         let bucket = &mut self.buckets[pos];
         bucket.packets += 1;
         bucket.bytes += u64::from(pkt.frame_len);
         pkt.visit(|field, value| {
-            if field.counted() {
-                bucket.count(interner.key(field, value));
+            if !field.counted() {
+                return;
+            }
+            match value {
+                ValueRef::U(v) if v < dense::DENSE_LIMIT => dense.bump(field, v),
+                _ => bucket.count(interner.key(field, value)),
             }
         });
         if !self.fixed && self.buckets.len() > self.max_buckets {
@@ -126,6 +146,19 @@ impl Timeline {
             return self.position_for(pkt.ts.0.div_euclid(self.width));
         }
         pos
+    }
+
+    /// Folds pending dense counts into their bucket. Every reader of counts needs this done
+    /// (the engine does it when ingest ends); it is cheap and idempotent.
+    pub fn flush(&mut self) {
+        let Some(idx) = self.dense.bucket.take() else {
+            return;
+        };
+        if self.dense.is_clean() {
+            return;
+        }
+        let pos = self.position_for(idx);
+        self.dense.flush_into(&mut self.buckets[pos]);
     }
 
     /// Finds or inserts the bucket with this index (fast path: the last one).
@@ -153,6 +186,7 @@ impl Timeline {
 
     /// Moves to the next ladder step until the bucket count fits.
     fn coarsen(&mut self) {
+        self.flush();
         while self.buckets.len() > self.max_buckets {
             self.coarsen_step();
         }
@@ -170,6 +204,8 @@ impl Timeline {
     /// result equals what one timeline fed with both shards' packets would hold, up to which
     /// values were tracked once a field hit its distinct cap.
     pub fn merge(&mut self, mut other: Timeline) {
+        self.flush();
+        other.flush();
         let w = self.width.max(other.width);
         self.coarsen_to(w);
         other.coarsen_to(w);
@@ -233,6 +269,10 @@ impl Timeline {
     /// Packets and bytes in a window of bucket positions.
     #[must_use]
     pub fn totals(&self, window: Range<usize>) -> (u64, u64) {
+        debug_assert!(
+            self.dense.is_clean(),
+            "Timeline::flush() before reading counts"
+        );
         self.slice(window)
             .iter()
             .fold((0, 0), |(p, b), k| (p + k.packets, b + k.bytes))
@@ -241,6 +281,10 @@ impl Timeline {
     /// Summed counts of one field over a window, most frequent first, plus untracked packets.
     #[must_use]
     pub fn field_counts(&self, window: Range<usize>, field: Field) -> (Vec<(Value, u64)>, u64) {
+        debug_assert!(
+            self.dense.is_clean(),
+            "Timeline::flush() before reading counts"
+        );
         let mut acc: FxHashMap<FieldKey, u64> = FxHashMap::default();
         let mut other = 0;
         for b in self.slice(window) {
@@ -264,6 +308,10 @@ impl Timeline {
     /// All (field, value) counts of a window summed (detectors compare two of these).
     #[must_use]
     pub fn window_counts(&self, window: Range<usize>) -> FxHashMap<FieldKey, u64> {
+        debug_assert!(
+            self.dense.is_clean(),
+            "Timeline::flush() before reading counts"
+        );
         let mut acc: FxHashMap<FieldKey, u64> = FxHashMap::default();
         for b in self.slice(window) {
             for (k, c) in &b.counts {
@@ -300,6 +348,7 @@ mod tests {
         for i in 0..10_000 {
             t.add(&pkt(i * 7, u16::try_from(i % 3).unwrap()));
         }
+        t.flush();
         assert!(t.buckets().len() <= 16, "{}", t.buckets().len());
         assert!(t.width_ns() > LADDER[0]);
         assert_eq!(t.totals(0..t.buckets().len()), (10_000, 600_000));
@@ -315,6 +364,7 @@ mod tests {
         t.add(&pkt(315_360_000_000, 1)); // ten years later
         t.add(&pkt(0, 2));
         t.add(&pkt(500, 3));
+        t.flush();
         assert_eq!(t.buckets().len(), 2);
         assert_eq!(t.buckets()[0].packets, 2);
         let r = t.range_for(Timestamp(0), Timestamp(S));
@@ -338,6 +388,7 @@ mod tests {
             };
         }
         a.merge(b);
+        whole.flush();
         assert_eq!(a.width_ns(), whole.width_ns());
         assert_eq!(a.buckets().len(), whole.buckets().len());
         let n = whole.buckets().len();
@@ -353,6 +404,7 @@ mod tests {
         for p in 0..5000u16 {
             t.add(&pkt(1, p));
         }
+        t.flush();
         let (counts, other) = t.field_counts(0..1, Field::DstPort);
         assert_eq!(counts.len(), bucket::DISTINCT_CAP as usize);
         assert_eq!(other, 5000 - u64::from(bucket::DISTINCT_CAP));

@@ -24,7 +24,7 @@ fn text(s: &str) -> Value {
 }
 
 fn decoded(a: &Analysis, k: &str) -> u64 {
-    a.agg.stats.decoded.get(k).copied().unwrap_or(0)
+    a.agg.stats.decoded().get(k).copied().unwrap_or(0)
 }
 
 #[test]
@@ -93,13 +93,13 @@ fn every_supported_link_type_reaches_the_network_layer() {
             decoded(&a, "ipv4") > 0,
             ipv4,
             "{rel}: {:?}",
-            a.agg.stats.decoded
+            a.agg.stats.decoded()
         );
         assert_eq!(
             decoded(&a, "ipv6") > 0,
             ipv6,
             "{rel}: {:?}",
-            a.agg.stats.decoded
+            a.agg.stats.decoded()
         );
         assert!(
             a.agg.stats.stops.is_empty() || rel.contains("sll2"),
@@ -135,12 +135,20 @@ fn fragments_are_counted_not_misread() {
         return;
     };
     assert_eq!(a.agg.stats.packets, 6);
-    assert!(decoded(&a, "ip_fragment") >= 4, "{:?}", a.agg.stats.decoded);
+    assert!(
+        decoded(&a, "ip_fragment") >= 4,
+        "{:?}",
+        a.agg.stats.decoded()
+    );
     let Some(a) = analyze("captures/fmt_ipv6_fragmented_dns.pcap") else {
         return;
     };
     assert_eq!(a.agg.stats.packets, 8);
-    assert!(decoded(&a, "ip_fragment") > 0, "{:?}", a.agg.stats.decoded);
+    assert!(
+        decoded(&a, "ip_fragment") > 0,
+        "{:?}",
+        a.agg.stats.decoded()
+    );
 }
 
 #[test]

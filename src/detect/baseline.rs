@@ -69,7 +69,15 @@ pub struct Baseline {
     pub buckets: u64,
     /// Per-field share of packets carrying a value unseen in the baseline (per bucket).
     pub novel_rate: [Ema; NFIELDS],
+    /// Per field, the values whose share reached [`HEAVY_SHARE`] (a small list): answers
+    /// [`Baseline::values_over`] without scanning every stored value of every field for every
+    /// bucket, which made detection quadratic on large captures.
+    heavy: Vec<Vec<FieldKey>>,
 }
+
+/// Share at which a value is remembered as a candidate for [`Baseline::values_over`]; queries
+/// must ask for at least this share.
+pub const HEAVY_SHARE: f64 = 0.05;
 
 impl Baseline {
     /// An empty decaying baseline.
@@ -87,6 +95,7 @@ impl Baseline {
             frozen: false,
             buckets: 0,
             novel_rate: [Ema::default(); NFIELDS],
+            heavy: vec![Vec::new(); NFIELDS],
         }
     }
 
@@ -181,6 +190,32 @@ impl Baseline {
         if self.counts.len() > MAX_ENTRIES {
             self.renormalise();
         }
+        self.track_heavy(b);
+    }
+
+    /// Updates the per-field candidate lists after absorbing a bucket.
+    fn track_heavy(&mut self, b: &Bucket) {
+        for k in b.counts.keys() {
+            let f = k.field() as usize;
+            let t = self.field_total(f);
+            if t > 0.0 && self.count(*k) / t >= HEAVY_SHARE {
+                if let Some(list) = self.heavy.get_mut(f) {
+                    if !list.contains(k) {
+                        list.push(*k);
+                    }
+                }
+            }
+        }
+        for f in 0..NFIELDS {
+            let t = self.field_total(f);
+            let counts = &self.counts;
+            let scale = self.scale;
+            if let Some(list) = self.heavy.get_mut(f) {
+                list.retain(|k| {
+                    t > 0.0 && counts.get(k).map_or(0.0, |c| c * scale) / t >= HEAVY_SHARE / 4.0
+                });
+            }
+        }
     }
 
     fn renormalise(&mut self) {
@@ -262,16 +297,25 @@ impl Baseline {
     /// Values of one field with a share of at least `min_share` (for "vanished").
     #[must_use]
     pub fn values_over(&self, field: usize, min_share: f64) -> Vec<(FieldKey, f64)> {
+        debug_assert!(
+            min_share >= HEAVY_SHARE,
+            "values_over answers shares of at least HEAVY_SHARE"
+        );
         let t = self.field_total(field);
         if t <= 0.0 {
             return Vec::new();
         }
-        self.counts
+        let Some(list) = self.heavy.get(field) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(FieldKey, f64)> = list
             .iter()
-            .filter(|(k, _)| k.field() as usize == field)
-            .map(|(k, c)| (*k, c * self.scale / t))
+            .map(|k| (*k, self.count(*k) / t))
             .filter(|(_, s)| *s >= min_share)
-            .collect()
+            .collect();
+        // Stable order for reproducible output.
+        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
     }
 
     /// Iterates over every (key, decayed count) (for cosine drift).

@@ -273,14 +273,34 @@ impl SessionStats {
 }
 
 /// All sessions of a capture.
+///
+/// Stored as a small key -> slot map plus a vector of slots: session records are a few hundred
+/// bytes, and rehashing a map of them on growth (millions of one-packet sessions in a spoofed
+/// flood) cost more than the rest of the per-packet work together.
 #[derive(Clone, Debug, Default)]
 pub struct SessionTable {
-    map: FxHashMap<FlowKey, SessionStats>,
+    slots: FxHashMap<FlowKey, u32>,
+    keys: Vec<FlowKey>,
+    stats: Vec<SessionStats>,
     /// Packets of sessions that could not be created because the table was full.
     pub dropped: u64,
 }
 
 impl SessionTable {
+    /// Adds another table (another part of a capture); for a session present in both, this
+    /// table's record is kept.
+    pub fn merge(&mut self, other: SessionTable) {
+        for (k, v) in other.keys.into_iter().zip(other.stats) {
+            if !self.slots.contains_key(&k) && self.stats.len() < MAX_SESSIONS {
+                self.slots
+                    .insert(k, u32::try_from(self.stats.len()).unwrap_or(u32::MAX));
+                self.keys.push(k);
+                self.stats.push(v);
+            }
+        }
+        self.dropped += other.dropped;
+    }
+
     /// Counts one packet (packets without IP addresses are ignored).
     pub fn add(&mut self, pkt: &Packet) {
         let Some((key, _)) = FlowKey::of(pkt) else {
@@ -289,17 +309,47 @@ impl SessionTable {
         let (Some(src), Some(dst)) = (pkt.src_ip, pkt.dst_ip) else {
             return;
         };
-        let full = self.map.len() >= MAX_SESSIONS;
-        let s = match self.map.get_mut(&key) {
-            Some(s) => s,
-            None if full => {
+        let slot = match self.slots.get(&key) {
+            Some(i) => *i as usize,
+            None if self.stats.len() >= MAX_SESSIONS => {
                 self.dropped += 1;
                 return;
             }
-            None => self
-                .map
-                .entry(key)
-                .or_insert_with(|| SessionStats::new(pkt, src, dst)),
+            None => {
+                let i = self.stats.len();
+                self.slots.insert(key, u32::try_from(i).unwrap_or(u32::MAX));
+                self.keys.push(key);
+                self.stats.push(SessionStats::new(pkt, src, dst));
+                i
+            }
+        };
+        let Some(s) = self.stats.get_mut(slot) else {
+            return;
+        };
+        let from_client = if s.client == s.server {
+            pkt.dst_port.unwrap_or(0) == s.server_port
+        } else {
+            src == s.client
+        };
+        s.add(pkt, from_client);
+    }
+
+    /// Counts one packet whose flow slot the flow table already found (see
+    /// [`crate::engine::flows::FlowTable::add`]): the same packets in the same order give the
+    /// same numbering, so no second lookup is needed.
+    pub fn add_at(&mut self, slot: usize, key: FlowKey, pkt: &Packet) {
+        let (Some(src), Some(dst)) = (pkt.src_ip, pkt.dst_ip) else {
+            return;
+        };
+        if slot == self.stats.len() && slot < MAX_SESSIONS {
+            self.slots
+                .insert(key, u32::try_from(slot).unwrap_or(u32::MAX));
+            self.keys.push(key);
+            self.stats.push(SessionStats::new(pkt, src, dst));
+        }
+        let Some(s) = self.stats.get_mut(slot) else {
+            self.dropped += 1;
+            return;
         };
         let from_client = if s.client == s.server {
             pkt.dst_port.unwrap_or(0) == s.server_port
@@ -312,23 +362,23 @@ impl SessionTable {
     /// Number of sessions.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.stats.len()
     }
 
     /// True when empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.stats.is_empty()
     }
 
-    /// Iterates over the sessions (unordered).
+    /// Iterates over the sessions in order of first appearance.
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &SessionStats)> {
-        self.map.iter()
+        self.keys.iter().zip(&self.stats)
     }
 
     /// Closes every open burst (once, after the pass).
     pub fn finish(&mut self) {
-        for s in self.map.values_mut() {
+        for s in &mut self.stats {
             s.finish();
         }
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// Direction-normalised 5-tuple (`a` is the lower endpoint).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FlowKey {
     /// IP protocol.
     pub proto: u8,
@@ -24,6 +24,33 @@ pub struct FlowKey {
     pub b_ip: IpAddr,
     /// Higher endpoint port (ICMP: code).
     pub b_port: u16,
+}
+
+/// An address as two words for hashing (IPv4 tagged so it never equals an IPv6 word pair).
+fn ip_words(ip: &IpAddr) -> (u64, u64) {
+    match ip {
+        IpAddr::V4(a) => (0, u64::from(u32::from(*a)) | 1 << 32),
+        IpAddr::V6(a) => {
+            let v = u128::from(*a);
+            #[allow(clippy::cast_possible_truncation)]
+            ((v >> 64) as u64, v as u64)
+        }
+    }
+}
+
+// Hand-written: the derived impl feeds the enum tags and every byte through the hasher
+// separately; four words are enough and this is the hottest lookup of the pass.
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let (ah, al) = ip_words(&self.a_ip);
+        let (bh, bl) = ip_words(&self.b_ip);
+        h.write_u64(ah ^ bh.rotate_left(29));
+        h.write_u64(al);
+        h.write_u64(bl);
+        h.write_u64(
+            u64::from(self.a_port) << 24 | u64::from(self.b_port) << 8 | u64::from(self.proto),
+        );
+    }
 }
 
 impl FlowKey {
@@ -86,30 +113,42 @@ pub struct FlowStats {
     pub icmp: Option<(u8, u8)>,
 }
 
-/// All flows of a capture.
+/// All flows of a capture: a key -> slot map and a vector of records (cheap to grow: rehashing
+/// moves 4-byte slots, not the records).
 #[derive(Debug, Default, Clone)]
 pub struct FlowTable {
-    flows: FxHashMap<FlowKey, FlowStats>,
+    slots: FxHashMap<FlowKey, u32>,
+    keys: Vec<FlowKey>,
+    stats: Vec<FlowStats>,
 }
 
 impl FlowTable {
-    /// Counts one packet.
-    pub fn add(&mut self, pkt: &Packet) {
-        let Some((key, ab)) = FlowKey::of(pkt) else {
-            return;
-        };
+    /// Counts one packet; returns its flow's slot (flows are numbered in order of first
+    /// appearance, so tables that follow the same packets can share the numbering) and key.
+    pub fn add(&mut self, pkt: &Packet) -> Option<(usize, FlowKey)> {
+        let (key, ab) = FlowKey::of(pkt)?;
         let len = u64::from(pkt.frame_len);
-        let s = self.flows.entry(key).or_insert_with(|| FlowStats {
-            a_originated: ab,
-            packets_ab: 0,
-            packets_ba: 0,
-            bytes_ab: 0,
-            bytes_ba: 0,
-            first: pkt.ts,
-            last: pkt.ts,
-            tcp_flags: 0,
-            icmp: pkt.icmp_type.map(|t| (t, pkt.icmp_code.unwrap_or(0))),
-        });
+        let slot = match self.slots.get(&key) {
+            Some(i) => *i as usize,
+            None => {
+                let i = self.stats.len();
+                self.slots.insert(key, u32::try_from(i).unwrap_or(u32::MAX));
+                self.keys.push(key);
+                self.stats.push(FlowStats {
+                    a_originated: ab,
+                    packets_ab: 0,
+                    packets_ba: 0,
+                    bytes_ab: 0,
+                    bytes_ba: 0,
+                    first: pkt.ts,
+                    last: pkt.ts,
+                    tcp_flags: 0,
+                    icmp: pkt.icmp_type.map(|t| (t, pkt.icmp_code.unwrap_or(0))),
+                });
+                i
+            }
+        };
+        let s = self.stats.get_mut(slot)?;
         if ab {
             s.packets_ab += 1;
             s.bytes_ab += len;
@@ -120,55 +159,58 @@ impl FlowTable {
         s.first = s.first.min(pkt.ts);
         s.last = s.last.max(pkt.ts);
         s.tcp_flags |= pkt.tcp_flags.unwrap_or(0);
+        Some((slot, key))
     }
 
     /// Adds another table (a parallel shard). Shards split by flow key never share a flow; if
     /// they do, the counters add up and the earlier first packet decides the originator.
     pub fn merge(&mut self, other: FlowTable) {
-        for (k, o) in other.flows {
-            match self.flows.entry(k) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(o);
-                }
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    let s = e.get_mut();
-                    if o.first < s.first {
-                        s.a_originated = o.a_originated;
-                        s.icmp = o.icmp;
-                    }
-                    s.packets_ab += o.packets_ab;
-                    s.packets_ba += o.packets_ba;
-                    s.bytes_ab += o.bytes_ab;
-                    s.bytes_ba += o.bytes_ba;
-                    s.first = s.first.min(o.first);
-                    s.last = s.last.max(o.last);
-                    s.tcp_flags |= o.tcp_flags;
-                }
+        for (k, o) in other.keys.into_iter().zip(other.stats) {
+            let Some(&i) = self.slots.get(&k) else {
+                self.slots
+                    .insert(k, u32::try_from(self.stats.len()).unwrap_or(u32::MAX));
+                self.keys.push(k);
+                self.stats.push(o);
+                continue;
+            };
+            let Some(s) = self.stats.get_mut(i as usize) else {
+                continue;
+            };
+            if o.first < s.first {
+                s.a_originated = o.a_originated;
+                s.icmp = o.icmp;
             }
+            s.packets_ab += o.packets_ab;
+            s.packets_ba += o.packets_ba;
+            s.bytes_ab += o.bytes_ab;
+            s.bytes_ba += o.bytes_ba;
+            s.first = s.first.min(o.first);
+            s.last = s.last.max(o.last);
+            s.tcp_flags |= o.tcp_flags;
         }
     }
 
     /// Number of flows.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.stats.len()
     }
 
     /// True when no flow was seen.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.stats.is_empty()
     }
 
-    /// Iterates over all flows (unordered).
+    /// Iterates over all flows in order of first appearance.
     pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &FlowStats)> {
-        self.flows.iter()
+        self.keys.iter().zip(&self.stats)
     }
 
     /// The `n` largest flows by packets (ties by key), as report rows.
     #[must_use]
     pub fn top(&self, n: usize) -> Vec<FlowRow> {
-        let mut v: Vec<_> = self.flows.iter().collect();
+        let mut v: Vec<_> = self.iter().collect();
         v.sort_unstable_by(|a, b| {
             (b.1.packets_ab + b.1.packets_ba)
                 .cmp(&(a.1.packets_ab + a.1.packets_ba))

@@ -104,39 +104,44 @@ pub struct ReaderEnd {
 pub fn spawn_reader(
     mut source: Box<dyn PacketSource + Send>,
     batch_records: usize,
-) -> (Receiver<RawBatch>, std::thread::JoinHandle<ReaderEnd>) {
+) -> (
+    Receiver<RawBatch>,
+    std::io::Result<std::thread::JoinHandle<ReaderEnd>>,
+) {
     let (tx, rx) = bounded::<RawBatch>(4);
-    let handle = std::thread::spawn(move || {
-        let mut batch = RawBatch::default();
-        let mut error = None;
-        loop {
-            match source.next_packet() {
-                Ok(Some(p)) => {
-                    batch.push(&p);
-                    // A send error means the consumer is gone: stop reading.
-                    if batch.recs.len() >= batch_records
-                        && tx.send(std::mem::take(&mut batch)).is_err()
-                    {
+    let handle = std::thread::Builder::new()
+        .name("holo-reader".into())
+        .spawn(move || {
+            let mut batch = RawBatch::default();
+            let mut error = None;
+            loop {
+                match source.next_packet() {
+                    Ok(Some(p)) => {
+                        batch.push(&p);
+                        // A send error means the consumer is gone: stop reading.
+                        if batch.recs.len() >= batch_records
+                            && tx.send(std::mem::take(&mut batch)).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        error = Some(e.to_string());
                         break;
                     }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
             }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
-        }
-        ReaderEnd {
-            info: source.info().clone(),
-            warnings: source.take_warnings(),
-            bytes_read: source.bytes_read(),
-            error,
-        }
-    });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            ReaderEnd {
+                info: source.info().clone(),
+                warnings: source.take_warnings(),
+                bytes_read: source.bytes_read(),
+                error,
+            }
+        });
     (rx, handle)
 }
 
@@ -152,13 +157,8 @@ pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec
         if pkt.proto != Some(6) {
             continue;
         }
-        let (Some(off), Some(raw)) = (pkt.payload_offset, batch.raw(i)) else {
-            continue;
-        };
-        let payload = raw
-            .data
-            .get(usize::try_from(off).unwrap_or(usize::MAX)..)
-            .unwrap_or(&[]);
+        let Some(raw) = batch.raw(i) else { continue };
+        let payload = decode::transport_payload(pkt, raw.data);
         if !payload.is_empty() {
             tls.observe(pkt, payload);
         }

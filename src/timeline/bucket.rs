@@ -56,14 +56,20 @@ impl Bucket {
     /// Counts one (field, value) occurrence.
     #[inline]
     pub fn count(&mut self, key: FieldKey) {
+        self.count_n(key, 1);
+    }
+
+    /// Counts `n` occurrences of a (field, value).
+    #[inline]
+    pub fn count_n(&mut self, key: FieldKey, n: u64) {
         let f = key.field() as usize;
         if let Some(c) = self.counts.get_mut(&key) {
-            *c += 1;
+            *c += n;
         } else if self.distinct[f] < DISTINCT_CAP {
             self.distinct[f] += 1;
-            self.counts.insert(key, 1);
+            self.counts.insert(key, n);
         } else {
-            self.other[f] += 1;
+            self.other[f] += n;
         }
     }
 
@@ -79,10 +85,9 @@ impl Bucket {
         for (f, o) in other.other.iter().enumerate() {
             self.other[f] += o;
         }
-        // Sorted so that which values get tracked under the cap does not depend on hash order.
-        let mut theirs: Vec<(&FieldKey, &u64)> = other.counts.iter().collect();
-        theirs.sort_unstable();
-        for (k, c) in theirs {
+        // FxHash has no per-process seed, so this iteration order (and therefore which values
+        // get tracked once a field hits its cap) is the same on every run and machine.
+        for (k, c) in &other.counts {
             let k = key(*k);
             let f = k.field() as usize;
             if let Some(mine) = self.counts.get_mut(&k) {

@@ -29,6 +29,12 @@ impl FieldKey {
         Field::ALL.get(idx).copied().unwrap_or(Field::Timestamp)
     }
 
+    /// The key of a small integer value (no interner needed).
+    #[must_use]
+    pub fn small(field: Field, v: u64) -> Self {
+        Self::pack(field, KIND_U, v)
+    }
+
     /// True when the value lives in an [`Interner`] (IPv6, text, huge integers).
     #[must_use]
     pub fn is_interned(self) -> bool {
