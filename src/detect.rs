@@ -252,6 +252,25 @@ pub struct Findings {
     pub entities: Vec<RankedEntity>,
     /// Shifts of each anomalous bucket (position -> shifts).
     pub bucket_shifts: BTreeMap<usize, Vec<Shift>>,
+    /// The residual heatmap (stripes x buckets), when residual scoring ran.
+    pub residual: Option<ResidualMap>,
+}
+
+/// Per-bucket residual profiles against the striped subspace: the data of the TUI heatmap and
+/// of each wave's `residual_profile`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ResidualMap {
+    /// Number of stripes.
+    pub stripes: usize,
+    /// One profile per timeline bucket position (`None` before the subspace was learned or
+    /// for empty buckets): mean per-stripe residual of the bucket's scored packets.
+    pub profiles: Vec<Option<Vec<f32>>>,
+    /// Per-stripe threshold (`ResidualBuffer`), for marking cells above it.
+    pub thresholds: Vec<f32>,
+    /// Aggregate threshold (root of the sum of squared stripe thresholds).
+    pub threshold: f32,
+    /// Fields whose leaves live in each stripe (the stripe-to-fields legend).
+    pub stripe_fields: Vec<Vec<crate::decode::Field>>,
 }
 
 impl Findings {
@@ -483,6 +502,7 @@ pub fn detect(
         sessions,
         entities,
         bucket_shifts,
+        residual: None,
     }
 }
 
