@@ -163,3 +163,31 @@ fn compressed_capture_is_read_as_a_stream() {
     assert_eq!(j["capture"]["compression"], "zstd");
     assert_eq!(j["capture"]["format"], "pcapng");
 }
+
+#[test]
+fn sample_command_regenerates_the_shipped_sample_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo.pcap");
+    let o = holoscope(&["sample", "-o", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    for name in ["demo.pcap", "demo.truth.ron", "demo.truth.csv"] {
+        let made = std::fs::read(dir.path().join(name)).unwrap();
+        let shipped = std::fs::read(root.join(name)).unwrap();
+        assert!(made == shipped, "{name} differs from samples/{name}");
+    }
+}
+
+#[test]
+fn report_finds_the_four_waves_of_the_shipped_sample() {
+    // Run from the crate root, as the README does.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(["report", "samples/demo.pcap", "--format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["capture"]["packets"], 32181);
+    assert_eq!(j["waves"].as_array().unwrap().len(), 4, "{}", j["waves"]);
+}
