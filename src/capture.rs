@@ -16,6 +16,7 @@ pub mod index;
 mod input;
 mod layout;
 mod legacy;
+pub mod live;
 mod pcapng;
 mod stream;
 
@@ -137,6 +138,8 @@ pub enum CaptureFormat {
     PcapModified,
     /// pcapng.
     Pcapng,
+    /// A live interface.
+    Live,
 }
 
 impl CaptureFormat {
@@ -148,6 +151,7 @@ impl CaptureFormat {
             CaptureFormat::PcapNs => "pcap-ns",
             CaptureFormat::PcapModified => "pcap-modified",
             CaptureFormat::Pcapng => "pcapng",
+            CaptureFormat::Live => "live",
         }
     }
 }
@@ -201,6 +205,14 @@ pub struct Warning {
 /// Errors that stop a capture before any packet can be read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    /// A live interface that does not exist.
+    #[error("{name}: no such network interface (available: {available})")]
+    NoInterface {
+        /// The name asked for.
+        name: String,
+        /// The interfaces that exist.
+        available: String,
+    },
     /// The file could not be opened or read.
     #[error("{path}: {source}")]
     Io {

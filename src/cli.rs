@@ -31,7 +31,14 @@ enum Command {
     /// Analyse a capture headless and print a report.
     Report {
         /// Capture file, or - for standard input.
-        capture: PathBuf,
+        #[arg(required_unless_present = "interface")]
+        capture: Option<PathBuf>,
+        /// Capture live from this interface instead of reading a file (needs CAP_NET_RAW).
+        #[arg(long, short = 'i', conflicts_with = "capture")]
+        interface: Option<String>,
+        /// Stop a live capture after this long (e.g. 30s); default: until Ctrl-C.
+        #[arg(long, value_parser = parse_duration_ns, requires = "interface")]
+        duration: Option<i64>,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -152,6 +159,26 @@ fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Fail
     Ok(a)
 }
 
+/// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
+fn analyze_live(
+    iface: &str,
+    duration: Option<i64>,
+    opts: &engine::Options,
+) -> Result<engine::Analysis, Failure> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    // Ctrl-C ends the capture cleanly (the report is still written). Failing to install the
+    // handler only means Ctrl-C kills the process as usual.
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
+    let src = capture::live::LiveSource::open(iface, d, stop)?;
+    eprintln!(
+        "holoscope: capturing on {} ...",
+        holoscope::text::escape_terminal_str(iface)
+    );
+    Ok(engine::analyze(Box::new(src), opts, |_| {}))
+}
+
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     match output {
         Some(p) => std::fs::write(p, text).map_err(|e| io_fail(p, &e)),
@@ -181,6 +208,8 @@ pub fn run() -> Result<(), Failure> {
     match cli.command {
         Some(Command::Report {
             capture,
+            interface,
+            duration,
             format,
             bucket,
             limit,
@@ -196,7 +225,16 @@ pub fn run() -> Result<(), Failure> {
                 },
                 ..engine::Options::default()
             };
-            let a = analyze(&capture, &opts)?;
+            let a = match (&interface, &capture) {
+                (Some(iface), _) => analyze_live(iface, duration, &opts)?,
+                (None, Some(path)) => analyze(path, &opts)?,
+                (None, None) => {
+                    return Err(Failure {
+                        code: 2,
+                        message: "give a capture or --interface".into(),
+                    });
+                }
+            };
             let r = Report::build(
                 &a,
                 Limits {

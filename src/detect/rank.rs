@@ -89,7 +89,7 @@ pub struct RankedEntity {
     pub waves: Vec<u32>,
     /// Its violations, worst first.
     pub violations: Vec<ViolationCount>,
-    /// Behavioural fingerprint (see [`fingerprint`]).
+    /// Behavioural fingerprint: rate, fan-out and port-spread features used for similarity.
     #[serde(skip)]
     pub fingerprint: [f32; FINGERPRINT_DIMS],
 }

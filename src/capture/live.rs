@@ -1,0 +1,186 @@
+//! Live capture from a network interface with a pure-Rust AF_PACKET socket (pnet_datalink), so
+//! the default build needs no libpcap.
+//!
+//! Frames are timestamped on receipt. Capture stops when the optional duration elapses or when
+//! the stop flag is raised (Ctrl-C, the TUI quitting). Opening the socket without the privilege
+//! gives an error that says exactly what to do, never a bare "Operation not permitted".
+
+use super::{
+    CaptureError, CaptureFormat, CaptureInfo, Compression, LinkType, PacketSource, RawPacket,
+    Warning,
+};
+use crate::time::Timestamp;
+use pnet_datalink::{Channel, Config, DataLinkReceiver};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often a blocked read wakes up to check the deadline and the stop flag.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Largest frame kept (loopback and GRO frames reach 64 KiB; longer ones are cut, like a
+/// snaplen, and keep their original length).
+const SNAPLEN: usize = 262_144;
+
+/// A live interface as a packet source.
+pub struct LiveSource {
+    rx: Box<dyn DataLinkReceiver>,
+    info: CaptureInfo,
+    frame: Vec<u8>,
+    deadline: Option<Instant>,
+    stop: Arc<AtomicBool>,
+    bytes: u64,
+    packets: u64,
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_secs_nanos(
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        i64::from(d.subsec_nanos()),
+    )
+}
+
+/// Names of the interfaces that exist, for error messages and completion.
+#[must_use]
+pub fn interface_names() -> Vec<String> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .map(|i| i.name)
+        .collect()
+}
+
+/// The message for a missing privilege, with the two ways to fix it.
+fn privilege_message() -> String {
+    let exe =
+        std::env::current_exe().map_or_else(|_| "holoscope".into(), |p| p.display().to_string());
+    format!(
+        "live capture needs the CAP_NET_RAW privilege: run holoscope as root (sudo), \
+         or grant it once with `sudo setcap cap_net_raw=eip {exe}`"
+    )
+}
+
+impl LiveSource {
+    /// Opens `iface` for capture, for `duration` if given. `stop` ends the capture early.
+    ///
+    /// # Errors
+    /// Unknown interface, missing privilege (with instructions), or another socket error.
+    pub fn open(
+        iface: &str,
+        duration: Option<Duration>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self, CaptureError> {
+        let path = PathBuf::from(iface);
+        let Some(ni) = pnet_datalink::interfaces()
+            .into_iter()
+            .find(|i| i.name == iface)
+        else {
+            return Err(CaptureError::NoInterface {
+                name: iface.to_string(),
+                available: interface_names().join(", "),
+            });
+        };
+        let config = Config {
+            read_timeout: Some(POLL),
+            read_buffer_size: SNAPLEN,
+            ..Config::default()
+        };
+        let rx = match pnet_datalink::channel(&ni, config) {
+            Ok(Channel::Ethernet(_tx, rx)) => rx,
+            Ok(_) => {
+                return Err(CaptureError::NotACapture {
+                    path,
+                    reason: "unsupported channel type".into(),
+                });
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(1) =>
+            {
+                return Err(CaptureError::Io {
+                    path,
+                    source: std::io::Error::other(privilege_message()),
+                });
+            }
+            Err(e) => return Err(CaptureError::Io { path, source: e }),
+        };
+        Ok(Self {
+            rx,
+            info: CaptureInfo {
+                source: iface.to_string(),
+                format: CaptureFormat::Live,
+                compression: Compression::None,
+            },
+            frame: Vec::new(),
+            deadline: duration.map(|d| Instant::now() + d),
+            stop,
+            bytes: 0,
+            packets: 0,
+        })
+    }
+
+    /// Packets captured so far.
+    #[must_use]
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+}
+
+impl PacketSource for LiveSource {
+    fn info(&self) -> &CaptureInfo {
+        &self.info
+    }
+
+    fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        loop {
+            if self.stop.load(Ordering::Relaxed)
+                || self.deadline.is_some_and(|d| Instant::now() >= d)
+            {
+                return Ok(None);
+            }
+            match self.rx.next() {
+                Ok(frame) => {
+                    let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+                    self.frame.clear();
+                    self.frame
+                        .extend_from_slice(&frame[..frame.len().min(SNAPLEN)]);
+                    let offset = self.bytes;
+                    self.bytes += u64::from(orig_len);
+                    self.packets += 1;
+                    return Ok(Some(RawPacket {
+                        ts: now(),
+                        interface: 0,
+                        link: LinkType::ETHERNET,
+                        orig_len,
+                        data: &self.frame,
+                        offset,
+                    }));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    return Err(CaptureError::Io {
+                        path: PathBuf::from(&self.info.source),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    fn take_warnings(&mut self) -> Vec<Warning> {
+        Vec::new()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+}
