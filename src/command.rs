@@ -17,6 +17,7 @@
 pub mod complete;
 pub mod parse;
 
+pub use complete::{Context, complete};
 pub use parse::{ParseError, parse};
 
 use std::fmt;
@@ -121,14 +122,15 @@ pub const EXPORT_FORMATS: &[&str] = &[
     "ron",
 ];
 
-/// Shortest decimal form of seconds (`90`, `1.5`).
+/// Shortest decimal form of seconds that parses back to the same `f64` (`90`, `1.5`,
+/// `1000000.7000005`): Rust's float `Display` is shortest-round-trip and never uses an exponent.
+/// Fuzzing found that a fixed six decimals lost precision in session journals.
 fn secs(s: f64) -> String {
-    let t = format!("{s:.6}");
-    let t = t.trim_end_matches('0').trim_end_matches('.');
-    if t.is_empty() || t == "-" {
+    if s == 0.0 {
+        // Also turns -0 into 0, so `+0s` never prints as `+-0s`.
         "0".into()
     } else {
-        t.to_string()
+        format!("{s}")
     }
 }
 

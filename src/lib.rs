@@ -18,6 +18,7 @@ pub mod decode;
 pub mod detect;
 pub mod engine;
 pub mod fsutil;
+pub mod fuzz;
 pub mod report;
 pub mod rules;
 pub mod sample;

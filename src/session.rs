@@ -148,19 +148,31 @@ impl SessionFile {
             path: shown(path),
             source: e,
         })?;
-        let s: SessionFile = ron::from_str(&text).map_err(|e| SessionError::Corrupt {
-            path: shown(path),
+        Self::parse_named(&text, shown(path))
+    }
+
+    /// Parses and validates the text of a session file (as [`SessionFile::load`] does).
+    ///
+    /// # Errors
+    /// [`SessionError::Corrupt`] or [`SessionError::Version`].
+    pub fn parse(text: &str) -> Result<Self, SessionError> {
+        Self::parse_named(text, "<text>".into())
+    }
+
+    fn parse_named(text: &str, path: String) -> Result<Self, SessionError> {
+        let s: SessionFile = ron::from_str(text).map_err(|e| SessionError::Corrupt {
+            path: path.clone(),
             reason: e.to_string(),
         })?;
         if s.version > VERSION {
             return Err(SessionError::Version {
-                path: shown(path),
+                path,
                 found: s.version,
             });
         }
         for line in &s.journal {
             crate::command::parse(line).map_err(|e| SessionError::Corrupt {
-                path: shown(path),
+                path: path.clone(),
                 reason: format!(
                     "journal line {:?}: {e}",
                     crate::text::escape_terminal_str(line)
@@ -170,25 +182,30 @@ impl SessionFile {
         Ok(s)
     }
 
+    /// The text [`SessionFile::save`] writes.
+    ///
+    /// # Errors
+    /// Only if a value cannot be represented in RON.
+    pub fn to_text(&self) -> Result<String, ron::Error> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map(|t| t + "\n")
+    }
+
     /// Saves atomically (temp file + fsync + rename).
     ///
     /// # Errors
     /// I/O errors; the previous file is then intact.
     pub fn save(&self, path: &Path) -> Result<(), SessionError> {
-        let text =
-            ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map_err(|e| {
-                SessionError::Corrupt {
-                    path: shown(path),
-                    reason: e.to_string(),
-                }
-            })?;
+        let text = self.to_text().map_err(|e| SessionError::Corrupt {
+            path: shown(path),
+            reason: e.to_string(),
+        })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| SessionError::Io {
                 path: shown(path),
                 source: e,
             })?;
         }
-        write_atomic(path, (text + "\n").as_bytes()).map_err(|e| SessionError::Io {
+        write_atomic(path, text.as_bytes()).map_err(|e| SessionError::Io {
             path: shown(path),
             source: e,
         })
