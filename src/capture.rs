@@ -18,6 +18,7 @@ mod layout;
 mod legacy;
 pub mod live;
 mod pcapng;
+pub mod privilege;
 mod stream;
 
 pub use file::{from_reader, open};

@@ -172,6 +172,20 @@ fn analyze_live(
     let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
     let src = capture::live::LiveSource::open(iface, d, stop)?;
+    // The socket is open: root is no longer needed (files are then written as the sudo user).
+    match capture::privilege::drop_to_invoking_user() {
+        Ok(Some(who)) => eprintln!(
+            "holoscope: capture socket open; running as uid {} gid {} (the sudo user) from now on",
+            who.uid, who.gid
+        ),
+        Ok(None) => {}
+        Err(message) => {
+            return Err(Failure {
+                code: 1,
+                message: format!("could not drop root privileges: {message}"),
+            });
+        }
+    }
     eprintln!(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
@@ -181,7 +195,8 @@ fn analyze_live(
 
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
     match output {
-        Some(p) => std::fs::write(p, text).map_err(|e| io_fail(p, &e)),
+        // Atomic (temp file, fsync, rename): a failed write leaves the previous file intact.
+        Some(p) => holoscope::fsutil::write_atomic(p, text.as_bytes()).map_err(|e| io_fail(p, &e)),
         None => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();

@@ -95,7 +95,9 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             "--interface",
             &va,
         ])
-        .args(["--duration", "19s", "--format", "json"])
+        // An upper bound only: the test ends the capture with Ctrl-C (SIGINT) once the traffic
+        // is sent, so a slow machine cannot cut the sweep short.
+        .args(["--duration", "90s", "--format", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -103,7 +105,7 @@ fn live_syn_sweep_is_reported_as_a_wave() {
     // Wait for the capture to start (bounded), then send the traffic.
     let mut err = BufReader::new(holo.stderr.take().unwrap());
     let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !line.contains("capturing on") {
         line.clear();
         assert!(
@@ -116,6 +118,14 @@ fn live_syn_sweep_is_reported_as_a_wave() {
         .status()
         .unwrap();
     assert!(sweep.success());
+    // `ip netns exec` execs holoscope, so the child's pid is holoscope's.
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &holo.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = holo.wait_with_output().unwrap();
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -143,5 +153,53 @@ fn live_syn_sweep_is_reported_as_a_wave() {
     assert!(
         hit,
         "no wave names the scanner with a dst_port shift: {waves:#?}"
+    );
+}
+
+/// Started through sudo, live capture opens its socket as root, then runs as the invoking user:
+/// the report it writes belongs to that user, not to root.
+#[test]
+fn live_capture_drops_root_to_the_sudo_user() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() || !ip(&["netns", "list"]) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the live test as root"
+        );
+        eprintln!("skipping privilege-drop test: needs root and iproute2");
+        return;
+    }
+    let ns = format!("holo-p-{}", std::process::id() % 100_000);
+    let _guard = Netns(vec![ns.clone()]);
+    assert!(ip(&["netns", "add", &ns]));
+    assert!(ip(&["-n", &ns, "link", "set", "lo", "up"]));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out_file = dir.path().join("report.json");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_holoscope")])
+        .args([
+            "report",
+            "--interface",
+            "lo",
+            "--duration",
+            "1s",
+            "--format",
+            "json",
+        ])
+        .arg("-o")
+        .arg(&out_file)
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("running as uid 65534 gid 65534"), "{err}");
+    let meta = std::fs::metadata(&out_file).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (65534, 65534),
+        "report written as root"
     );
 }
