@@ -18,6 +18,7 @@ pub mod decode;
 pub mod detect;
 pub mod engine;
 pub mod fsutil;
+pub mod investigation;
 pub mod report;
 pub mod rules;
 pub mod sample;
@@ -26,3 +27,5 @@ pub mod subspace;
 pub mod text;
 pub mod time;
 pub mod timeline;
+#[cfg(feature = "tui")]
+pub mod ui;

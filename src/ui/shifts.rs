@@ -1,0 +1,74 @@
+//! The shifts pane: concentration shifts at the cursor (field, value, baseline share -> recent
+//! share, kind, significance), most significant first.
+
+use super::{PaneCtx, fit, pane_block};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
+
+/// Draws the pane.
+pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let Some(inv) = ctx.inv else {
+        let b = pane_block(t, " Shifts ", ctx.focused);
+        Paragraph::new("waiting for the analysis…")
+            .style(t.dimmed())
+            .block(b)
+            .render(area, buf);
+        return;
+    };
+    let (label, shifts) = inv.shifts_at_cursor();
+    let title = format!(" Shifts · {label} ({}) ", shifts.len());
+    let block = pane_block(t, &title, ctx.focused);
+    if shifts.is_empty() {
+        Paragraph::new("no significant shift at the cursor")
+            .style(t.dimmed())
+            .block(block)
+            .render(area, buf);
+        return;
+    }
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let value_w = inner_w.saturating_sub(12 + 14 + 13 + 6 + 4).clamp(8, 40);
+    let rows = shifts.iter().enumerate().map(|(i, s)| {
+        let value = s.value.as_ref().map_or_else(
+            || format!("({} values)", s.distinct),
+            |v| v.display(s.field),
+        );
+        let shares = format!(
+            "{:>5.1}%→{:>5.1}%",
+            s.baseline_share * 100.0,
+            s.recent_share * 100.0
+        );
+        let novel = if s.novel { "new " } else { "" };
+        let style = if ctx.focused && i == ctx.selected {
+            Style::new().bg(t.selected).fg(t.fg)
+        } else {
+            t.text()
+        };
+        Row::new(vec![
+            Cell::from(fit(s.field.name(), 12)),
+            Cell::from(fit(&value, value_w)),
+            Cell::from(shares),
+            Cell::from(format!("{novel}{}", s.kind.name())),
+            Cell::from(format!("{:>5.1}", s.significance)).style(Style::new().fg(t.warn)),
+        ])
+        .style(style)
+    });
+    let header = Row::new(["field", "value", "base → recent", "kind", "sig"]).style(t.header());
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Length(u16::try_from(value_w).unwrap_or(8)),
+        Constraint::Length(13),
+        Constraint::Length(14),
+        Constraint::Length(6),
+    ];
+    let skip = ctx
+        .selected
+        .saturating_sub(area.height.saturating_sub(4) as usize);
+    Table::new(rows.skip(skip), widths)
+        .header(header)
+        .block(block)
+        .style(t.text())
+        .render(area, buf);
+}
