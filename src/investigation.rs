@@ -104,8 +104,8 @@ fn wave_id(s: &str) -> Option<u32> {
 }
 
 impl Investigation {
-    /// A fresh investigation; rules are drafted with the injected drafter and the cursor sits on
-    /// the first wave (or the start).
+    /// A fresh investigation; rules are drafted with the injected drafter and the cursor sits at
+    /// the start (`]` jumps to the first wave).
     #[must_use]
     pub fn new(path: &Path, analysis: Arc<Analysis>, hooks: Hooks) -> Self {
         let rules = hooks
@@ -120,15 +120,10 @@ impl Investigation {
                 error: None,
             })
             .collect();
-        let cursor = analysis
-            .findings
-            .waves
-            .first()
-            .map_or(0, |w| w.buckets.start);
         Self {
             path: path.to_path_buf(),
             analysis,
-            cursor,
+            cursor: 0,
             window_s: DEFAULT_WINDOW_S,
             baseline: None,
             rules,

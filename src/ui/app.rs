@@ -557,9 +557,17 @@ impl App {
 
     fn open_entity(&mut self, entity: String) {
         let Some(inv) = &self.inv else { return };
-        // Packets are in file order, so the cursor bucket's first packet is the sum of the
-        // packets of the buckets before it (captures are written in time order).
-        let before: u64 = inv.analysis.agg.timeline.buckets()[..inv.cursor.min(inv.len())]
+        // Scan from the entity's first packet (or the cursor). Packets are in file order, so a
+        // bucket's first packet is the sum of the packets of the buckets before it (captures
+        // are written in time order).
+        let first = inv
+            .analysis
+            .agg
+            .entities
+            .iter()
+            .find(|(id, _)| id.to_string() == entity)
+            .map_or(inv.cursor, |(_, s)| inv.pos_at(s.first));
+        let before: u64 = inv.analysis.agg.timeline.buckets()[..first.min(inv.len())]
             .iter()
             .map(|b| b.packets)
             .sum();

@@ -184,12 +184,12 @@ pub fn render_detail(
         );
     }
     lines.push(Line::styled(
-        "packets near the cursor (re-read by index):",
+        "its first packets (re-read from the capture by index):",
         t.header(),
     ));
     match packets {
         None => lines.push(Line::styled("  reading…", t.dimmed())),
-        Some([]) => lines.push(Line::styled("  none near the cursor", t.dimmed())),
+        Some([]) => lines.push(Line::styled("  none found", t.dimmed())),
         Some(p) => lines.extend(p.iter().map(|l| Line::from(format!("  {l}")))),
     }
     let title = format!(

@@ -29,7 +29,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         return;
     }
     let inner_w = area.width.saturating_sub(2) as usize;
-    let value_w = inner_w.saturating_sub(12 + 14 + 13 + 6 + 4).clamp(8, 40);
+    let value_w = inner_w.saturating_sub(12 + 17 + 13 + 6 + 4).clamp(8, 40);
     let rows = shifts.iter().enumerate().map(|(i, s)| {
         let value = s.value.as_ref().map_or_else(
             || format!("({} values)", s.distinct),
@@ -60,7 +60,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         Constraint::Length(12),
         Constraint::Length(u16::try_from(value_w).unwrap_or(8)),
         Constraint::Length(13),
-        Constraint::Length(14),
+        Constraint::Length(17),
         Constraint::Length(6),
     ];
     let skip = ctx

@@ -128,7 +128,11 @@ impl Theme {
     /// # Errors
     /// A one-line message for RON errors, unknown keys and bad colours.
     pub fn patch(base: &Theme, name: &str, text: &str) -> Result<Theme, String> {
-        let f: ThemeFile = ron::from_str(text).map_err(|e| e.to_string())?;
+        // Implicit `Some`, so theme files write `accent: "#6cb6ff"`, not `Some("#6cb6ff")`.
+        let f: ThemeFile = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|e| e.to_string())?;
         let mut t = base.clone();
         t.name = name.to_string();
         let slots: [(&str, &Option<String>, &mut Color); 15] = [
