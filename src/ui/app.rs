@@ -299,7 +299,7 @@ impl App {
                 self.theme = t;
                 self.say("theme reloaded");
             }
-            Err(e) => self.fail(format!("{e} (keeping the previous theme)")),
+            Err(e) => self.fail(format!("kept the previous theme: {e}")),
         }
     }
 

@@ -29,40 +29,69 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         return;
     }
     let inner_w = area.width.saturating_sub(2) as usize;
-    let value_w = inner_w.saturating_sub(12 + 17 + 13 + 6 + 4).clamp(8, 40);
+    // Narrow panes drop the kind and show the recent share only.
+    let wide = inner_w >= 60;
+    let fixed = if wide {
+        12 + 17 + 13 + 6 + 4
+    } else {
+        11 + 7 + 6 + 3
+    };
+    let value_w = inner_w.saturating_sub(fixed).clamp(6, 40);
     let rows = shifts.iter().enumerate().map(|(i, s)| {
         let value = s.value.as_ref().map_or_else(
             || format!("({} values)", s.distinct),
             |v| v.display(s.field),
         );
-        let shares = format!(
-            "{:>5.1}%→{:>5.1}%",
-            s.baseline_share * 100.0,
-            s.recent_share * 100.0
-        );
+        let shares = if wide {
+            format!(
+                "{:>5.1}%→{:>5.1}%",
+                s.baseline_share * 100.0,
+                s.recent_share * 100.0
+            )
+        } else {
+            format!("→{:>3.0}%", s.recent_share * 100.0)
+        };
         let novel = if s.novel { "new " } else { "" };
         let style = if ctx.focused && i == ctx.selected {
             Style::new().bg(t.selected).fg(t.fg)
         } else {
             t.text()
         };
-        Row::new(vec![
-            Cell::from(fit(s.field.name(), 12)),
+        let mut cells = vec![
+            Cell::from(fit(s.field.name(), if wide { 12 } else { 11 })),
             Cell::from(fit(&value, value_w)),
             Cell::from(shares),
-            Cell::from(format!("{novel}{}", s.kind.name())),
-            Cell::from(format!("{:>5.1}", s.significance)).style(Style::new().fg(t.warn)),
-        ])
-        .style(style)
+        ];
+        if wide {
+            cells.push(Cell::from(format!("{novel}{}", s.kind.name())));
+        }
+        cells.push(Cell::from(format!("{:>5.1}", s.significance)).style(Style::new().fg(t.warn)));
+        Row::new(cells).style(style)
     });
-    let header = Row::new(["field", "value", "base → recent", "kind", "sig"]).style(t.header());
-    let widths = [
-        Constraint::Length(12),
-        Constraint::Length(u16::try_from(value_w).unwrap_or(8)),
-        Constraint::Length(13),
-        Constraint::Length(17),
-        Constraint::Length(6),
-    ];
+    let vw = Constraint::Length(u16::try_from(value_w).unwrap_or(8));
+    let (header, widths) = if wide {
+        (
+            Row::new(["field", "value", "base → recent", "kind", "sig"]),
+            vec![
+                Constraint::Length(12),
+                vw,
+                Constraint::Length(13),
+                Constraint::Length(17),
+                Constraint::Length(6),
+            ],
+        )
+    } else {
+        (
+            Row::new(["field", "value", "recent", "sig"]),
+            vec![
+                Constraint::Length(11),
+                vw,
+                Constraint::Length(6),
+                Constraint::Length(6),
+            ],
+        )
+    };
+    let header = header.style(t.header());
     let skip = ctx
         .selected
         .saturating_sub(area.height.saturating_sub(4) as usize);

@@ -165,5 +165,5 @@ pub fn cursor_label(inv: &Investigation) -> String {
     let wave = inv
         .wave_at(inv.cursor)
         .map_or_else(String::new, |w| format!(" · wave {}", w.id));
-    format!("cursor {} (+{off:.1}s){wave}", clock(t))
+    format!("cursor {} (+{:.1}s){wave}", clock(t), off.max(0.0))
 }
