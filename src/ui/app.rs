@@ -591,7 +591,7 @@ impl App {
         let step = self
             .inv
             .as_ref()
-            .map_or(1, |i| (i.len() / 20).max(1).cast_signed());
+            .map_or(1, |i| isize::try_from(i.len() / 20).unwrap_or(1).max(1));
         match a {
             Action::Quit => self.quit = true,
             Action::Help => self.overlay = Overlay::Help,
