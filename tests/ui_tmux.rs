@@ -195,6 +195,21 @@ fn investigate_export_save_and_restore() {
     assert!(s.contains("in use by another holoscope"), "{s}");
     t.keys("b", &["q"]);
     t.wait_text("b", "HOLO-EXIT=0");
+
+    // A corrupt session is reported and left untouched.
+    let bad = dir.path().join("bad.ron");
+    std::fs::write(&bad, "(version: 1, capture: oops").unwrap();
+    t.start(
+        "d",
+        dir.path(),
+        &format!("{BIN} --session {}", bad.display()),
+    );
+    let s = t.wait_text("d", "HOLO-EXIT=2");
+    assert!(s.contains("corrupt session file"), "{s}");
+    assert_eq!(
+        std::fs::read_to_string(&bad).unwrap(),
+        "(version: 1, capture: oops"
+    );
 }
 
 #[test]
