@@ -330,3 +330,76 @@ fn hostile_text_is_escaped_everywhere() {
         "no escaped ESC shown"
     );
 }
+
+#[test]
+fn any_size_and_every_overlay_renders() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), hooks());
+    chars(&mut app, "]");
+    let sizes = [
+        (1, 1),
+        (10, 3),
+        (20, 6),
+        (30, 12),
+        (33, 13),
+        (41, 14),
+        (80, 24),
+        (200, 60),
+    ];
+    let mut states: Vec<Box<dyn Fn(&mut App)>> = vec![
+        Box::new(|_| {}),
+        Box::new(|a| chars(a, "?")),
+        Box::new(|a| chars(a, ":goto wave 2")),
+        Box::new(|a| {
+            a.run_line("edit R1");
+        }),
+        Box::new(|a| a.run_line("explain 10.0.0.66")),
+    ];
+    for state in states.drain(..) {
+        state(&mut app);
+        for (w, h) in sizes {
+            screen(&mut app, w, h);
+        }
+        app.handle(key(KeyCode::Esc));
+    }
+}
+
+#[test]
+fn mouse_focuses_selects_and_drags_the_slider() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), hooks());
+    screen(&mut app, 160, 48);
+    let m = |kind, column, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // Entities pane: bottom-left; its fourth data row.
+    let r = app.areas.panes[2];
+    app.handle(m(
+        MouseEventKind::Down(MouseButton::Left),
+        r.x + 5,
+        r.y + 2 + 3,
+    ));
+    assert_eq!(app.focus, holoscope::ui::Pane::Entities);
+    assert_eq!(app.sel[2], 3);
+    // Slider: click near the start, drag to the far end.
+    let s = app.areas.panes[4];
+    app.handle(m(MouseEventKind::Down(MouseButton::Left), s.x + 1, s.y + 2));
+    assert_eq!(app.inv.as_ref().unwrap().cursor, 0);
+    app.handle(m(
+        MouseEventKind::Drag(MouseButton::Left),
+        s.x + s.width - 2,
+        s.y + 2,
+    ));
+    let inv = app.inv.as_ref().unwrap();
+    assert!(
+        inv.cursor > inv.len() * 9 / 10,
+        "{} of {}",
+        inv.cursor,
+        inv.len()
+    );
+    app.handle(m(MouseEventKind::Up(MouseButton::Left), 0, 0));
+}

@@ -145,6 +145,9 @@ pub enum Overlay {
     },
 }
 
+/// Smallest terminal the panes are drawn in.
+pub const MIN_SIZE: (u16, u16) = (30, 12);
+
 /// Packets scanned from the cursor for an entity's packet list.
 const PACKET_SCAN: usize = 4000;
 
@@ -809,8 +812,23 @@ impl App {
 
     /// Renders the whole screen into a buffer.
     pub fn render(&mut self, area: Rect, buf: &mut Buffer) {
-        self.areas = layout(area);
         buf.set_style(area, self.theme.text());
+        if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+            // Too small for the panes: say so instead of drawing clipped garbage.
+            self.areas = Areas::default();
+            let msg = format!("holoscope: enlarge to {}x{}", MIN_SIZE.0, MIN_SIZE.1);
+            if area.height > 0 {
+                buf.set_stringn(
+                    area.x,
+                    area.y,
+                    msg,
+                    usize::from(area.width),
+                    self.theme.text(),
+                );
+            }
+            return;
+        }
+        self.areas = layout(area);
         let inv = self.inv.as_ref();
         for (i, pane) in Pane::ALL.iter().enumerate() {
             let ctx = PaneCtx {
@@ -875,7 +893,8 @@ impl App {
                     .and_then(|v| v.rules.get(*index))
                     .map_or_else(String::new, |r| r.rule.id.to_string());
                 let w = centered(area, 90, 100);
-                let r = Rect::new(w.x, area.height / 2 - 2, w.width, 4);
+                let r = Rect::new(w.x, (area.height / 2).saturating_sub(2), w.width, 4)
+                    .intersection(area);
                 super::rules::render_editor(&ctx, &id, input, error.as_deref(), r, buf);
             }
             Overlay::Entity { entity, packets } => {
