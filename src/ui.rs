@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod entities;
+pub mod event;
 pub mod heatmap;
 pub mod help;
 pub mod input;

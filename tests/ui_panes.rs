@@ -345,7 +345,8 @@ fn any_size_and_every_overlay_renders() {
         (80, 24),
         (200, 60),
     ];
-    let mut states: Vec<Box<dyn Fn(&mut App)>> = vec![
+    type Step = Box<dyn Fn(&mut App)>;
+    let mut states: Vec<Step> = vec![
         Box::new(|_| {}),
         Box::new(|a| chars(a, "?")),
         Box::new(|a| chars(a, ":goto wave 2")),

@@ -1,149 +1,24 @@
 //! The application state and its update function: events in, state changes and background
-//! [`Job`]s out. Rendering reads the state only ([`App::render`]), so tests drive the whole
-//! app with scripted events on a `TestBackend`.
+//! [`Job`]s out. Rendering reads the state only ([`App::render`], in `app/draw.rs`), so tests
+//! drive the whole app with scripted events on a `TestBackend`.
+
+mod draw;
+mod mouse;
+
+pub use super::event::{AppEvent, Job, Overlay};
 
 use super::input::LineInput;
 use super::keymap::{self, Action};
 use super::theme::Theme;
-use super::{Areas, Pane, PaneCtx, centered, layout};
+use super::{Areas, Pane};
 use crate::capture::IndexContext;
 use crate::command::{self, Command, RuleSel};
 use crate::engine::{Analysis, Progress};
 use crate::investigation::{Effect, Hooks, Investigation};
-use crate::rules::{ReplayCounts, RuleDef};
 use crate::session::SessionFile;
-use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::Frame;
-use ratatui::buffer::Buffer;
-use ratatui::layout::{Position, Rect};
+use crossterm::event::{KeyCode, KeyEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Everything the app reacts to (one channel for every producer).
-#[derive(Debug)]
-pub enum AppEvent {
-    /// A key.
-    Key(KeyEvent),
-    /// A mouse event.
-    Mouse(MouseEvent),
-    /// The terminal was resized.
-    Resize,
-    /// Loading progress.
-    Progress(Progress),
-    /// The analysis is complete.
-    Loaded(Box<Analysis>),
-    /// Loading failed.
-    LoadFailed(String),
-    /// The watched theme file changed.
-    ThemeFileChanged,
-    /// A rule replay finished.
-    Replayed {
-        /// Rule index.
-        index: usize,
-        /// The definition that was replayed.
-        def: RuleDef,
-        /// Figures or error.
-        result: Result<ReplayCounts, String>,
-    },
-    /// Packets of an entity, decoded one per line.
-    EntityPackets {
-        /// The entity.
-        entity: String,
-        /// Lines (escaped), or the error.
-        lines: Result<Vec<String>, String>,
-        /// The index context found on the way, for later lookups.
-        ctx: Option<IndexContext>,
-    },
-}
-
-/// Work for the runtime, off the UI thread.
-#[derive(Debug)]
-pub enum Job {
-    /// Replay one rule.
-    Replay {
-        /// Rule index.
-        index: usize,
-        /// The rule.
-        rule: crate::rules::Rule,
-        /// Capture.
-        path: PathBuf,
-        /// Analysis.
-        analysis: Arc<Analysis>,
-        /// Hooks.
-        hooks: Hooks,
-    },
-    /// Re-read packets of an entity by index.
-    EntityPackets {
-        /// The entity.
-        entity: String,
-        /// Capture.
-        path: PathBuf,
-        /// Known index context.
-        ctx: Option<IndexContext>,
-        /// Offsets to scan, in order.
-        offsets: Vec<u64>,
-    },
-    /// Watch this theme file (or stop watching).
-    Watch(Option<PathBuf>),
-}
-
-impl Job {
-    /// Runs a background job to completion (the runtime calls this on a worker thread; tests
-    /// call it inline). `Watch` is the runtime's own business and yields nothing.
-    #[must_use]
-    pub fn run(self) -> Option<AppEvent> {
-        match self {
-            Job::Replay {
-                index,
-                rule,
-                path,
-                analysis,
-                hooks,
-            } => Some(AppEvent::Replayed {
-                index,
-                result: Investigation::replay(&path, &rule, &analysis, hooks),
-                def: rule.def,
-            }),
-            Job::EntityPackets {
-                entity,
-                path,
-                ctx,
-                offsets,
-            } => {
-                let (lines, ctx) = super::entities::packets_of(&entity, &path, ctx, &offsets);
-                Some(AppEvent::EntityPackets { entity, lines, ctx })
-            }
-            Job::Watch(_) => None,
-        }
-    }
-}
-
-/// An overlay over the panes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Overlay {
-    /// None.
-    None,
-    /// Help.
-    Help,
-    /// Command bar.
-    Command,
-    /// Rule editor for the rule at this index.
-    Editor {
-        /// Rule index.
-        index: usize,
-        /// The text.
-        input: LineInput,
-        /// Parse error of the last attempt.
-        error: Option<String>,
-    },
-    /// Entity detail.
-    Entity {
-        /// Address.
-        entity: String,
-        /// Packet lines once read.
-        packets: Option<Vec<String>>,
-    },
-}
 
 /// Smallest terminal the panes are drawn in.
 pub const MIN_SIZE: (u16, u16) = (30, 12);
@@ -727,60 +602,6 @@ impl App {
             None => self.fail("nothing to suppress here (shifts or entities pane)"),
         }
     }
-
-    fn mouse(&mut self, m: MouseEvent) -> bool {
-        let p = Position::new(m.column, m.row);
-        let hit = Pane::ALL
-            .iter()
-            .zip(self.areas.panes)
-            .find(|(_, r)| r.contains(p))
-            .map(|(p, r)| (*p, r));
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => {
-                let Some((pane, r)) = hit else { return false };
-                if self.overlay != Overlay::None {
-                    return false;
-                }
-                self.focus = pane;
-                if pane == Pane::Slider {
-                    self.dragging = true;
-                    self.slide_to(m.column, r);
-                } else {
-                    // Border and header rows come first.
-                    let row = usize::from(m.row.saturating_sub(r.y + 2));
-                    let n = self.rows(pane);
-                    self.sel[pane.index()] = row.min(n.saturating_sub(1));
-                }
-                true
-            }
-            MouseEventKind::Drag(MouseButton::Left) if self.dragging => {
-                let r = self.areas.panes[Pane::Slider.index()];
-                self.slide_to(m.column, r);
-                true
-            }
-            MouseEventKind::Up(_) => {
-                self.dragging = false;
-                false
-            }
-            MouseEventKind::ScrollUp => {
-                self.act(Action::Up);
-                true
-            }
-            MouseEventKind::ScrollDown => {
-                self.act(Action::Down);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn slide_to(&mut self, col: u16, r: Rect) {
-        let Some(inv) = &mut self.inv else { return };
-        let cols = usize::from(r.width.saturating_sub(2));
-        let c = usize::from(col.saturating_sub(r.x + 1));
-        inv.cursor = super::slider::bucket_at(c, cols, inv.len());
-    }
-
     /// Copies focus and selections into the investigation (for saving).
     pub fn sync_layout(&mut self) {
         if let Some(inv) = &mut self.inv {
@@ -802,111 +623,5 @@ impl App {
                 crate::text::escape_terminal_str(&p.display().to_string())
             )
         }))
-    }
-
-    /// Draws the whole screen.
-    pub fn draw(&mut self, f: &mut Frame<'_>) {
-        let area = f.area();
-        self.render(area, f.buffer_mut());
-    }
-
-    /// Renders the whole screen into a buffer.
-    pub fn render(&mut self, area: Rect, buf: &mut Buffer) {
-        buf.set_style(area, self.theme.text());
-        if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
-            // Too small for the panes: say so instead of drawing clipped garbage.
-            self.areas = Areas::default();
-            let msg = format!("holoscope: enlarge to {}x{}", MIN_SIZE.0, MIN_SIZE.1);
-            if area.height > 0 {
-                buf.set_stringn(
-                    area.x,
-                    area.y,
-                    msg,
-                    usize::from(area.width),
-                    self.theme.text(),
-                );
-            }
-            return;
-        }
-        self.areas = layout(area);
-        let inv = self.inv.as_ref();
-        for (i, pane) in Pane::ALL.iter().enumerate() {
-            let ctx = PaneCtx {
-                inv,
-                theme: &self.theme,
-                focused: self.focus == *pane,
-                selected: self.sel[i],
-            };
-            let r = self.areas.panes[i];
-            match pane {
-                Pane::Shifts => super::shifts::render(&ctx, r, buf),
-                Pane::Heatmap => super::heatmap::render(&ctx, r, buf),
-                Pane::Entities => super::entities::render(&ctx, r, buf),
-                Pane::Rules => super::rules::render(&ctx, r, buf),
-                Pane::Slider => super::slider::render(&ctx, r, buf),
-            }
-        }
-        let ctx = PaneCtx {
-            inv,
-            theme: &self.theme,
-            focused: true,
-            selected: 0,
-        };
-        let name = self.path.file_name().map_or_else(String::new, |n| {
-            crate::text::escape_terminal_str(&n.to_string_lossy())
-        });
-        #[allow(clippy::cast_precision_loss)]
-        let progress = inv.is_none().then(|| {
-            if self.file_len == 0 {
-                0.0
-            } else {
-                (self.progress.offset as f64 / self.file_len as f64).min(1.0)
-            }
-        });
-        let packets = inv.map_or(self.progress.packets, |i| i.analysis.agg.stats.packets);
-        let info = super::status::StatusInfo {
-            capture: &name,
-            packets,
-            progress,
-            message: self.message.as_ref().map(|(m, e)| (m.as_str(), *e)),
-        };
-        match &self.overlay {
-            Overlay::Command => {
-                let r = Rect::new(
-                    area.x,
-                    self.areas.status.y.saturating_sub(1),
-                    area.width,
-                    2.min(area.height),
-                );
-                super::help::render_command(&ctx, &self.cmd, &self.candidates, r, buf);
-            }
-            _ => super::status::render(&ctx, &info, self.areas.status, buf),
-        }
-        match &self.overlay {
-            Overlay::Help => super::help::render(&ctx, centered(area, 90, 80), buf),
-            Overlay::Editor {
-                index,
-                input,
-                error,
-            } => {
-                let id = inv
-                    .and_then(|v| v.rules.get(*index))
-                    .map_or_else(String::new, |r| r.rule.id.to_string());
-                let w = centered(area, 90, 100);
-                let r = Rect::new(w.x, (area.height / 2).saturating_sub(2), w.width, 4)
-                    .intersection(area);
-                super::rules::render_editor(&ctx, &id, input, error.as_deref(), r, buf);
-            }
-            Overlay::Entity { entity, packets } => {
-                super::entities::render_detail(
-                    &ctx,
-                    entity,
-                    packets.as_deref(),
-                    centered(area, 94, 86),
-                    buf,
-                );
-            }
-            Overlay::None | Overlay::Command => {}
-        }
     }
 }
