@@ -254,6 +254,14 @@ fn whole_app_scripted_session() {
             screen(&mut app, w, h).backend()
         );
         app.handle(key(KeyCode::Esc));
+        // `b`: the window before the cursor becomes the baseline; the slider shows it.
+        chars(&mut app, "b");
+        let inv = app.inv.as_ref().unwrap();
+        assert!(inv.baseline.is_some());
+        assert!(matches!(
+            inv.findings().baseline,
+            holoscope::detect::BaselineInfo::Fixed { buckets, .. } if buckets > 0
+        ));
         chars(&mut app, "?");
         let t = screen(&mut app, w, h);
         assert!(text(&t).contains("previous / next wave"));

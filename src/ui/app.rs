@@ -12,7 +12,7 @@ use super::keymap::{self, Action};
 use super::theme::Theme;
 use super::{Areas, Pane};
 use crate::capture::IndexContext;
-use crate::command::{self, Command, RuleSel};
+use crate::command::{self, Command, RuleSel, TimeSpec};
 use crate::engine::{Analysis, Progress};
 use crate::investigation::{Effect, Hooks, Investigation};
 use crate::session::SessionFile;
@@ -538,6 +538,18 @@ impl App {
                 }
             }
             Action::Suppress => self.suppress_selected(),
+            Action::Baseline => {
+                let Some(inv) = &self.inv else { return };
+                let w = inv.window_range();
+                let (a, b) = (inv.bucket_time(w.start), inv.bucket_time(w.end));
+                let c = Command::Baseline(Some((
+                    TimeSpec::Epoch(a.as_secs_f64()),
+                    TimeSpec::Epoch(b.as_secs_f64()),
+                )));
+                if let Err(e) = self.apply(c) {
+                    self.fail(e);
+                }
+            }
             Action::Save => {
                 if let Err(e) = self.apply(Command::Save(None)) {
                     self.fail(e);

@@ -45,6 +45,8 @@ pub enum Action {
     Start,
     /// Last bucket.
     End,
+    /// Make the recent window the baseline (re-runs detection).
+    Baseline,
 }
 
 /// One binding: keys as shown in the help, matcher, action, description.
@@ -105,6 +107,11 @@ pub const KEYMAP: &[Binding] = &[
         help: "suppress the selected shift or entity",
     },
     Binding {
+        keys: "b",
+        action: Action::Baseline,
+        help: "use the window before the cursor as the baseline",
+    },
+    Binding {
         keys: "w",
         action: Action::Save,
         help: "save the session",
@@ -154,6 +161,7 @@ pub fn action(k: KeyEvent) -> Option<Action> {
         KeyCode::Char('r') => Action::Reject,
         KeyCode::Char('s') => Action::Suppress,
         KeyCode::Char('w') => Action::Save,
+        KeyCode::Char('b') => Action::Baseline,
         KeyCode::Home | KeyCode::Char('g') => Action::Start,
         KeyCode::End | KeyCode::Char('G') => Action::End,
         _ => return None,
