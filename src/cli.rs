@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use holoscope::capture::{self, CaptureError};
-use holoscope::report::{self, Format, Limits, Report};
+use holoscope::report::{Format, Limits, Report};
 use holoscope::{bench, engine, sample};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -22,8 +22,14 @@ pub const DEFAULT_CAPTURE: &str = "samples/demo.pcap";
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Capture to open (pcap, pcapng, .gz, .zst, or - for stdin). Default: the shipped sample.
+    /// Capture to open in the TUI (pcap, pcapng, .gz, .zst). Default: the shipped sample.
     capture: Option<PathBuf>,
+    /// TUI theme: dark, light, high-contrast, or a .ron file (watched for edits).
+    #[arg(long)]
+    theme: Option<String>,
+    /// Session file to restore and save to (sessions/NAME.ron).
+    #[arg(long)]
+    session: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -277,17 +283,58 @@ pub fn run() -> Result<(), Failure> {
             hostile,
             packets,
         }) => sample_cmd(&output, seed, hostile, packets),
-        None => {
-            let path = cli
-                .capture
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_CAPTURE));
-            let a = analyze(&path, &engine::Options::default())?;
-            write_out(
-                None,
-                &render(&Report::build(&a, Limits::default()), report::Format::Text)?,
-            )
-        }
+        None => open_tui(cli.capture, cli.theme, cli.session),
     }
+}
+
+/// `holoscope [CAPTURE] [--theme NAME] [--session FILE]`: the TUI. Without any argument it
+/// opens the shipped sample when present, else prints the usage.
+#[cfg(feature = "tui")]
+fn open_tui(
+    capture: Option<PathBuf>,
+    theme: Option<String>,
+    session: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let capture = match (capture, &session) {
+        (Some(c), _) => Some(c),
+        (None, Some(_)) => None,
+        (None, None) if Path::new(DEFAULT_CAPTURE).is_file() => {
+            Some(PathBuf::from(DEFAULT_CAPTURE))
+        }
+        (None, None) => {
+            use clap::CommandFactory as _;
+            let _ = Cli::command().print_help();
+            return Ok(());
+        }
+    };
+    let opts = holoscope::ui::runtime::RunOptions {
+        capture,
+        theme,
+        session,
+        hooks: holoscope::investigation::Hooks::default(),
+    };
+    match holoscope::ui::runtime::run(opts) {
+        Ok(m) => {
+            eprintln!("holoscope: {m}");
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 2, message }),
+    }
+}
+
+/// Without the TUI feature, `holoscope CAPTURE` prints the text report.
+#[cfg(not(feature = "tui"))]
+fn open_tui(
+    capture: Option<PathBuf>,
+    _theme: Option<String>,
+    _session: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let path = capture.unwrap_or_else(|| PathBuf::from(DEFAULT_CAPTURE));
+    let a = analyze(&path, &engine::Options::default())?;
+    write_out(
+        None,
+        &render(&Report::build(&a, Limits::default()), Format::Text)?,
+    )
 }
 
 fn sample_cmd(

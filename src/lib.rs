@@ -19,6 +19,7 @@ pub mod detect;
 pub mod engine;
 pub mod fsutil;
 pub mod fuzz;
+pub mod investigation;
 pub mod report;
 pub mod rules;
 pub mod sample;
@@ -27,3 +28,5 @@ pub mod subspace;
 pub mod text;
 pub mod time;
 pub mod timeline;
+#[cfg(feature = "tui")]
+pub mod ui;

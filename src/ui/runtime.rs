@@ -1,0 +1,253 @@
+//! The TUI runtime: terminal setup and restore (also on panic), the loader, input and theme
+//! watcher threads, worker threads for jobs, and the event loop that drains every pending
+//! event before drawing once (so a burst of scrub keys renders only the newest cursor).
+
+use super::app::{App, AppEvent, Job};
+use super::theme::Theme;
+use crate::fsutil::FileLock;
+use crate::investigation::Hooks;
+use crate::session::SessionFile;
+use crossbeam_channel::{Receiver, Sender};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use notify::Watcher;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `holoscope CAPTURE` was asked to open.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Capture (taken from the session when `None`).
+    pub capture: Option<PathBuf>,
+    /// Theme name or file.
+    pub theme: Option<String>,
+    /// Session to restore (and save to).
+    pub session: Option<PathBuf>,
+    /// Injected stages.
+    pub hooks: Hooks,
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+}
+
+/// Runs the TUI until quit; returns the message to print afterwards (where the session went).
+///
+/// # Errors
+/// A one-line message: corrupt or locked session, unknown theme, terminal failure. A corrupt
+/// session file is never overwritten.
+pub fn run(opts: RunOptions) -> Result<String, String> {
+    let session = match &opts.session {
+        Some(p) if p.exists() => {
+            Some((SessionFile::load(p).map_err(|e| e.to_string())?, p.clone()))
+        }
+        _ => None,
+    };
+    let capture = opts
+        .capture
+        .clone()
+        .or_else(|| {
+            session
+                .as_ref()
+                .map(|(s, _)| PathBuf::from(&s.capture.path))
+        })
+        .ok_or("give a capture or a session")?;
+    if !capture.is_file() {
+        return Err(format!(
+            "{}: no such capture file",
+            crate::text::escape_terminal_str(&capture.display().to_string())
+        ));
+    }
+    // A second instance on the same session would overwrite the first one's decisions.
+    let lock_target = opts.session.clone().unwrap_or_else(|| {
+        let stem = capture
+            .file_stem()
+            .map_or_else(|| "capture".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("sessions").join(format!("{stem}.ron"))
+    });
+    if let Some(d) = lock_target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+    }
+    let _lock = FileLock::acquire(&lock_target).map_err(|e| e.to_string())?;
+    let theme_name = opts
+        .theme
+        .clone()
+        .or_else(|| session.as_ref().and_then(|(s, _)| s.theme.clone()))
+        .unwrap_or_else(|| "dark".into());
+    let (theme, theme_path) = Theme::load(&theme_name)?;
+    let mut app = App::new(capture.clone(), theme, theme_path.clone(), opts.hooks);
+    app.pending_session = session.or_else(|| {
+        // A fresh session file: remember where to save.
+        let p = opts.session.clone()?;
+        let mut s = SessionFile {
+            version: crate::session::VERSION,
+            capture: crate::session::CaptureRef {
+                path: capture.display().to_string(),
+                sha256: String::new(),
+            },
+            cursor: None,
+            window: None,
+            baseline: None,
+            journal: Vec::new(),
+            notes: Vec::new(),
+            theme: None,
+            layout: crate::session::Layout::default(),
+        };
+        s.capture.sha256 = crate::session::sha256_file(&capture).unwrap_or_default();
+        Some((s, p))
+    });
+
+    let (tx, rx) = crossbeam_channel::unbounded();
+    spawn_loader(&capture, tx.clone());
+    spawn_input(tx.clone());
+    let mut watcher = ThemeWatch::new(tx.clone());
+    watcher.watch(theme_path.as_deref());
+
+    enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        prev(info);
+    }));
+    let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
+    let result = event_loop(&mut app, &rx, &tx, &mut watcher);
+    restore_terminal();
+    result?;
+    Ok(match app.autosave() {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => format!("session not saved: {e}"),
+        None => "quit before the analysis finished; nothing saved".into(),
+    })
+}
+
+fn event_loop(
+    app: &mut App,
+    rx: &Receiver<AppEvent>,
+    tx: &Sender<AppEvent>,
+    watcher: &mut ThemeWatch,
+) -> Result<(), String> {
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        .map_err(|e| format!("terminal: {e}"))?;
+    let _ = term.clear();
+    let mut dirty = true;
+    loop {
+        if dirty {
+            term.draw(|f| app.draw(f))
+                .map_err(|e| format!("terminal: {e}"))?;
+        }
+        let Ok(ev) = rx.recv() else { return Ok(()) };
+        dirty = app.handle(ev);
+        // Drain what queued up meanwhile: only the newest state gets drawn.
+        while let Ok(ev) = rx.try_recv() {
+            dirty |= app.handle(ev);
+        }
+        for job in app.take_jobs() {
+            match job {
+                Job::Watch(p) => watcher.watch(p.as_deref()),
+                job => {
+                    let tx = tx.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("holo-job".into())
+                        .spawn(move || {
+                            if let Some(ev) = job.run() {
+                                let _ = tx.send(ev);
+                            }
+                        });
+                }
+            }
+        }
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+fn spawn_loader(path: &Path, tx: Sender<AppEvent>) {
+    let path = path.to_path_buf();
+    let _ = std::thread::Builder::new()
+        .name("holo-load".into())
+        .spawn(move || match crate::capture::open(&path) {
+            Ok(src) => {
+                let mut last = Instant::now();
+                let ptx = tx.clone();
+                let a = crate::engine::analyze(src, &crate::engine::Options::default(), |p| {
+                    // At most ten progress events a second.
+                    if last.elapsed() >= Duration::from_millis(100) {
+                        last = Instant::now();
+                        let _ = ptx.send(AppEvent::Progress(p));
+                    }
+                });
+                let _ = tx.send(AppEvent::Loaded(Box::new(a)));
+            }
+            Err(e) => {
+                let _ = tx.send(AppEvent::LoadFailed(crate::text::escape_terminal_str(
+                    &e.to_string(),
+                )));
+            }
+        });
+}
+
+fn spawn_input(tx: Sender<AppEvent>) {
+    let _ = std::thread::Builder::new()
+        .name("holo-input".into())
+        .spawn(move || {
+            while let Ok(ev) = crossterm::event::read() {
+                let ev = match ev {
+                    Event::Key(k) => AppEvent::Key(k),
+                    Event::Mouse(m) => AppEvent::Mouse(m),
+                    Event::Resize(..) => AppEvent::Resize,
+                    _ => continue,
+                };
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+}
+
+/// Watches the theme file's directory (editors replace files by rename) and reports changes
+/// to that file.
+struct ThemeWatch {
+    tx: Sender<AppEvent>,
+    watcher: Option<notify::RecommendedWatcher>,
+}
+
+impl ThemeWatch {
+    fn new(tx: Sender<AppEvent>) -> Self {
+        Self { tx, watcher: None }
+    }
+
+    fn watch(&mut self, file: Option<&Path>) {
+        self.watcher = None;
+        let Some(file) = file.and_then(|f| std::fs::canonicalize(f).ok()) else {
+            return;
+        };
+        let Some(dir) = file.parent().map(Path::to_path_buf) else {
+            return;
+        };
+        let tx = self.tx.clone();
+        let name = file.file_name().map(std::ffi::OsStr::to_os_string);
+        let w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                let ours = ev
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name().map(std::ffi::OsStr::to_os_string) == name);
+                if ours && !matches!(ev.kind, notify::EventKind::Access(_)) {
+                    let _ = tx.send(AppEvent::ThemeFileChanged);
+                }
+            }
+        });
+        if let Ok(mut w) = w {
+            if w.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok() {
+                self.watcher = Some(w);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The investigation model: commands, journal, export, and exact session restore.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ui_common;
+
+use holoscope::command::{Command, RuleSel, TimeSpec, parse};
+use holoscope::investigation::{Effect, Investigation};
+use holoscope::rules::Status;
+use holoscope::session::SessionFile;
+use std::path::Path;
+use ui_common::{demo, hooks};
+
+fn run(inv: &mut Investigation, line: &str) -> Effect {
+    let e = inv.apply(parse(line).unwrap()).unwrap();
+    if let Effect::Replay(i, _) = e {
+        let r = inv.rules[i].rule.clone();
+        let res = Investigation::replay(&inv.path, &r, &inv.analysis, inv.hooks);
+        inv.set_counts(i, &r.def, res);
+    }
+    e
+}
+
+#[test]
+fn session_restores_exactly() {
+    let d = tempfile::tempdir().unwrap();
+    let mut inv = Investigation::new(Path::new("samples/demo.pcap"), demo(), hooks());
+    assert!(inv.rules.len() >= 2, "test drafter gives a rule per wave");
+    run(&mut inv, "goto wave 3");
+    let at_wave3 = inv.cursor;
+    assert_eq!(inv.wave_at(at_wave3).unwrap().id, 3);
+    run(&mut inv, "goto +1.2s");
+    assert!(inv.cursor > at_wave3);
+    run(&mut inv, "window 25s");
+    run(&mut inv, "accept R1");
+    run(&mut inv, "reject R2");
+    run(&mut inv, "edit R2 rate-limit 10/s when proto=17");
+    run(&mut inv, "suppress dst_port=53");
+    run(&mut inv, "note looks like a scan");
+    assert!(inv.rules[1].counts.is_some());
+    let file = d.path().join("s/a.ron");
+    let m = run(&mut inv, &format!("save {}", file.display()));
+    assert!(
+        matches!(m, Effect::Message(ref s) if s.starts_with("saved")),
+        "{m:?}"
+    );
+
+    let s = SessionFile::load(&file).unwrap();
+    let (back, notes) =
+        Investigation::from_session(inv.path.as_path(), demo(), hooks(), &s, Some(&file));
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(back.cursor, inv.cursor);
+    assert_eq!(back.window_s, 25.0);
+    assert_eq!(back.suppressions, inv.suppressions);
+    assert_eq!(back.notes, vec!["looks like a scan".to_string()]);
+    assert_eq!(back.rules[0].rule.status(), Status::Accepted);
+    assert_eq!(back.rules[1].rule.def, inv.rules[1].rule.def);
+    assert_eq!(back.rules[1].rule.status(), inv.rules[1].rule.status());
+    assert_eq!(back.rules[1].counts, inv.rules[1].counts);
+    assert_eq!(back.journal, inv.journal);
+}
+
+#[test]
+fn changed_capture_is_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let cap = d.path().join("c.pcap");
+    std::fs::copy("samples/demo.pcap", &cap).unwrap();
+    let mut inv = Investigation::new(&cap, demo(), hooks());
+    let file = d.path().join("s.ron");
+    inv.save(Some(&file)).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&cap)
+        .map(|mut f| {
+            use std::io::Write as _;
+            f.write_all(b"x").unwrap();
+        })
+        .unwrap();
+    let s = SessionFile::load(&file).unwrap();
+    let (_, notes) = Investigation::from_session(&cap, demo(), hooks(), &s, Some(&file));
+    assert!(notes.iter().any(|n| n.contains("has changed")), "{notes:?}");
+}
+
+#[test]
+fn export_writes_the_accepted_rules_and_errors_are_messages() {
+    let d = tempfile::tempdir().unwrap();
+    let mut inv = Investigation::new(Path::new("samples/demo.pcap"), demo(), hooks());
+    inv.apply(Command::Accept(RuleSel::Id("R1".into())))
+        .unwrap();
+    let out = d.path().join("r.nft");
+    run(&mut inv, &format!("export nft {}", out.display()));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("R1"), "{text}");
+    assert!(!text.contains("R2"), "only accepted rules: {text}");
+    assert!(
+        inv.apply(Command::Accept(RuleSel::Id("R99".into())))
+            .is_err()
+    );
+    assert!(
+        inv.apply(Command::Goto(TimeSpec::Wave("9".into())))
+            .is_err()
+    );
+    assert!(
+        inv.apply(Command::Suppress("nofield".into(), "1".into()))
+            .is_err()
+    );
+    // Suppressing the top shift's value removes it from the shifts at the cursor.
+    run(&mut inv, "goto wave 2");
+    let (_, shifts) = inv.shifts_at_cursor();
+    let top = &shifts[0];
+    let v = top.value.as_ref().unwrap().display(top.field);
+    run(&mut inv, &format!("suppress {}={v}", top.field.name()));
+    let (_, after) = inv.shifts_at_cursor();
+    assert!(
+        after
+            .iter()
+            .all(|s| !(s.field == top.field && s.value == top.value))
+    );
+    // A fixed baseline re-runs detection.
+    let e = run(&mut inv, "baseline 0:00..0:20");
+    assert!(matches!(e, Effect::Message(_)));
+    assert!(matches!(
+        inv.findings().baseline,
+        holoscope::detect::BaselineInfo::Fixed { .. }
+    ));
+}

@@ -1,0 +1,414 @@
+//! Pane and whole-app snapshots on a `TestBackend` (80x24 and 160x48), heatmap colour checks,
+//! scripted key sessions over the shipped sample, and the escaping test over the hostile sample.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ui_common;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use holoscope::decode::Field;
+use holoscope::detect::ResidualMap;
+use holoscope::investigation::{Hooks, Investigation};
+use holoscope::ui::app::{App, AppEvent, Overlay};
+use holoscope::ui::theme::Theme;
+use holoscope::ui::{PaneCtx, heatmap};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use std::path::Path;
+use std::sync::Arc;
+use ui_common::{demo, hooks};
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn inv_at_wave(n: usize) -> Investigation {
+    let mut inv = Investigation::new(Path::new("samples/demo.pcap"), demo(), hooks());
+    for _ in 0..n {
+        assert!(inv.jump_wave(true));
+    }
+    inv
+}
+
+fn draw(w: u16, h: u16, f: impl Fn(Rect, &mut Buffer)) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|fr| {
+        let a = fr.area();
+        f(a, fr.buffer_mut());
+    })
+    .unwrap();
+    t
+}
+
+type Render = fn(&PaneCtx<'_>, Rect, &mut Buffer);
+
+fn snap_pane(name: &str, inv: &Investigation, selected: usize, render: Render) {
+    let theme = Theme::default();
+    for (w, h) in SIZES {
+        let ctx = PaneCtx {
+            inv: Some(inv),
+            theme: &theme,
+            focused: true,
+            selected,
+        };
+        let t = draw(w, h, |a, b| render(&ctx, a, b));
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+/// A residual map over the demo's buckets: stripe `s` of bucket `i` is `(i % 7) * 0.3 * (s+1)`
+/// over a threshold of 1, so some cells are far above and some below.
+fn synthetic_map(buckets: usize) -> ResidualMap {
+    let stripes = 6;
+    #[allow(clippy::cast_precision_loss)]
+    let profiles = (0..buckets)
+        .map(|i| {
+            (i % 11 != 5).then(|| {
+                (0..stripes)
+                    .map(|s| ((i % 7) as f32) * 0.3 * (s as f32 + 1.0) / 2.0)
+                    .collect()
+            })
+        })
+        .collect();
+    ResidualMap {
+        stripes,
+        profiles,
+        thresholds: vec![1.0; stripes],
+        threshold: (stripes as f32).sqrt(),
+        stripe_fields: vec![
+            vec![Field::SrcIp, Field::DstIp],
+            vec![Field::SrcPort, Field::DstPort],
+            vec![Field::TcpFlags, Field::TcpWindow],
+            vec![Field::DnsQname],
+            vec![Field::FrameLen, Field::Ttl],
+            vec![Field::Proto],
+        ],
+    }
+}
+
+fn with_map(mut inv: Investigation) -> Investigation {
+    let mut f = (*inv.analysis.findings).clone();
+    f.residual = Some(synthetic_map(f.buckets.len()));
+    Arc::make_mut(&mut inv.analysis).findings = Arc::new(f);
+    inv
+}
+
+#[test]
+fn panes_snapshot_at_two_sizes() {
+    let inv = inv_at_wave(2);
+    snap_pane("shifts", &inv, 0, holoscope::ui::shifts::render);
+    snap_pane("entities", &inv, 1, holoscope::ui::entities::render);
+    snap_pane("rules", &inv, 0, holoscope::ui::rules::render);
+    snap_pane("slider", &inv, 0, holoscope::ui::slider::render);
+    snap_pane("heatmap_not_run", &inv, 0, heatmap::render);
+    snap_pane("heatmap", &with_map(inv_at_wave(2)), 2, heatmap::render);
+    snap_pane("help", &inv, 0, holoscope::ui::help::render);
+}
+
+#[test]
+fn heatmap_colours_follow_the_scale_and_mark_the_threshold() {
+    let inv = with_map(inv_at_wave(2));
+    let theme = Theme::default();
+    let map = inv.findings().residual.clone().unwrap();
+    let ctx = PaneCtx {
+        inv: Some(&inv),
+        theme: &theme,
+        focused: true,
+        selected: 0,
+    };
+    let (w, h) = (80u16, 24u16);
+    let t = draw(w, h, |a, b| heatmap::render(&ctx, a, b));
+    let buf = t.backend().buffer();
+    // Inner area starts at (1,1); the grid at x = 1 + 4, stripes from row 2.
+    let cols = usize::from(w - 2 - 4);
+    let first = heatmap::first_column(inv.cursor, cols, inv.len());
+    let (mut above, mut below) = (0, 0);
+    for s in 0..map.stripes.min(usize::from(h) - 5) {
+        for c in 0..cols {
+            let pos = first + c;
+            let cell = &buf[(5 + u16::try_from(c).unwrap(), 2 + u16::try_from(s).unwrap())];
+            match heatmap::ratio(&map, pos, s) {
+                Some(q) => {
+                    assert_eq!(cell.bg, theme.heat_color(q), "stripe {s} bucket {pos}");
+                    if q >= 1.0 {
+                        assert_eq!(cell.symbol(), heatmap::OVER_MARK);
+                        above += 1;
+                    } else {
+                        assert_eq!(cell.symbol(), " ");
+                        below += 1;
+                    }
+                }
+                None => assert_eq!(cell.symbol(), "·"),
+            }
+        }
+    }
+    assert!(above > 10 && below > 10, "{above} above, {below} below");
+    // The hottest colour is not the coldest one, and the threshold splits the scale.
+    assert_ne!(theme.heat_color(0.1), theme.heat_color(1.5));
+    assert_ne!(theme.heat_color(0.95), theme.heat_color(1.0));
+}
+
+fn key(c: KeyCode) -> AppEvent {
+    AppEvent::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn chars(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.handle(key(KeyCode::Char(c)));
+    }
+}
+
+fn loaded_app(path: &str, analysis: holoscope::engine::Analysis, hooks: Hooks) -> App {
+    let mut app = App::new(path.into(), Theme::default(), None, hooks);
+    app.handle(AppEvent::Loaded(Box::new(analysis)));
+    app
+}
+
+fn run_jobs(app: &mut App) {
+    for j in app.take_jobs() {
+        if let Some(ev) = j.run() {
+            app.handle(ev);
+        }
+    }
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.draw(f)).unwrap();
+    t
+}
+
+fn text(t: &Terminal<TestBackend>) -> String {
+    t.backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(ratatui::buffer::Cell::symbol)
+        .collect()
+}
+
+#[test]
+fn whole_app_scripted_session() {
+    for (w, h) in SIZES {
+        let mut app = App::new("samples/demo.pcap".into(), Theme::default(), None, hooks());
+        // First screen before the analysis arrives: progress, no panes filled.
+        app.handle(AppEvent::Progress(holoscope::engine::Progress {
+            packets: 1000,
+            offset: 3_000_000,
+        }));
+        insta::assert_snapshot!(
+            format!("app_loading_{w}x{h}"),
+            screen(&mut app, w, h).backend()
+        );
+        app.handle(AppEvent::Loaded(Box::new((*demo()).clone())));
+        chars(&mut app, "]]");
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(inv.wave_at(inv.cursor).unwrap().id, 2);
+        insta::assert_snapshot!(
+            format!("app_wave2_{w}x{h}"),
+            screen(&mut app, w, h).backend()
+        );
+        // Focus the rules pane, accept the first rule, edit the second.
+        app.handle(key(KeyCode::Tab));
+        app.handle(key(KeyCode::Tab));
+        app.handle(key(KeyCode::Tab));
+        chars(&mut app, "a");
+        app.handle(key(KeyCode::Down));
+        app.handle(key(KeyCode::Enter));
+        assert!(matches!(app.overlay, Overlay::Editor { .. }));
+        // Replace the rule text: Ctrl-U clears it.
+        app.handle(AppEvent::Key(KeyEvent::new(
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        )));
+        chars(&mut app, "alert when proto=17");
+        app.handle(key(KeyCode::Enter));
+        assert_eq!(app.overlay, Overlay::None);
+        let inv = app.inv.as_ref().unwrap();
+        assert!(inv.rules[1].pending);
+        run_jobs(&mut app);
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(
+            inv.rules[0].rule.status(),
+            holoscope::rules::Status::Accepted
+        );
+        assert!(!inv.rules[1].pending);
+        assert!(inv.rules[1].counts.unwrap().wave_total > 0);
+        insta::assert_snapshot!(
+            format!("app_rules_{w}x{h}"),
+            screen(&mut app, w, h).backend()
+        );
+        // Command bar with completion and history.
+        chars(&mut app, ":wind");
+        app.handle(key(KeyCode::Tab));
+        chars(&mut app, "30s");
+        app.handle(key(KeyCode::Enter));
+        assert!((app.inv.as_ref().unwrap().window_s - 30.0).abs() < 1e-9);
+        chars(&mut app, ":");
+        app.handle(key(KeyCode::Up));
+        assert_eq!(app.cmd.text, "window 30s");
+        app.handle(key(KeyCode::Esc));
+        chars(&mut app, ":export ");
+        app.handle(key(KeyCode::Tab));
+        insta::assert_snapshot!(
+            format!("app_command_{w}x{h}"),
+            screen(&mut app, w, h).backend()
+        );
+        app.handle(key(KeyCode::Esc));
+        // `b`: the window before the cursor becomes the baseline; the slider shows it.
+        chars(&mut app, "b");
+        let inv = app.inv.as_ref().unwrap();
+        assert!(inv.baseline.is_some());
+        assert!(matches!(
+            inv.findings().baseline,
+            holoscope::detect::BaselineInfo::Fixed { buckets, .. } if buckets > 0
+        ));
+        chars(&mut app, "?");
+        let t = screen(&mut app, w, h);
+        assert!(text(&t).contains("previous / next wave"));
+        insta::assert_snapshot!(format!("app_help_{w}x{h}"), t.backend());
+    }
+}
+
+#[test]
+fn entity_detail_rereads_packets_by_index() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), Hooks::default());
+    app.handle(key(KeyCode::Tab));
+    app.handle(key(KeyCode::Tab));
+    app.handle(key(KeyCode::Enter));
+    let Overlay::Entity { entity, packets } = &app.overlay else {
+        panic!("no entity overlay");
+    };
+    assert!(packets.is_none());
+    let entity = entity.clone();
+    run_jobs(&mut app);
+    let Overlay::Entity {
+        packets: Some(p), ..
+    } = &app.overlay
+    else {
+        panic!("packets not filled");
+    };
+    assert!(!p.is_empty());
+    assert!(p.iter().all(|l| l.contains(&entity)), "{p:?}");
+    let t = screen(&mut app, 160, 48);
+    assert!(text(&t).contains("ports out"));
+    insta::assert_snapshot!("app_entity_160x48", t.backend());
+}
+
+#[test]
+fn hostile_text_is_escaped_everywhere() {
+    let path = "samples/hostile.pcap";
+    assert!(
+        Path::new(path).is_file(),
+        "samples/hostile.pcap missing (holoscope sample --hostile)"
+    );
+    let a = ui_common::analyze(Path::new(path));
+    let mut app = loaded_app(path, a, hooks());
+    let mut seen = String::new();
+    let mut check = |app: &mut App| {
+        for (w, h) in SIZES {
+            let t = screen(app, w, h);
+            for c in t.backend().buffer().content() {
+                let s = c.symbol();
+                assert!(
+                    !s.chars().any(|ch| ch.is_control()),
+                    "control character drawn: {s:?}"
+                );
+            }
+            seen.push_str(&text(&t));
+        }
+    };
+    check(&mut app);
+    for _ in 0..4 {
+        chars(&mut app, "]");
+        check(&mut app);
+    }
+    // Every entity's detail, with its packets.
+    app.handle(key(KeyCode::Tab));
+    app.handle(key(KeyCode::Tab));
+    for _ in 0..3 {
+        app.handle(key(KeyCode::Enter));
+        run_jobs(&mut app);
+        check(&mut app);
+        app.handle(key(KeyCode::Esc));
+        app.handle(key(KeyCode::Down));
+    }
+    // The hostile sample's text really was on screen, in escaped form.
+    assert!(
+        seen.contains("\\x1b") || seen.contains("\\u{1b}") || seen.contains("\\e"),
+        "no escaped ESC shown"
+    );
+}
+
+#[test]
+fn any_size_and_every_overlay_renders() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), hooks());
+    chars(&mut app, "]");
+    let sizes = [
+        (1, 1),
+        (10, 3),
+        (20, 6),
+        (30, 12),
+        (33, 13),
+        (41, 14),
+        (80, 24),
+        (200, 60),
+    ];
+    type Step = Box<dyn Fn(&mut App)>;
+    let mut states: Vec<Step> = vec![
+        Box::new(|_| {}),
+        Box::new(|a| chars(a, "?")),
+        Box::new(|a| chars(a, ":goto wave 2")),
+        Box::new(|a| {
+            a.run_line("edit R1");
+        }),
+        Box::new(|a| a.run_line("explain 10.0.0.66")),
+    ];
+    for state in states.drain(..) {
+        state(&mut app);
+        for (w, h) in sizes {
+            screen(&mut app, w, h);
+        }
+        app.handle(key(KeyCode::Esc));
+    }
+}
+
+#[test]
+fn mouse_focuses_selects_and_drags_the_slider() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), hooks());
+    screen(&mut app, 160, 48);
+    let m = |kind, column, row| {
+        AppEvent::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // Entities pane: bottom-left; its fourth data row.
+    let r = app.areas.panes[2];
+    app.handle(m(
+        MouseEventKind::Down(MouseButton::Left),
+        r.x + 5,
+        r.y + 2 + 3,
+    ));
+    assert_eq!(app.focus, holoscope::ui::Pane::Entities);
+    assert_eq!(app.sel[2], 3);
+    // Slider: click near the start, drag to the far end.
+    let s = app.areas.panes[4];
+    app.handle(m(MouseEventKind::Down(MouseButton::Left), s.x + 1, s.y + 2));
+    assert_eq!(app.inv.as_ref().unwrap().cursor, 0);
+    app.handle(m(
+        MouseEventKind::Drag(MouseButton::Left),
+        s.x + s.width - 2,
+        s.y + 2,
+    ));
+    let inv = app.inv.as_ref().unwrap();
+    assert!(
+        inv.cursor > inv.len() * 9 / 10,
+        "{} of {}",
+        inv.cursor,
+        inv.len()
+    );
+    app.handle(m(MouseEventKind::Up(MouseButton::Left), 0, 0));
+}
