@@ -17,12 +17,15 @@ pub mod command;
 pub mod decode;
 pub mod detect;
 pub mod engine;
+pub mod explain;
 pub mod fsutil;
 pub mod investigation;
 pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod session;
+#[cfg(feature = "shell")]
+pub mod shell;
 pub mod subspace;
 pub mod text;
 pub mod time;
