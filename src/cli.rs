@@ -73,6 +73,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Investigate in a line-editing shell (the TUI's commands, printed as tables).
+    Shell {
+        /// Capture file (default: the shipped sample).
+        #[arg(required_unless_present_any = ["interface", "session"])]
+        capture: Option<PathBuf>,
+        /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
+        #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
+        interface: Option<String>,
+        /// How long to capture live before the shell opens (e.g. 30s).
+        #[arg(long, value_parser = parse_duration_ns)]
+        duration: Option<i64>,
+        /// Restore this session (its capture is opened).
+        #[arg(long)]
+        session: Option<PathBuf>,
+        /// Run the commands of this file (one per line, `#` comments) and exit; the first
+        /// failing line ends the run with exit code 1.
+        #[arg(long)]
+        commands: Option<PathBuf>,
+    },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
         /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv).
@@ -283,6 +302,13 @@ pub fn run() -> Result<(), Failure> {
             hostile,
             packets,
         }) => sample_cmd(&output, seed, hostile, packets),
+        Some(Command::Shell {
+            capture,
+            interface,
+            duration,
+            session,
+            commands,
+        }) => shell_cmd(capture, interface, duration, session, commands),
         None => open_tui(cli.capture, cli.theme, cli.session),
     }
 }
@@ -311,7 +337,7 @@ fn open_tui(
         capture,
         theme,
         session,
-        hooks: holoscope::investigation::Hooks::default(),
+        hooks: hooks(),
     };
     match holoscope::ui::runtime::run(opts) {
         Ok(m) => {
@@ -370,4 +396,91 @@ fn sample_cmd(
     std::fs::write(&ron_path, ron + "\n").map_err(|e| io_fail(&ron_path, &e))?;
     std::fs::write(&csv_path, truth.to_csv()).map_err(|e| io_fail(&csv_path, &e))?;
     Ok(())
+}
+
+/// The rule stages the TUI and the shell use (one place, so both behave the same).
+fn hooks() -> holoscope::investigation::Hooks {
+    holoscope::investigation::Hooks::default()
+}
+
+/// `holoscope shell`: builds the investigation (from a capture, a live capture or a session)
+/// and runs the interactive shell or a `--commands` script.
+#[cfg(feature = "shell")]
+fn shell_cmd(
+    capture: Option<PathBuf>,
+    interface: Option<String>,
+    duration: Option<i64>,
+    session: Option<PathBuf>,
+    commands: Option<PathBuf>,
+) -> Result<(), Failure> {
+    use holoscope::investigation::Investigation;
+    use std::sync::Arc;
+    let bad = |message: String| Failure { code: 2, message };
+    let saved = match &session {
+        Some(s) => Some(holoscope::session::SessionFile::load(s).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let opts = engine::Options::default();
+    let (path, a) = match (&interface, &capture, &saved) {
+        (Some(iface), _, _) => (
+            PathBuf::from(format!("live:{iface}")),
+            analyze_live(iface, duration, &opts)?,
+        ),
+        (None, Some(p), _) => (p.clone(), analyze(p, &opts)?),
+        (None, None, Some(s)) => {
+            let p = PathBuf::from(&s.capture.path);
+            let a = analyze(&p, &opts)?;
+            (p, a)
+        }
+        (None, None, None) => return Err(bad("give a capture, --interface or --session".into())),
+    };
+    let a = Arc::new(a);
+    let mut inv = match &saved {
+        Some(s) => {
+            let (inv, notes) =
+                Investigation::from_session(&path, a, hooks(), s, session.as_deref());
+            for n in notes {
+                eprintln!("holoscope: {n}");
+            }
+            inv
+        }
+        None => Investigation::new(&path, a, hooks()),
+    };
+    match commands {
+        Some(file) => {
+            let script = std::fs::read_to_string(&file).map_err(|e| {
+                bad(format!(
+                    "{}: {e}",
+                    holoscope::text::escape_terminal_str(&file.display().to_string())
+                ))
+            })?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            holoscope::shell::run_script(&mut inv, &script, &mut out).map_err(|e| Failure {
+                code: 1,
+                message: format!(
+                    "{}: {e}",
+                    holoscope::text::escape_terminal_str(&file.display().to_string())
+                ),
+            })
+        }
+        None => {
+            holoscope::shell::interactive(&mut inv).map_err(|message| Failure { code: 1, message })
+        }
+    }
+}
+
+/// Without the shell feature the subcommand explains how to get it.
+#[cfg(not(feature = "shell"))]
+fn shell_cmd(
+    _capture: Option<PathBuf>,
+    _interface: Option<String>,
+    _duration: Option<i64>,
+    _session: Option<PathBuf>,
+    _commands: Option<PathBuf>,
+) -> Result<(), Failure> {
+    Err(Failure {
+        code: 2,
+        message: "this holoscope was built without the shell feature".into(),
+    })
 }

@@ -17,6 +17,7 @@ pub mod command;
 pub mod decode;
 pub mod detect;
 pub mod engine;
+pub mod explain;
 pub mod fsutil;
 pub mod fuzz;
 pub mod investigation;
@@ -24,6 +25,8 @@ pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod session;
+#[cfg(feature = "shell")]
+pub mod shell;
 pub mod subspace;
 pub mod text;
 pub mod time;

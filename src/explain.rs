@@ -1,0 +1,205 @@
+//! Explaining one entity in plain lines: its rank and components, waves, violations, traffic,
+//! ports, peers and busiest flows, and a few of its packets re-read from the capture by index
+//! and decoded one per line. Shared by the TUI's entity view and the shell's `explain`, so it
+//! lives in the library (no UI dependency). Every packet-derived text is escaped here.
+
+use crate::engine::Analysis;
+use crate::time::Timestamp;
+
+/// `HH:MM:SS.mmm` (UTC) of a timestamp.
+#[must_use]
+pub fn clock(t: Timestamp) -> String {
+    let full = crate::time::format_utc(t);
+    // "YYYY-MM-DD HH:MM:SS.micros" -> "HH:MM:SS.mmm"
+    full.get(11..23).map_or(full.clone(), str::to_string)
+}
+
+/// The detail lines of one entity (everything but the packets).
+#[must_use]
+pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
+    let esc = crate::text::escape_terminal_str;
+    let mut out = Vec::new();
+    if let Some(r) = a.findings.entities.iter().find(|e| e.entity == entity) {
+        let c = &r.components;
+        out.push(format!(
+            "tier {} · score {:.2} · confidence {:.2} evidence {:.2} recency {:.2} anomaly {:.2} protocol {:.2}",
+            r.tier, r.score, c.confidence, c.evidence, c.recency, c.anomaly, c.protocol
+        ));
+        let waves: Vec<String> = r.waves.iter().map(|w| format!("W{w}")).collect();
+        out.push(format!(
+            "waves: {}",
+            if waves.is_empty() {
+                "none".into()
+            } else {
+                waves.join(", ")
+            }
+        ));
+        for v in &r.violations {
+            out.push(format!(
+                "violation {} · {} sessions · score {:.2}",
+                esc(&v.kind),
+                v.sessions,
+                v.score
+            ));
+        }
+    }
+    if let Some((_, s)) = a
+        .agg
+        .entities
+        .iter()
+        .find(|(id, _)| id.to_string() == entity)
+    {
+        out.push(format!(
+            "packets out {} in {} · bytes out {} in {} · {} .. {}",
+            s.packets_out,
+            s.packets_in,
+            s.bytes_out,
+            s.bytes_in,
+            clock(s.first),
+            clock(s.last)
+        ));
+        let ports = |set: &crate::engine::entities::CappedSet<u16>| {
+            let mut p: Vec<u16> = set.items.iter().copied().collect();
+            p.sort_unstable();
+            let n = p.len();
+            let shown: Vec<String> = p.iter().take(12).map(u16::to_string).collect();
+            format!(
+                "{}{}",
+                shown.join(" "),
+                if n > 12 {
+                    format!(" … ({n})")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        out.push(format!("ports out: {}", ports(&s.ports_out)));
+        out.push(format!("ports in:  {}", ports(&s.ports_in)));
+        let mut peers: Vec<String> = s.peers.items.iter().map(ToString::to_string).collect();
+        peers.sort();
+        let n = peers.len();
+        peers.truncate(8);
+        out.push(format!("peers ({n}): {}", peers.join(" ")));
+    }
+    let mut flows: Vec<_> = a
+        .agg
+        .flows
+        .iter()
+        .filter(|(k, _)| k.a_ip.to_string() == entity || k.b_ip.to_string() == entity)
+        .collect();
+    flows.sort_by_key(|(_, s)| std::cmp::Reverse(s.packets_ab + s.packets_ba));
+    out.push(format!("flows ({}), busiest:", flows.len()));
+    for (k, s) in flows.iter().take(6) {
+        out.push(format!(
+            "  proto {} {}:{} ↔ {}:{} · {} pkts",
+            k.proto,
+            k.a_ip,
+            k.a_port,
+            k.b_ip,
+            k.b_port,
+            s.packets_ab + s.packets_ba
+        ));
+    }
+    out
+}
+
+/// One decoded packet on one line (every packet-derived text escaped).
+#[must_use]
+pub fn packet_line(p: &crate::decode::Packet) -> String {
+    let ep = |ip: Option<std::net::IpAddr>, port: Option<u16>| match (ip, port) {
+        (Some(i), Some(p)) => format!("{i}:{p}"),
+        (Some(i), None) => i.to_string(),
+        _ => "?".into(),
+    };
+    let proto = match p.proto {
+        Some(6) => "TCP".to_string(),
+        Some(17) => "UDP".to_string(),
+        Some(1) => "ICMP".to_string(),
+        Some(58) => "ICMPv6".to_string(),
+        Some(n) => format!("proto {n}"),
+        None => "non-IP".to_string(),
+    };
+    let mut s = format!(
+        "{} {proto} {} → {} len {}",
+        clock(p.ts),
+        ep(p.src_ip, p.src_port),
+        ep(p.dst_ip, p.dst_port),
+        p.frame_len
+    );
+    if let Some(f) = p.tcp_flags {
+        s.push_str(&format!(
+            " [{}]",
+            crate::decode::field::tcp_flags_letters(u64::from(f))
+        ));
+    }
+    if let Some(q) = p.dns.as_ref().and_then(|d| d.qname.as_ref()) {
+        s.push_str(&format!(" dns {}", q.escape_terminal()));
+    }
+    if let Some(h) = &p.http {
+        let f = |v: &Option<crate::text::Untrusted>| {
+            v.as_ref()
+                .map_or_else(String::new, crate::text::Untrusted::escape_terminal)
+        };
+        s.push_str(&format!(
+            " http {} {}{}",
+            f(&h.method),
+            f(&h.host),
+            f(&h.path)
+        ));
+    }
+    if let Some(n) = p.tls.as_ref().and_then(|t| t.sni.as_ref()) {
+        s.push_str(&format!(" sni {}", n.escape_terminal()));
+    }
+    s
+}
+
+/// Re-reads packets at `offsets` and keeps (up to 12) those to or from `entity`, one line each.
+/// Returns the lines and the index context used (found by reading the capture's records when
+/// not known yet).
+pub fn packets_of(
+    entity: &str,
+    path: &std::path::Path,
+    ctx: Option<crate::capture::IndexContext>,
+    offsets: &[u64],
+) -> (
+    Result<Vec<String>, String>,
+    Option<crate::capture::IndexContext>,
+) {
+    let ctx = match ctx {
+        Some(c) => c,
+        None => match index_context(path) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), None),
+        },
+    };
+    let mut out = Vec::new();
+    for &off in offsets {
+        let Ok(raw) = crate::capture::read_packet_at(path, &ctx, off) else {
+            continue;
+        };
+        let p = crate::decode::decode(&raw.as_raw());
+        let hit = [p.src_ip, p.dst_ip]
+            .iter()
+            .flatten()
+            .any(|ip| ip.to_string() == entity);
+        if hit {
+            out.push(packet_line(&p));
+            if out.len() >= 12 {
+                break;
+            }
+        }
+    }
+    (Ok(out), Some(ctx))
+}
+
+/// The index context of a capture: at once for formats that know it from the header, else
+/// after reading its records (no decoding).
+fn index_context(path: &std::path::Path) -> Result<crate::capture::IndexContext, String> {
+    let mut src = crate::capture::open(path).map_err(|e| e.to_string())?;
+    if let Some(c) = src.index_context() {
+        return Ok(c);
+    }
+    while let Ok(Some(_)) = src.next_packet() {}
+    src.index_context()
+        .ok_or_else(|| "this capture cannot be re-read by offset".to_string())
+}

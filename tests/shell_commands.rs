@@ -1,0 +1,109 @@
+//! `holoscope shell --commands FILE` over the shipped sample: the listings print what the
+//! findings hold, decisions take effect, the session saved by a script restores, and the first
+//! failing line stops the run with exit code 1 naming the line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Output};
+
+fn shell(script: &str, extra: &[&str]) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.txt");
+    std::fs::write(&file, script).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(["shell"])
+        .args(extra)
+        .arg("--commands")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out, text)
+}
+
+#[test]
+fn script_lists_waves_shifts_and_entities() {
+    let (out, text) = shell(
+        "# comment lines and blanks are skipped\n\nwaves\ngoto wave 2\nshifts\nentities\nexplain 10.0.0.66\n",
+        &["samples/demo.pcap"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("waves (4)"), "{text}");
+    assert!(
+        text.contains("> goto wave 2\ncursor 2026-03-02 09:01:08"),
+        "{text}"
+    );
+    // The second wave is the spoofed SYN flood on port 8080: its shifts name the port.
+    let shifts = text.split("> shifts").nth(1).unwrap();
+    let shifts = shifts.split("> entities").next().unwrap();
+    assert!(
+        shifts.contains("dst_port") && shifts.contains("8080"),
+        "{shifts}"
+    );
+    assert!(text.contains("10.0.0.66") && text.contains("hot"), "{text}");
+    // explain re-reads packets of the scanner from the capture by index.
+    let explain = text.split("> explain 10.0.0.66").nth(1).unwrap();
+    assert!(
+        explain.contains("packets:") && explain.contains("[S]"),
+        "{explain}"
+    );
+}
+
+#[test]
+fn suppression_removes_an_entity_and_the_session_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sess = dir.path().join("s.ron");
+    let (out, text) = shell(
+        &format!(
+            "goto wave 3\nsuppress src_ip=10.0.0.66\nentities\nsave {}\n",
+            sess.display()
+        ),
+        &["samples/demo.pcap"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = text.split("> entities").nth(1).unwrap();
+    assert!(!listing.contains("10.0.0.66 "), "{listing}");
+    // Restoring the session brings back the cursor and the suppression.
+    let (out, text) = shell("shifts\nentities\n", &["--session", sess.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("shifts at 2026-03-02 09:01:55"), "{text}");
+    assert!(!text.contains("10.0.0.66 "), "{text}");
+}
+
+#[test]
+fn first_failing_line_stops_the_script_with_exit_code_1() {
+    let (out, text) = shell("waves\nfrobnicate 3\nentities\n", &["samples/demo.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(text.contains("waves (4)"));
+    assert!(!text.contains("> entities"), "ran past the failure: {text}");
+}
+
+#[test]
+fn hostile_text_is_escaped_in_listings() {
+    let (out, text) = shell("waves\nentities\nshifts\n", &["samples/hostile.pcap"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.stdout
+            .iter()
+            .any(|&b| b == 0x1b || b == 0x07 || (0x80..0xa0).contains(&b)),
+        "raw control bytes reached the output"
+    );
+    assert!(!text.is_empty());
+}
