@@ -60,11 +60,20 @@ fn row(stage: &str, secs: f64, packets: u64, bytes: u64) -> StageRow {
     }
 }
 
-/// Runs the three passes.
+/// Runs the passes (the full-report stage with the residual-profile stage).
 ///
 /// # Errors
 /// When the file is not a readable capture.
 pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
+    run_with(path, true)
+}
+
+/// Runs the passes; `residual` chooses whether the full-report stage (`detect`) includes the
+/// residual-profile stage. The `tables` stage never does.
+///
+/// # Errors
+/// When the file is not a readable capture.
+pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError> {
     // Stage 1: bare reading.
     let t = Instant::now();
     let mut src = capture::open(path)?;
@@ -98,7 +107,11 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 
     // Stage 4: the streaming pass with every aggregate (timeline, flows, entities, sessions).
     let t = Instant::now();
-    let (_, _, agg) = engine::ingest(capture::open(path)?, &engine::Options::default(), |_| {});
+    let no_residual = engine::Options {
+        residual: false,
+        ..engine::Options::default()
+    };
+    let (_, _, agg) = engine::ingest(capture::open(path)?, &no_residual, |_| {});
     let tables = row(
         "tables",
         t.elapsed().as_secs_f64(),
@@ -109,7 +122,11 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 
     // Stage 5: everything `holoscope report` does: the pass plus detection.
     let t = Instant::now();
-    let a = engine::analyze(capture::open(path)?, &engine::Options::default(), |_| {});
+    let full = engine::Options {
+        residual,
+        ..engine::Options::default()
+    };
+    let a = engine::analyze(capture::open(path)?, &full, |_| {});
     let report = row(
         "detect",
         t.elapsed().as_secs_f64(),

@@ -58,6 +58,9 @@ enum Command {
         /// Write to a file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
+        #[arg(long)]
+        no_residual: bool,
     },
     /// Measure per-stage throughput and peak memory on a capture.
     Bench {
@@ -66,6 +69,9 @@ enum Command {
         /// Output format (json or text).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Measure the full-report stage without the residual-profile stage.
+        #[arg(long)]
+        no_residual: bool,
     },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
@@ -215,6 +221,7 @@ pub fn run() -> Result<(), Failure> {
             limit,
             baseline,
             output,
+            no_residual,
         }) => {
             let opts = engine::Options {
                 bucket_ns: bucket,
@@ -223,6 +230,7 @@ pub fn run() -> Result<(), Failure> {
                     entity_limit: limit,
                     ..Default::default()
                 },
+                residual: !no_residual,
                 ..engine::Options::default()
             };
             let a = match (&interface, &capture) {
@@ -244,8 +252,12 @@ pub fn run() -> Result<(), Failure> {
             );
             write_out(output.as_deref(), &render(&r, format)?)
         }
-        Some(Command::Bench { capture, format }) => {
-            let b = bench::run(&capture)?;
+        Some(Command::Bench {
+            capture,
+            format,
+            no_residual,
+        }) => {
+            let b = bench::run_with(&capture, !no_residual)?;
             let text = if format == Format::Json {
                 serde_json::to_string_pretty(&b).map_err(|e| Failure {
                     code: 1,
