@@ -26,12 +26,13 @@
 //!   learned packets and [`WARMUP_BLOCKS`] scored blocks) every sampled packet of a block
 //!   teaches the subspace. After it, a block teaches only if it was not anomalous, so an attack
 //!   never becomes normal while it runs. With an analyst-chosen baseline interval only packets
-//!   inside it teach, and profiles start once it has ended. At most [`LEARN_PER_BLOCK`]
-//!   packets per block are learned (an evenly thinned, deterministic selection), every
-//!   [`LEARN_EVERY`]-th scored packet after the warm-up.
+//!   inside it teach, and profiles start once it has ended. At most
+//!   [`WARMUP_LEARN_PER_BLOCK`] packets per block are learned during the warm-up and
+//!   [`LEARN_PER_BLOCK`] after it (an evenly thinned, deterministic selection of the block's
+//!   scored packets).
 //! - The scorer is re-frozen on the learned basis when the number of packets learned since the
-//!   last freeze reaches an eighth of the total (at least 32), so re-freezing costs
-//!   O(log n) basis snapshots over a capture.
+//!   last freeze reaches a quarter of the total (at least 32), so re-freezing (which refills
+//!   every cached leaf projection) costs O(log n) snapshots over a capture.
 
 use super::{BaselineTime, DetectOptions, ResidualMap, ResidualSummary};
 use crate::algebra::leaf::{LeafSet, LeafTable};
@@ -50,10 +51,12 @@ pub const FULL_PACKETS: u64 = 65_536;
 pub const SAMPLE_EVERY: u64 = 8;
 /// Width of a learning block (1 s).
 pub const BLOCK_NS: i64 = 1_000_000_000;
-/// Most packets learned per block.
-pub const LEARN_PER_BLOCK: usize = 64;
-/// After the warm-up, every this-many-th scored packet is a learning candidate.
-pub const LEARN_EVERY: u64 = 16;
+/// Most packets learned per block during the warm-up.
+pub const WARMUP_LEARN_PER_BLOCK: usize = 64;
+/// Most packets learned per accepted block after the warm-up: the subspace follows change
+/// over time, and a few packets per second of capture are plenty for k components per
+/// stripe, whatever the packet rate.
+pub const LEARN_PER_BLOCK: usize = 8;
 /// Least packets learned before the warm-up ends.
 pub const WARMUP_LEARNED: u64 = 256;
 /// Scored blocks before the warm-up may end (the detector's default warm-up buckets), also
@@ -211,7 +214,7 @@ impl ResidualStage {
         self.scored += 1;
         let candidate = match self.interval {
             Some((a, b)) => ts >= a && ts < b,
-            None => self.warm || self.scored % LEARN_EVERY == 0,
+            None => true,
         };
         if let Some(scorer) = self.scorer.as_mut() {
             scorer.score(&self.table, &self.set, &mut self.profile);
@@ -228,14 +231,21 @@ impl ResidualStage {
         }
     }
 
-    /// Keeps an evenly thinned, deterministic selection of at most [`LEARN_PER_BLOCK`].
+    /// Keeps an evenly thinned, deterministic selection of at most [`LEARN_PER_BLOCK`] (or
+    /// [`WARMUP_LEARN_PER_BLOCK`], or the same in a fixed baseline interval): every packet
+    /// until the cap, then every second, fourth...
     fn offer_candidate(&mut self) {
+        let cap = if self.warm {
+            WARMUP_LEARN_PER_BLOCK
+        } else {
+            LEARN_PER_BLOCK
+        };
         let i = self.block_offered;
         self.block_offered += 1;
         if i % self.block_stride != 0 {
             return;
         }
-        if self.candidates.len() >= LEARN_PER_BLOCK {
+        if self.candidates.len() >= cap {
             let mut keep = 0usize;
             self.candidates.retain(|_| {
                 keep += 1;
@@ -327,7 +337,7 @@ impl ResidualStage {
             }
         };
         let since = self.learned - self.learned_at_sync;
-        let due = since >= (self.learned / 8).max(32);
+        let due = since >= (self.learned / 4).max(32);
         if since > 0 && (due || (self.warm && !warm_now) || self.scorer.is_none()) {
             self.sync();
         } else if self.warm {
