@@ -136,3 +136,24 @@ fn stripe_legend_covers_the_schema() {
     let a = run(true);
     assert_eq!(a.findings.residual.as_ref().unwrap().stripe_fields, legend);
 }
+
+#[test]
+fn fixed_baseline_interval_teaches_the_subspace() {
+    let mut opts = engine::Options::default();
+    opts.detect.baseline =
+        Some(holoscope::detect::BaselineTime::parse_range("00:00..00:25").unwrap());
+    let a = engine::analyze(capture::open(&demo()).unwrap(), &opts, |_| {});
+    let f = &a.findings;
+    let map = f.residual.as_ref().expect("residual map");
+    let t0 = a.agg.stats.first_ts.unwrap().as_secs_f64();
+    let end = t0 + 25.0;
+    for (i, b) in f.buckets.iter().enumerate() {
+        // Profiles start once the interval has ended (the subspace is final then).
+        if b.start.as_secs_f64() + 1.0 < end {
+            assert!(map.profiles[i].is_none(), "bucket {i} inside the interval");
+        }
+    }
+    let after = map.profiles.iter().flatten().count();
+    assert!(after * 2 > map.profiles.len(), "{after}");
+    assert!(f.waves.iter().any(|w| !w.residual_flagged.is_empty()));
+}

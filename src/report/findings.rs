@@ -235,6 +235,14 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
                 v.kind, v.client, v.server, v.port, v.detail
             ));
         }
+        if !w.residual_flagged.is_empty() {
+            let stripes: Vec<String> = w.residual_flagged.iter().map(usize::to_string).collect();
+            out.push(format!(
+                "  residual above threshold in stripes {} ({})",
+                stripes.join(", "),
+                w.residual_fields.join(", ")
+            ));
+        }
     }
     out
 }
