@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "follow")]
 
+mod common;
+
 use holoscope::capture::follow::{self, FollowOptions};
 use holoscope::capture::{self, WarningKind};
 use holoscope::engine;
@@ -142,4 +144,42 @@ fn the_stop_flag_ends_a_follow_without_idle_timeout() {
     stopper.join().unwrap();
     assert!(t.elapsed() >= Duration::from_millis(500));
     assert_eq!(a.agg.stats.packets, 10);
+}
+
+#[test]
+fn pcapng_rotation_continues_as_a_new_section() {
+    let Some(dir) = common::shared("captures") else {
+        return;
+    };
+    let bytes = std::fs::read(dir.join("benign_lan_background_28min.pcapng")).unwrap();
+    assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("ring-0001.pcapng");
+    let second = tmp.path().join("ring-0002.pcapng");
+    std::fs::File::create(&first).unwrap();
+    let (f1, f2, data) = (first.clone(), second.clone(), bytes.clone());
+    let writer = std::thread::spawn(move || {
+        trickle(&f1, &data);
+        std::fs::File::create(&f2).unwrap();
+        trickle(&f2, &data);
+    });
+    let opts = FollowOptions {
+        idle: Some(Duration::from_secs(2)),
+        ..FollowOptions::default()
+    };
+    let followed = engine::analyze(
+        follow::open(&first, opts).unwrap(),
+        &engine::Options::default(),
+        |_| {},
+    );
+    writer.join().unwrap();
+    // The same two sections read from one stream.
+    let twice: Vec<u8> = bytes.iter().chain(bytes.iter()).copied().collect();
+    let whole = engine::analyze(
+        capture::from_reader("twice".into(), Box::new(std::io::Cursor::new(twice))).unwrap(),
+        &engine::Options::default(),
+        |_| {},
+    );
+    assert_eq!(followed.agg.stats.packets, whole.agg.stats.packets);
+    assert_eq!(*followed.findings, *whole.findings);
 }
