@@ -3,7 +3,8 @@
 //!
 //! Each stage is a separate pass over the same file and includes the stages before it
 //! (read; + decode; + timeline; + flows/entities/sessions; + detection, i.e. the whole
-//! `report`), so the differences show what each stage costs.
+//! `report`, including the residual-profile stage unless `--no-residual`), so the differences
+//! show what each stage costs.
 
 use crate::capture::{self, CaptureError};
 use crate::decode;
@@ -69,7 +70,7 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 }
 
 /// Runs the passes; `residual` chooses whether the full-report stage (`detect`) includes the
-/// residual-profile stage. The `tables` stage never does.
+/// residual-profile stage. The `tables` stage never does ([`engine::ingest`] skips it).
 ///
 /// # Errors
 /// When the file is not a readable capture.
@@ -107,11 +108,7 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
 
     // Stage 4: the streaming pass with every aggregate (timeline, flows, entities, sessions).
     let t = Instant::now();
-    let no_residual = engine::Options {
-        residual: false,
-        ..engine::Options::default()
-    };
-    let (_, _, agg) = engine::ingest(capture::open(path)?, &no_residual, |_| {});
+    let (_, _, agg) = engine::ingest(capture::open(path)?, &engine::Options::default(), |_| {});
     let tables = row(
         "tables",
         t.elapsed().as_secs_f64(),

@@ -261,14 +261,17 @@ pub fn analyze(
 }
 
 /// The streaming pass alone (no detection): source facts, warnings and aggregates. The
-/// residual stage runs when `opts.residual` is set (so the cost shows in benchmarks) but its
-/// result is only kept by [`analyze`].
+/// residual stage, whose result only detection uses, does not run here (see [`analyze`]).
 pub fn ingest(
     source: Box<dyn PacketSource + Send>,
     opts: &Options,
     progress: impl FnMut(Progress),
 ) -> (CaptureInfo, Vec<Warning>, Aggregates) {
-    let (info, warnings, agg, _) = ingest_all(source, opts, progress);
+    let opts = Options {
+        residual: false,
+        ..opts.clone()
+    };
+    let (info, warnings, agg, _) = ingest_all(source, &opts, progress);
     (info, warnings, agg)
 }
 
