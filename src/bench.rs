@@ -70,7 +70,7 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 }
 
 /// Runs the passes; `residual` chooses whether the full-report stage (`detect`) includes the
-/// residual-profile stage. The `tables` stage never does ([`engine::ingest`] skips it).
+/// residual-profile stage. The `tables` stage never does ([`engine::ingest()`] skips it).
 ///
 /// # Errors
 /// When the file is not a readable capture.
