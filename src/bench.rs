@@ -3,7 +3,8 @@
 //!
 //! Each stage is a separate pass over the same file and includes the stages before it
 //! (read; + decode; + timeline; + flows/entities/sessions; + detection, i.e. the whole
-//! `report`), so the differences show what each stage costs.
+//! `report`, including the residual-profile stage unless `--no-residual`), so the differences
+//! show what each stage costs.
 
 use crate::capture::{self, CaptureError};
 use crate::decode;
@@ -60,11 +61,20 @@ fn row(stage: &str, secs: f64, packets: u64, bytes: u64) -> StageRow {
     }
 }
 
-/// Runs the three passes.
+/// Runs the passes (the full-report stage with the residual-profile stage).
 ///
 /// # Errors
 /// When the file is not a readable capture.
 pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
+    run_with(path, true)
+}
+
+/// Runs the passes; `residual` chooses whether the full-report stage (`detect`) includes the
+/// residual-profile stage. The `tables` stage never does ([`engine::ingest()`] skips it).
+///
+/// # Errors
+/// When the file is not a readable capture.
+pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError> {
     // Stage 1: bare reading.
     let t = Instant::now();
     let mut src = capture::open(path)?;
@@ -109,7 +119,11 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 
     // Stage 5: everything `holoscope report` does: the pass plus detection.
     let t = Instant::now();
-    let a = engine::analyze(capture::open(path)?, &engine::Options::default(), |_| {});
+    let full = engine::Options {
+        residual,
+        ..engine::Options::default()
+    };
+    let a = engine::analyze(capture::open(path)?, &full, |_| {});
     let report = row(
         "detect",
         t.elapsed().as_secs_f64(),

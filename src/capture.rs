@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 mod checks;
 pub mod file;
+#[cfg(feature = "follow")]
+pub mod follow;
 pub mod format;
 pub mod index;
 mod input;

@@ -37,11 +37,20 @@ enum Command {
     /// Analyse a capture headless and print a report.
     Report {
         /// Capture file, or - for standard input.
-        #[arg(required_unless_present = "interface")]
+        #[arg(required_unless_present_any = ["interface", "follow"])]
         capture: Option<PathBuf>,
         /// Capture live from this interface instead of reading a file (needs CAP_NET_RAW).
         #[arg(long, short = 'i', conflicts_with = "capture")]
         interface: Option<String>,
+        /// Follow a capture that is still being written (and its rotated successors) until
+        /// Ctrl-C or the idle timeout.
+        #[cfg(feature = "follow")]
+        #[arg(long, conflicts_with_all = ["capture", "interface"])]
+        follow: Option<PathBuf>,
+        /// With --follow: stop after no new packet bytes for this long (e.g. 5s).
+        #[cfg(feature = "follow")]
+        #[arg(long, value_parser = parse_duration_ns, requires = "follow")]
+        idle: Option<i64>,
         /// Stop a live capture after this long (e.g. 30s); default: until Ctrl-C.
         #[arg(long, value_parser = parse_duration_ns, requires = "interface")]
         duration: Option<i64>,
@@ -64,6 +73,9 @@ enum Command {
         /// Write to a file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
+        #[arg(long)]
+        no_residual: bool,
     },
     /// Measure per-stage throughput and peak memory on a capture.
     Bench {
@@ -72,6 +84,9 @@ enum Command {
         /// Output format (json or text).
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Measure the full-report stage without the residual-profile stage.
+        #[arg(long)]
+        no_residual: bool,
     },
     /// Investigate in a line-editing shell (the TUI's commands, printed as tables).
     Shell {
@@ -184,6 +199,30 @@ fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Fail
     Ok(a)
 }
 
+/// Follows a growing capture until the idle timeout or Ctrl-C, then analyses what was read.
+#[cfg(feature = "follow")]
+fn analyze_follow(
+    path: &Path,
+    idle: Option<i64>,
+    opts: &engine::Options,
+) -> Result<engine::Analysis, Failure> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    // As for live capture: Ctrl-C ends the follow and the report is still written.
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let follow = capture::follow::FollowOptions {
+        idle: idle.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0))),
+        stop,
+        ..capture::follow::FollowOptions::default()
+    };
+    eprintln!(
+        "holoscope: following {} ...",
+        holoscope::text::escape_terminal_str(&path.display().to_string())
+    );
+    let src = capture::follow::open(path, follow)?;
+    Ok(engine::analyze(src, opts, |_| {}))
+}
+
 /// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
 fn analyze_live(
     iface: &str,
@@ -255,6 +294,11 @@ pub fn run() -> Result<(), Failure> {
             limit,
             baseline,
             output,
+            no_residual,
+            #[cfg(feature = "follow")]
+            follow,
+            #[cfg(feature = "follow")]
+            idle,
         }) => {
             let opts = engine::Options {
                 bucket_ns: bucket,
@@ -263,12 +307,21 @@ pub fn run() -> Result<(), Failure> {
                     entity_limit: limit,
                     ..Default::default()
                 },
+                residual: !no_residual,
                 ..engine::Options::default()
             };
-            let a = match (&interface, &capture) {
-                (Some(iface), _) => analyze_live(iface, duration, &opts)?,
-                (None, Some(path)) => analyze(path, &opts)?,
-                (None, None) => {
+            #[cfg(feature = "follow")]
+            let followed = match &follow {
+                Some(path) => Some(analyze_follow(path, idle, &opts)?),
+                None => None,
+            };
+            #[cfg(not(feature = "follow"))]
+            let followed: Option<engine::Analysis> = None;
+            let a = match (followed, &interface, &capture) {
+                (Some(a), _, _) => a,
+                (None, Some(iface), _) => analyze_live(iface, duration, &opts)?,
+                (None, None, Some(path)) => analyze(path, &opts)?,
+                (None, None, None) => {
                     return Err(Failure {
                         code: 2,
                         message: "give a capture or --interface".into(),
@@ -284,8 +337,12 @@ pub fn run() -> Result<(), Failure> {
             );
             write_out(output.as_deref(), &render(&r, format)?)
         }
-        Some(Command::Bench { capture, format }) => {
-            let b = bench::run(&capture)?;
+        Some(Command::Bench {
+            capture,
+            format,
+            no_residual,
+        }) => {
+            let b = bench::run_with(&capture, !no_residual)?;
             let text = if format == Format::Json {
                 serde_json::to_string_pretty(&b).map_err(|e| Failure {
                     code: 1,

@@ -15,6 +15,7 @@ pub mod baseline;
 pub mod beacon;
 pub mod features;
 pub mod rank;
+pub mod residual;
 pub mod session;
 pub mod shift;
 pub mod violations;
@@ -70,6 +71,12 @@ pub struct DetectOptions {
     pub wave_entities: usize,
     /// Shifts kept per wave (default 8).
     pub wave_shifts: usize,
+    /// Let the residual stage's per-bucket score join the bucket score as one more feature
+    /// (default false). Measured on the labelled set (`EVAL_RESIDUAL_SCORE=1` in
+    /// `tests/eval_waves.rs`): recall drops from 19/22 to 18/22 and the residual stays above
+    /// its quiet level between the lab waves, so lab_E's attacks merge into one wave; the
+    /// profiles are therefore used for explanation only.
+    pub residual_score: bool,
 }
 
 impl Default for DetectOptions {
@@ -93,6 +100,7 @@ impl Default for DetectOptions {
             entity_limit: 100,
             wave_entities: 5,
             wave_shifts: 8,
+            residual_score: false,
         }
     }
 }
@@ -208,6 +216,11 @@ pub struct Wave {
     pub violations: Vec<Violation>,
     /// Mean residual profile of its buckets (empty without the subspace stage).
     pub residual_profile: Vec<f32>,
+    /// Stripes whose mean residual exceeds their threshold, most exceeded first (empty
+    /// without the subspace stage).
+    pub residual_flagged: Vec<usize>,
+    /// Fields living in the flagged stripes, in the same order (the stripe legend).
+    pub residual_fields: Vec<crate::decode::Field>,
     /// Bucket positions.
     pub buckets: Range<usize>,
     /// Packets in its buckets.
@@ -279,6 +292,33 @@ impl Findings {
     pub fn shifts_at(&self, pos: usize) -> &[Shift] {
         self.bucket_shifts.get(&pos).map_or(&[], Vec::as_slice)
     }
+
+    /// Attaches the residual heatmap and marks, in every wave, the stripes whose mean residual
+    /// exceeds their threshold and the fields living in them.
+    pub fn attach_residual(&mut self, map: ResidualMap) {
+        for w in &mut self.waves {
+            let mut over: Vec<(usize, f32)> = w
+                .residual_profile
+                .iter()
+                .zip(&map.thresholds)
+                .enumerate()
+                .filter(|(_, (v, t))| {
+                    t.is_finite() && f64::from(**t) > residual::MIN_THRESHOLD && *v > *t
+                })
+                .map(|(s, (v, t))| (s, v / t))
+                .collect();
+            over.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            w.residual_flagged = over.iter().map(|x| x.0).collect();
+            w.residual_fields = w
+                .residual_flagged
+                .iter()
+                .filter_map(|s| map.stripe_fields.get(*s))
+                .flatten()
+                .copied()
+                .collect();
+        }
+        self.residual = Some(map);
+    }
 }
 
 fn feature_name(f: Feature) -> String {
@@ -306,6 +346,7 @@ pub fn detect(
     let width = tl.width_ns();
     let buckets = tl.buckets();
     let res = |i: usize| residuals.and_then(|r| r.get(i)).and_then(Option::as_ref);
+    let res_score = |i: usize| res(i).filter(|_| opts.residual_score).map(|r| r.score);
     let h = opts.hysteresis;
 
     let first = agg.stats.first_ts.unwrap_or_default();
@@ -317,7 +358,7 @@ pub fn detect(
             let mut base = Baseline::fixed(slice, width);
             let mut norms = Norms::default();
             for (off, b) in slice.iter().enumerate() {
-                let x = features::features(b, &base, width, res(r.start + off).map(|r| r.score));
+                let x = features::features(b, &base, width, res_score(r.start + off));
                 norms.learn(&x, opts.norm_alpha);
                 for (f, v) in x.novel.iter().enumerate() {
                     if let Some(v) = v {
@@ -351,7 +392,7 @@ pub fn detect(
     let mut bucket_shifts = BTreeMap::new();
     for (i, b) in buckets.iter().enumerate() {
         let start = b.start(width);
-        let x = features::features(b, &base, width, res(i).map(|r| r.score));
+        let x = features::features(b, &base, width, res_score(i));
         let warm = !frozen && (i < opts.warmup_buckets || start.0 - t0 < opts.warmup_ns);
         if warm {
             // The first buckets compare against an almost empty baseline: skip them in the
@@ -471,6 +512,8 @@ pub fn detect(
             entities: ents,
             violations: viol,
             residual_profile,
+            residual_flagged: Vec::new(),
+            residual_fields: Vec::new(),
             buckets: range,
             packets,
         });

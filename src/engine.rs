@@ -18,7 +18,7 @@ use flows::FlowTable;
 use std::collections::BTreeMap;
 
 /// Options of one analysis.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Fixed bucket width in nanoseconds; `None` chooses it from the capture.
     pub bucket_ns: Option<i64>,
@@ -27,6 +27,19 @@ pub struct Options {
     pub timeline_only: bool,
     /// Detection settings (baseline, thresholds, weights).
     pub detect: crate::detect::DetectOptions,
+    /// Run the residual-profile stage on its own thread (default true; `--no-residual`).
+    pub residual: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            bucket_ns: None,
+            timeline_only: false,
+            detect: crate::detect::DetectOptions::default(),
+            residual: true,
+        }
+    }
 }
 
 /// Counters over the whole capture.
@@ -229,8 +242,16 @@ pub fn analyze(
     opts: &Options,
     progress: impl FnMut(Progress),
 ) -> Analysis {
-    let (info, warnings, agg) = ingest(source, opts, progress);
-    let findings = std::sync::Arc::new(crate::detect::detect(&agg, &opts.detect, None));
+    let (info, warnings, agg, track) = ingest_all(source, opts, progress);
+    let findings = match track.map(|t| t.for_timeline(&agg.timeline)) {
+        Some((map, summaries)) => {
+            let mut f = crate::detect::detect(&agg, &opts.detect, Some(&summaries));
+            f.attach_residual(map);
+            f
+        }
+        None => crate::detect::detect(&agg, &opts.detect, None),
+    };
+    let findings = std::sync::Arc::new(findings);
     Analysis {
         info,
         warnings,
@@ -239,12 +260,32 @@ pub fn analyze(
     }
 }
 
-/// The streaming pass alone (no detection): source facts, warnings and aggregates.
+/// The streaming pass alone (no detection): source facts, warnings and aggregates. The
+/// residual stage, whose result only detection uses, does not run here (see [`analyze`]).
 pub fn ingest(
     source: Box<dyn PacketSource + Send>,
     opts: &Options,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> (CaptureInfo, Vec<Warning>, Aggregates) {
+    let opts = Options {
+        residual: false,
+        ..opts.clone()
+    };
+    let (info, warnings, agg, _) = ingest_all(source, &opts, progress);
+    (info, warnings, agg)
+}
+
+/// The streaming pass with the residual stage's result.
+fn ingest_all(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    mut progress: impl FnMut(Progress),
+) -> (
+    CaptureInfo,
+    Vec<Warning>,
+    Aggregates,
+    Option<crate::detect::residual::ResidualTrack>,
+) {
     let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
@@ -267,6 +308,7 @@ pub fn ingest(
             timeline.flush();
             timeline
         });
+    let residual = ingest::spawn_residual(opts);
     let tables = !opts.timeline_only;
     let tables_thread = std::thread::Builder::new()
         .name("holo-tables".into())
@@ -287,6 +329,9 @@ pub fn ingest(
         packets += pkts.len() as u64;
         // Sends fail only if an aggregation thread died; ingest must not stall on it.
         let _ = tl_tx.send(std::sync::Arc::clone(&pkts));
+        if let Some((tx, _)) = &residual {
+            let _ = tx.send(std::sync::Arc::clone(&pkts));
+        }
         let _ = tb_tx.send(pkts);
         progress(Progress {
             packets,
@@ -294,6 +339,10 @@ pub fn ingest(
         });
     }
     drop((tl_tx, tb_tx));
+    let track = residual.and_then(|(tx, handle)| {
+        drop(tx);
+        handle.join().ok()
+    });
     let mut agg = match tables_thread.map(std::thread::JoinHandle::join) {
         Ok(Ok(a)) => a,
         _ => Aggregates::new(opts),
@@ -329,7 +378,7 @@ pub fn ingest(
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
-    (end.info, warnings, agg)
+    (end.info, warnings, agg, track)
 }
 
 /// Summarises link types we cannot decode and packets whose decoding stopped early.

@@ -104,6 +104,8 @@ pub struct Report {
     pub violations: Vec<findings::Violation>,
     /// The baseline detection used.
     pub baseline: findings::BaselineRow,
+    /// Residual profiles per bucket and their thresholds (null with `--no-residual`).
+    pub residual: Option<findings::ResidualRow>,
 }
 
 /// How many rows of each table to include.
@@ -184,6 +186,7 @@ impl Report {
             waves: findings::waves(&a.findings),
             violations: findings::violations(&a.findings, limits.entities),
             baseline: findings::baseline(&a.findings),
+            residual: findings::residual(a),
         }
     }
 

@@ -88,11 +88,11 @@ struct Row {
 }
 
 fn evaluate(pcap: &Path, truth: &Path) -> Row {
-    let a = engine::analyze(
-        capture::open(pcap).unwrap(),
-        &engine::Options::default(),
-        |_| {},
-    );
+    // `EVAL_RESIDUAL_SCORE=1` lets the residual stage's bucket score join the detector's score
+    // (off by default: see `DetectOptions::residual_score` for the measured effect).
+    let mut opts = engine::Options::default();
+    opts.detect.residual_score = std::env::var_os("EVAL_RESIDUAL_SCORE").is_some();
+    let a = engine::analyze(capture::open(pcap).unwrap(), &opts, |_| {});
     let truths = read_truth(truth);
     let waves = &a.findings.waves;
     let mut lat = Vec::new();

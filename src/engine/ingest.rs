@@ -165,3 +165,32 @@ pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec
     }
     pkts
 }
+
+/// Starts the residual-profile consumer (`holo-residual`) when the options ask for it: a
+/// sender for packet batches (file order) and the thread that returns the stage's track.
+#[allow(clippy::type_complexity)]
+pub fn spawn_residual(
+    opts: &super::Options,
+) -> Option<(
+    crossbeam_channel::Sender<std::sync::Arc<Vec<Packet>>>,
+    std::thread::JoinHandle<crate::detect::residual::ResidualTrack>,
+)> {
+    if !opts.residual || opts.timeline_only {
+        return None;
+    }
+    let ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
+    let (tx, rx) = bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let handle = std::thread::Builder::new()
+        .name("holo-residual".into())
+        .spawn(move || {
+            let mut stage = crate::detect::residual::ResidualStage::new(ro);
+            for batch in rx {
+                for p in batch.iter() {
+                    stage.observe(p);
+                }
+            }
+            stage.finish()
+        })
+        .ok()?;
+    Some((tx, handle))
+}

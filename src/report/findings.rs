@@ -71,6 +71,10 @@ pub struct WaveRow {
     pub violations: Vec<Violation>,
     /// Mean residual profile (empty without the subspace stage).
     pub residual_profile: Vec<f32>,
+    /// Stripes whose mean residual exceeds their threshold, most exceeded first.
+    pub residual_flagged: Vec<usize>,
+    /// Field names living in the flagged stripes (the stripe legend), same order.
+    pub residual_fields: Vec<String>,
     /// Packets in its buckets.
     pub packets: u64,
 }
@@ -121,6 +125,12 @@ pub fn waves(f: &Findings) -> Vec<WaveRow> {
             entities: w.entities.clone(),
             violations: w.violations.clone(),
             residual_profile: w.residual_profile.clone(),
+            residual_flagged: w.residual_flagged.clone(),
+            residual_fields: w
+                .residual_fields
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect(),
             packets: w.packets,
         })
         .collect()
@@ -225,6 +235,14 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
                 v.kind, v.client, v.server, v.port, v.detail
             ));
         }
+        if !w.residual_flagged.is_empty() {
+            let stripes: Vec<String> = w.residual_flagged.iter().map(usize::to_string).collect();
+            out.push(format!(
+                "  residual above threshold in stripes {} ({})",
+                stripes.join(", "),
+                w.residual_fields.join(", ")
+            ));
+        }
     }
     out
 }
@@ -294,4 +312,72 @@ pub fn violations_table(v: &[Violation]) -> Table {
         ]);
     }
     t
+}
+
+/// The residual-profile section: the heatmap's scale and the per-bucket magnitudes.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ResidualRow {
+    /// Number of stripes.
+    pub stripes: usize,
+    /// Per-stripe thresholds (mean residual of a bucket above it is marked).
+    pub thresholds: Vec<f32>,
+    /// Aggregate threshold (root of the sum of squared stripe thresholds).
+    pub threshold: f32,
+    /// Field names of each stripe (the legend).
+    pub stripe_fields: Vec<Vec<String>>,
+    /// One entry per timeline bucket (same order as `timeline.buckets`).
+    pub buckets: Vec<ResidualBucketRow>,
+}
+
+/// One bucket of the residual section.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ResidualBucketRow {
+    /// Bucket start (UTC epoch seconds).
+    pub start: f64,
+    /// Magnitude of the bucket's mean residual profile (null before the subspace was
+    /// learned).
+    pub magnitude: Option<f64>,
+    /// Stripes whose mean residual exceeds their threshold.
+    pub flagged: Vec<usize>,
+}
+
+/// Builds the residual section (`None` when the stage did not run).
+#[must_use]
+pub fn residual(a: &Analysis) -> Option<ResidualRow> {
+    let map = a.findings.residual.as_ref()?;
+    let tl = &a.agg.timeline;
+    let buckets = map
+        .profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ResidualBucketRow {
+            start: tl
+                .bucket_start(i)
+                .map_or(0.0, crate::time::Timestamp::as_secs_f64),
+            magnitude: p
+                .as_ref()
+                .map(|p| p.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt()),
+            flagged: p.as_ref().map_or_else(Vec::new, |p| {
+                p.iter()
+                    .zip(&map.thresholds)
+                    .enumerate()
+                    .filter(|(_, (v, t))| {
+                        f64::from(**t) > crate::detect::residual::MIN_THRESHOLD && *v > *t
+                    })
+                    .map(|(s, _)| s)
+                    .collect()
+            }),
+        })
+        .collect();
+    Some(ResidualRow {
+        stripes: map.stripes,
+        thresholds: map.thresholds.clone(),
+        threshold: map.threshold,
+        stripe_fields: map
+            .stripe_fields
+            .iter()
+            .map(|s| s.iter().map(|f| f.name().to_string()).collect())
+            .collect(),
+        buckets,
+    })
 }

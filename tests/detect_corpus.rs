@@ -1,0 +1,92 @@
+//! The detector over every capture of `../shared/captures` (attacks, benign traffic and format
+//! oddities): it never panics, its findings are internally consistent, and benign captures
+//! produce few or no waves. Run with `--nocapture` to see the per-capture table.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use holoscope::{capture, engine};
+use std::path::PathBuf;
+
+/// Most waves a benign capture may produce (a busy LAN does change its mix now and then).
+const MAX_BENIGN_WAVES: usize = 2;
+
+fn captures() -> Vec<PathBuf> {
+    let Some(dir) = common::shared("captures") else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            [".pcap", ".pcapng", ".pcapng.zst", ".pcap.gz"]
+                .iter()
+                .any(|e| n.ends_with(e))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn detector_runs_on_the_whole_corpus() {
+    let files = captures();
+    if files.is_empty() {
+        return;
+    }
+    println!("| Capture | Packets | Buckets | Waves | Residual buckets | Lead of wave 1 |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut benign = 0;
+    for p in &files {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        // Unreadable captures (empty file, bad header) are the reader's business, not ours.
+        let Ok(src) = capture::open(p) else {
+            println!("| {name} | - | - | - | - | not a capture |");
+            continue;
+        };
+        let a = engine::analyze(src, &engine::Options::default(), |_| {});
+        let f = &a.findings;
+        let n = f.buckets.len();
+        assert_eq!(n, a.agg.timeline.buckets().len(), "{name}");
+        let map = f.residual.as_ref().expect("residual stage ran");
+        assert_eq!(map.profiles.len(), n, "{name}");
+        assert_eq!(map.thresholds.len(), map.stripes, "{name}");
+        for w in &f.waves {
+            assert!(w.start < w.end, "{name}: wave {}", w.id);
+            assert!(w.buckets.end <= n, "{name}");
+            assert!(w.score.is_finite(), "{name}");
+            assert!(w.entities.len() <= 5, "{name}");
+            assert!(
+                w.residual_profile.is_empty() || w.residual_profile.len() == map.stripes,
+                "{name}"
+            );
+        }
+        assert!(
+            f.waves.windows(2).all(|p| p[0].end <= p[1].start),
+            "{name}: waves overlap"
+        );
+        assert!(f.buckets.iter().all(|b| b.score.is_finite()), "{name}");
+        if name.starts_with("benign_") {
+            benign += 1;
+            assert!(
+                f.waves.len() <= MAX_BENIGN_WAVES,
+                "{name}: {} waves on benign traffic",
+                f.waves.len()
+            );
+        }
+        println!(
+            "| {name} | {} | {n} | {} | {} | {} |",
+            a.agg.stats.packets,
+            f.waves.len(),
+            map.profiles.iter().flatten().count(),
+            f.waves
+                .first()
+                .map_or("-".into(), |w| holoscope::text::escape_terminal_str(
+                    &w.summary
+                ))
+        );
+    }
+    assert!(benign > 0, "the corpus holds benign captures");
+}
