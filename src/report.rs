@@ -6,6 +6,7 @@
 
 pub mod findings;
 pub mod markdown;
+pub mod rules;
 pub mod table;
 pub mod text;
 
@@ -104,6 +105,8 @@ pub struct Report {
     pub violations: Vec<findings::Violation>,
     /// The baseline detection used.
     pub baseline: findings::BaselineRow,
+    /// Drafted mitigation rules with their replay figures (empty unless drafted).
+    pub rules: Vec<rules::RuleRow>,
 }
 
 /// How many rows of each table to include.
@@ -184,7 +187,15 @@ impl Report {
             waves: findings::waves(&a.findings),
             violations: findings::violations(&a.findings, limits.entities),
             baseline: findings::baseline(&a.findings),
+            rules: Vec::new(),
         }
+    }
+
+    /// The report with the `rules` section filled from drafts.
+    #[must_use]
+    pub fn with_rules(mut self, drafts: &[crate::rules::Draft]) -> Self {
+        self.rules = rules::rows(drafts);
+        self
     }
 
     /// Renders in the chosen format.
