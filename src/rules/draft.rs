@@ -319,7 +319,12 @@ fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
 }
 
 fn explain(rule: &Rule, choice: &super::select::Choice, wave: &[Packet], s: &Sample<'_>) -> String {
-    let conds: Vec<String> = rule.def.conditions.iter().map(ToString::to_string).collect();
+    let conds: Vec<String> = rule
+        .def
+        .conditions
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut text = format!(
         "{} condition(s) [{}] keep an estimated {:.1}% of the wave's excess packets and match {:.2}% of baseline packets",
         conds.len(),
@@ -366,7 +371,10 @@ fn replay_rules(
             };
             (p, l)
         });
-        for (o, c) in out.iter_mut().zip(replay(rules, labelled, &plan.wave_hosts)) {
+        for (o, c) in out
+            .iter_mut()
+            .zip(replay(rules, labelled, &plan.wave_hosts))
+        {
             add(o, &c);
         }
         batch.clear();
@@ -395,7 +403,11 @@ fn replay_rules(
 ///
 /// # Errors
 /// The capture cannot be read again.
-pub fn replay_capture(capture: &Path, rule: &Rule, a: &Analysis) -> Result<ReplayCounts, DraftError> {
+pub fn replay_capture(
+    capture: &Path,
+    rule: &Rule,
+    a: &Analysis,
+) -> Result<ReplayCounts, DraftError> {
     let mut v = replay_all(capture, std::slice::from_ref(rule), a)?;
     Ok(v.pop().unwrap_or_default())
 }

@@ -41,6 +41,21 @@ const COLLATERAL_WEIGHT: f64 = 4.0;
 /// Each condition costs this much objective (smaller rules win ties).
 const CONDITION_COST: f64 = 0.002;
 
+/// Coverage a greedy step may give up and still count as keeping it.
+const COVERAGE_STEP: f64 = 0.05;
+/// Coverage the tightening pass may give up for one more condition.
+const TIGHTEN_LOSS: f64 = 0.01;
+/// Fields the tightening pass tries, in order: what names the traffic to an analyst.
+const ANCHORS: &[Field] = &[
+    Field::Proto,
+    Field::DstIp,
+    Field::SrcIp,
+    Field::DstPort,
+    Field::SrcPort,
+];
+/// Largest set the tightening pass adds.
+const ANCHOR_SET: usize = 4;
+
 /// The packets a rule is chosen on, with the scale of each sample.
 pub struct Sample<'a> {
     /// The wave's packets (every `wave_stride`-th).
@@ -246,6 +261,7 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
     let mut best_obj = f64::NEG_INFINITY;
     while choice.conditions.len() < MAX_CONDITIONS {
         let mut best: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
+        let mut best_keeping: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
         for &field in FIELDS {
             if choice.conditions.iter().any(|c| c.cond.field == field) {
                 continue;
@@ -267,12 +283,20 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
                     - COLLATERAL_WEIGHT * col
                     - CONDITION_COST * (choice.conditions.len() + 1) as f64
                     + 1e-6 * cand.prior;
-                if best.as_ref().is_none_or(|(o, ..)| obj > *o) {
-                    best = Some((obj, cand, w2, b2));
+                // Conditions that keep coverage come first: collateral can still be cut by a
+                // later condition, lost coverage never comes back (a one-step greedy would
+                // otherwise take a narrow exact match over the pair that describes the wave).
+                let slot = if cov >= choice.coverage - COVERAGE_STEP {
+                    &mut best_keeping
+                } else {
+                    &mut best
+                };
+                if slot.as_ref().is_none_or(|(o, ..)| obj > *o) {
+                    *slot = Some((obj, cand, w2, b2));
                 }
             }
         }
-        let Some((obj, cand, w2, b2)) = best else {
+        let Some((obj, cand, w2, b2)) = best_keeping.or(best) else {
             break;
         };
         if obj <= best_obj + 1e-4 {
@@ -287,5 +311,58 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
             break;
         }
     }
+    if !choice.conditions.is_empty() {
+        tighten(s, prior, &mut choice, &w, &b, &figures);
+    }
     choice
+}
+
+/// Adds protocol, address and port conditions that cost (almost) no coverage and no
+/// collateral: a rule that names the traffic it stops is easier to review and less likely to
+/// hit traffic the baseline never showed.
+fn tighten(
+    s: &Sample<'_>,
+    prior: &dyn Fn(Field, &Value) -> f64,
+    choice: &mut Choice,
+    w: &[usize],
+    b: &[usize],
+    figures: &dyn Fn(usize, usize) -> (f64, f64),
+) {
+    let (mut w, mut b) = (w.to_vec(), b.to_vec());
+    for &field in ANCHORS {
+        if choice.conditions.len() > MAX_CONDITIONS
+            || choice.conditions.iter().any(|c| c.cond.field == field)
+        {
+            continue;
+        }
+        let best = candidates_for(s, &w, &b, field, prior)
+            .into_iter()
+            .filter(|c| match &c.cond.op {
+                Op::Eq(_) => true,
+                Op::In(vs) => vs.len() <= ANCHOR_SET,
+                _ => false,
+            })
+            .map(|c| {
+                let n = w.iter().filter(|&&i| c.cond.matches(&s.wave[i])).count();
+                (n, c)
+            })
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
+        let Some((_, cand)) = best else { continue };
+        let w2: Vec<usize> = w
+            .iter()
+            .copied()
+            .filter(|&i| cand.cond.matches(&s.wave[i]))
+            .collect();
+        let b2: Vec<usize> = b
+            .iter()
+            .copied()
+            .filter(|&i| cand.cond.matches(&s.base[i]))
+            .collect();
+        let (cov, col) = figures(w2.len(), b2.len());
+        if cov >= choice.coverage - TIGHTEN_LOSS && col <= choice.collateral {
+            (choice.coverage, choice.collateral) = (cov, col);
+            choice.conditions.push(cand);
+            (w, b) = (w2, b2);
+        }
+    }
 }
