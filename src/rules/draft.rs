@@ -37,7 +37,10 @@ pub const SPOOFED_SOURCES: usize = 1000;
 /// Smallest drafted rate limit (packets/s).
 pub const MIN_RATE_PPS: u32 = 10;
 /// Hypervector dimension of the drafting probe.
-const PROBE_DIM: u32 = 2048;
+const PROBE_DIM: u32 = 1024;
+/// Distinct leaves the probe caches (beyond, a field's new values share its overflow leaf:
+/// thousands of spoofed sources need no vector each). Bounds the probe to 32 MiB.
+const PROBE_LEAVES: usize = 8192;
 
 /// A drafted rule with its replay figures and the reason for it.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,7 +114,8 @@ struct Probe {
 
 impl Probe {
     fn new(base: &[Packet]) -> Self {
-        let mut table = LeafTable::new(Schema::packets(1, Layout::whole(PROBE_DIM)));
+        let mut table =
+            LeafTable::with_capacity(Schema::packets(1, Layout::whole(PROBE_DIM)), PROBE_LEAVES);
         let mut acc = LeafAccumulator::new();
         let mut set = LeafSet::default();
         for p in base {
@@ -234,10 +238,22 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
     for d in &mut drafts {
         d.rule.provenance.history.push(Change {
             who: Who::Holoscope,
-            what: format!("drafted: {} ({})", d.explanation, d.counts.summary()),
+            what: format!("drafted: {}; replay: {}", d.explanation, figures(&d.counts)),
         });
     }
     Ok(drafts)
+}
+
+/// Replay figures in ASCII (history entries end up in every export format's comments).
+fn figures(c: &ReplayCounts) -> String {
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    format!(
+        "coverage {} of the wave's anomalous packets ({} of all its packets), baseline {}, uninvolved hosts {}",
+        pct(c.anomalous_coverage()),
+        pct(c.coverage()),
+        pct(c.baseline_collateral()),
+        pct(c.uninvolved_collateral())
+    )
 }
 
 fn baseline_values(base: &[Packet]) -> FxHashSet<(Field, Value)> {
@@ -271,11 +287,13 @@ fn build_rule(id: RuleId, wave: &str, conds: &[Candidate], s: &Sample<'_>) -> Ru
         },
     );
     let (_, spread) = spoofed_sources(s.wave);
-    let source_named = rule
-        .def
-        .conditions
-        .iter()
-        .any(|c| matches!(c.field, Field::SrcIp | Field::SrcMac | Field::SrcPort));
+    // A source address, or a fixed source port (a reflector's service), tells the attack
+    // apart; a source MAC (the upstream router) or a port range does not.
+    let source_named = rule.def.conditions.iter().any(|c| {
+        c.field == Field::SrcIp
+            || (c.field == Field::SrcPort
+                && matches!(c.op, super::model::Op::Eq(_) | super::model::Op::In(_)))
+    });
     if spread && !source_named {
         rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
     }
