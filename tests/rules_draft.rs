@@ -353,3 +353,52 @@ fn splice_bruteforce_smurf() {
         &[("B1", 0.95, 0.01), ("B2", 0.95, 0.01), ("B3", 0.95, 0.01)],
     );
 }
+
+#[test]
+fn apply_replays_an_edit_and_keeps_a_failed_one_out() {
+    use holoscope::rules::{EditError, Who, apply, replay_capture};
+    let pcap = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap"));
+    let a = engine::analyze(
+        capture::open(pcap).unwrap(),
+        &engine::Options::default(),
+        |_| {},
+    );
+    let drafts = draft_for(&a, pcap).unwrap();
+    assert!(drafts.len() >= 3);
+    // Deterministic: a second drafting gives the same rules and figures.
+    assert_eq!(draft_for(&a, pcap).unwrap(), drafts);
+    let d = &drafts[0];
+    assert_eq!(replay_capture(pcap, &d.rule, &a).unwrap(), d.counts);
+    // Dropping every condition but the first widens the rule: coverage cannot fall and
+    // baseline matches cannot shrink.
+    let mut rule = d.rule.clone();
+    let n = rule.def.conditions.len();
+    let counts = apply(
+        &mut rule,
+        |r| {
+            for _ in 1..n {
+                r.remove_condition(Who::Analyst, 1)?;
+            }
+            Ok::<(), EditError>(())
+        },
+        pcap,
+        &a,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(rule.def.conditions.len(), 1);
+    assert_eq!(rule.status(), holoscope::rules::Status::Edited);
+    assert!(counts.wave_matched >= d.counts.wave_matched);
+    assert!(counts.baseline_matched >= d.counts.baseline_matched);
+    // A failing edit leaves the rule as it was.
+    let before = rule.clone();
+    let r = apply(
+        &mut rule,
+        |r| r.remove_condition(Who::Analyst, 9).map(|_| ()),
+        pcap,
+        &a,
+    )
+    .unwrap();
+    assert!(r.is_err());
+    assert_eq!(rule, before);
+}

@@ -366,3 +366,75 @@ fn tighten(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn pkt(src: &str, dst: &str, proto: u8, dport: u16, len: u16, t: i64) -> Packet {
+        Packet {
+            ts: Timestamp(t * 1_000_000_000),
+            src_ip: Some(src.parse().unwrap()),
+            dst_ip: Some(dst.parse().unwrap()),
+            proto: Some(proto),
+            src_port: Some(40_000),
+            dst_port: Some(dport),
+            ip_len: Some(u32::from(len)),
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn choose_covers_the_flood_and_spares_the_baseline() {
+        // Baseline: clients talk HTTP to the server. Wave: the same background plus a UDP
+        // flood from one host to port 53 of the server, with two packet sizes.
+        let bg = |t| pkt("10.0.0.5", "10.0.0.10", 6, 80, 60, t);
+        let base: Vec<Packet> = (0..200).map(bg).collect();
+        let mut wave: Vec<Packet> = (0..20).map(bg).collect();
+        for i in 0..400 {
+            let len = if i % 2 == 0 { 100 } else { 1400 };
+            wave.push(pkt("10.0.0.66", "10.0.0.10", 17, 53, len, 1000));
+        }
+        let s = Sample {
+            wave: &wave,
+            wave_stride: 1.0,
+            base: &base,
+            base_stride: 1.0,
+            wave_seconds: 20.0,
+            base_seconds: 200.0,
+        };
+        let c = choose(&s, &|_, _| 0.0);
+        assert!(!c.conditions.is_empty());
+        assert!(c.coverage > 0.99, "{c:?}");
+        assert!(c.collateral < 1e-9, "{c:?}");
+        let flood = &wave[20];
+        let rule_hits = |p: &Packet| c.conditions.iter().all(|k| k.cond.matches(p));
+        assert!(rule_hits(flood) && rule_hits(&wave[21]));
+        assert!(!rule_hits(&base[0]));
+        // Tightening names the traffic: the flood's source and protocol are in the rule.
+        let fields: Vec<Field> = c.conditions.iter().map(|k| k.cond.field).collect();
+        assert!(
+            fields.contains(&Field::Proto) && fields.contains(&Field::SrcIp),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_separate_gives_no_conditions_or_full_collateral() {
+        // The wave is just more of the baseline's traffic: any condition keeps collateral.
+        let p = |t| pkt("10.0.0.5", "10.0.0.10", 6, 80, 60, t);
+        let base: Vec<Packet> = (0..100).map(p).collect();
+        let wave: Vec<Packet> = (0..300).map(p).collect();
+        let s = Sample {
+            wave: &wave,
+            wave_stride: 1.0,
+            base: &base,
+            base_stride: 1.0,
+            wave_seconds: 10.0,
+            base_seconds: 100.0,
+        };
+        let c = choose(&s, &|_, _| 0.0);
+        assert!(c.conditions.is_empty() || c.collateral > 0.99, "{c:?}");
+    }
+}
