@@ -15,11 +15,11 @@
 //! traffic, never a list of addresses.
 
 use super::model::{
-    Action, Change, DEFAULT_PRIORITY, Evidence, Provenance, Rule, RuleDef, RuleId, Status, Who,
+    Action, Change, DEFAULT_PRIORITY, Evidence, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
 };
 use super::replay::{Label, ReplayCounts, replay};
 use super::scan::{Class, Plan, scan};
-use super::select::{Candidate, Sample, choose};
+use super::select::{Candidate, Choice, Sample, choose};
 use crate::algebra::{Layout, LeafAccumulator, LeafSet, LeafTable, Schema};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
@@ -34,6 +34,9 @@ pub const BASELINE_SAMPLE: u64 = 60_000;
 /// A wave whose sample holds at least this many distinct source addresses (or 30% of its
 /// packets, from 100 packets on) has spoofed-looking sources.
 pub const SPOOFED_SOURCES: usize = 1000;
+/// A draft that matches more than this share of baseline packets is an alert, not a drop,
+/// until the analyst narrows it (a drop would cut ordinary traffic).
+pub const MAX_DROP_COLLATERAL: f64 = 0.01;
 /// Smallest drafted rate limit (packets/s).
 pub const MIN_RATE_PPS: u32 = 10;
 /// Hypervector dimension of the drafting probe.
@@ -191,20 +194,16 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
             .iter()
             .filter_map(|s| Some(((s.field, s.value.clone()?), s.significance)))
             .collect();
-        let mut scores: FxHashMap<(Field, Value), f64> = FxHashMap::default();
+        let mut scores: FxHashMap<(Field, Value), Score> = FxHashMap::default();
         let mut prior = |field: Field, v: &Value| -> f64 {
-            *scores.entry((field, v.clone())).or_insert_with(|| {
-                let cos = probe.cosine(&diff, field, v);
-                let novel = if base_values.contains(&(field, v.clone())) {
-                    0.0
-                } else {
-                    0.5
-                };
-                let shift = shifts
-                    .get(&(field, v.clone()))
-                    .map_or(0.0, |s| (s / 10.0).min(1.0));
-                cos + novel + shift
-            })
+            scores
+                .entry((field, v.clone()))
+                .or_insert_with(|| Score {
+                    cosine: probe.cosine(&diff, field, v),
+                    novel: !base_values.contains(&(field, v.clone())),
+                    shift: shifts.get(&(field, v.clone())).copied(),
+                })
+                .prior()
         };
         #[allow(clippy::cast_precision_loss)]
         let sample = Sample {
@@ -217,11 +216,13 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
         };
         let prior_cell = std::cell::RefCell::new(&mut prior);
         let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
+        drop(prior_cell);
         if choice.conditions.is_empty() {
             continue;
         }
         let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
-        let rule = build_rule(id, &plan.wave_ids[wi], &choice.conditions, &sample);
+        let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
+        rule.provenance.evidence = evidence(&choice.conditions, &scores);
         drafts.push(Draft {
             explanation: explain(&rule, &choice, packets, &sample),
             rule,
@@ -276,8 +277,70 @@ fn spoofed_sources(wave: &[Packet]) -> (usize, bool) {
     (n, spread)
 }
 
-fn build_rule(id: RuleId, wave: &str, conds: &[Candidate], s: &Sample<'_>) -> Rule {
-    let conditions: Vec<_> = conds.iter().map(|c| c.cond.clone()).collect();
+/// The evidence behind one (field, value): the vector probe, novelty and the detector's shift.
+#[derive(Clone, Copy, Debug)]
+struct Score {
+    /// Cosine of the value's leaf with `mean(wave) - mean(baseline)`.
+    cosine: f64,
+    /// Never seen in the baseline sample.
+    novel: bool,
+    /// Significance of the wave's concentration shift on this value, if the detector found one.
+    shift: Option<f64>,
+}
+
+impl Score {
+    /// One number for ranking: cosine, plus 0.5 when new, plus up to 1 for a shift.
+    fn prior(&self) -> f64 {
+        let novel = if self.novel { 0.5 } else { 0.0 };
+        self.cosine + novel + self.shift.map_or(0.0, |s| (s / 10.0).min(1.0))
+    }
+}
+
+/// Evidence entries: each condition with the strongest of its values' scores.
+fn evidence(conds: &[Candidate], scores: &FxHashMap<(Field, Value), Score>) -> Vec<Evidence> {
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    conds
+        .iter()
+        .map(|c| {
+            let values: Vec<&Value> = match &c.cond.op {
+                Op::Eq(v) => vec![v],
+                Op::In(vs) => vs.iter().collect(),
+                _ => Vec::new(),
+            };
+            let best = values
+                .iter()
+                .filter_map(|v| scores.get(&(c.cond.field, (*v).clone())))
+                .max_by(|a, b| a.prior().total_cmp(&b.prior()));
+            let feature = match best {
+                Some(s) => format!(
+                    "{}: cosine {:.3} with the wave-minus-baseline vector{}{}",
+                    c.cond,
+                    s.cosine,
+                    if s.novel {
+                        ", new against the baseline"
+                    } else {
+                        ""
+                    },
+                    s.shift
+                        .map(|x| format!(", concentration shift significance {x:.1}"))
+                        .unwrap_or_default()
+                ),
+                None => format!(
+                    "{}: generalises the wave's values (prefix, range or mask)",
+                    c.cond
+                ),
+            };
+            Evidence {
+                field: c.cond.field,
+                feature,
+                score: round(best.map_or(c.prior, Score::prior)),
+            }
+        })
+        .collect()
+}
+
+fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>) -> Rule {
+    let conditions: Vec<_> = choice.conditions.iter().map(|c| c.cond.clone()).collect();
     let mut rule = Rule::new(
         id,
         RuleDef {
@@ -291,22 +354,16 @@ fn build_rule(id: RuleId, wave: &str, conds: &[Candidate], s: &Sample<'_>) -> Ru
     // apart; a source MAC (the upstream router) or a port range does not.
     let source_named = rule.def.conditions.iter().any(|c| {
         c.field == Field::SrcIp
-            || (c.field == Field::SrcPort
-                && matches!(c.op, super::model::Op::Eq(_) | super::model::Op::In(_)))
+            || (c.field == Field::SrcPort && matches!(c.op, Op::Eq(_) | Op::In(_)))
     });
     if spread && !source_named {
         rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
+    } else if choice.collateral > MAX_DROP_COLLATERAL {
+        rule.def.action = Action::Alert;
     }
     rule.provenance = Provenance {
         wave: Some(wave.to_string()),
-        evidence: conds
-            .iter()
-            .map(|c| Evidence {
-                field: c.cond.field,
-                feature: format!("{} (vector probe + novelty + shift)", c.cond),
-                score: (c.prior * 1000.0).round() / 1000.0,
-            })
-            .collect(),
+        evidence: Vec::new(),
         status: Status::Draft,
         history: Vec::new(),
     };
@@ -336,7 +393,7 @@ fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
     pps.max(MIN_RATE_PPS)
 }
 
-fn explain(rule: &Rule, choice: &super::select::Choice, wave: &[Packet], s: &Sample<'_>) -> String {
+fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>) -> String {
     let conds: Vec<String> = rule
         .def
         .conditions
@@ -350,6 +407,12 @@ fn explain(rule: &Rule, choice: &super::select::Choice, wave: &[Packet], s: &Sam
         choice.coverage * 100.0,
         choice.collateral * 100.0
     );
+    if rule.def.action == Action::Alert {
+        text += &format!(
+            "; alert, not drop: it would also hit more than {:.0}% of baseline traffic, so it needs narrowing before it blocks anything",
+            MAX_DROP_COLLATERAL * 100.0
+        );
+    }
     if let Action::RateLimit(pps) = rule.def.action {
         let (n, _) = spoofed_sources(wave);
         text += &format!(
