@@ -216,7 +216,6 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
         };
         let prior_cell = std::cell::RefCell::new(&mut prior);
         let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
-        drop(prior_cell);
         if choice.conditions.is_empty() {
             continue;
         }
