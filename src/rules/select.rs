@@ -157,17 +157,20 @@ fn candidates_for(
     for (v, _) in vals.iter().take(2) {
         push(Op::Eq(v.clone()), prior(field, v));
     }
-    // The fewest values that carry 97% of the excess, as a set.
+    // The fewest values that carry 97% of the excess, as a set. Values with a negligible
+    // excess (a couple of background packets that fell into the wave's buckets) are noise:
+    // they would widen the rule without covering the wave.
+    let floor = (2.0 * s.wave_stride).max(0.005 * total);
     let mut acc = 0.0;
     let mut set: Vec<Value> = Vec::new();
     for (v, e) in &vals {
-        if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) {
+        if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) || *e < floor {
             break;
         }
         acc += e;
         set.push(v.clone());
     }
-    if set.len() >= 2 && acc >= 0.97 * total {
+    if set.len() >= 2 && acc >= 0.95 * total {
         let p = set.iter().map(|v| prior(field, v)).fold(0.0, f64::max);
         set.sort();
         push(Op::In(set), p);
