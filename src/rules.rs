@@ -12,6 +12,7 @@ pub mod edit;
 pub mod export;
 pub mod matcher;
 pub mod model;
+mod probe;
 pub mod replay;
 pub mod scan;
 pub mod select;
