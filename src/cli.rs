@@ -77,6 +77,20 @@ enum Command {
         #[arg(long)]
         no_residual: bool,
     },
+    /// Draft mitigation rules for the waves of a capture and export them.
+    Rules {
+        /// Capture file.
+        capture: PathBuf,
+        /// Export format.
+        #[arg(long, value_parser = parse_export_format)]
+        format: holoscope::rules::ExportFormat,
+        /// Accept these drafts (`all` or ids like `R1,R3`) and export only them.
+        #[arg(long)]
+        accept: Option<String>,
+        /// Write to a file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Measure per-stage throughput and peak memory on a capture.
     Bench {
         /// Capture file.
@@ -150,6 +164,16 @@ fn parse_duration_ns(s: &str) -> Result<i64, String> {
     } else {
         Ok(ns)
     }
+}
+
+fn parse_export_format(s: &str) -> Result<holoscope::rules::ExportFormat, String> {
+    holoscope::rules::ExportFormat::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = holoscope::rules::ExportFormat::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect();
+        format!("unknown format (one of {})", names.join(", "))
+    })
 }
 
 /// A failure with its exit code.
@@ -328,15 +352,33 @@ pub fn run() -> Result<(), Failure> {
                     });
                 }
             };
-            let r = Report::build(
+            let mut r = Report::build(
                 &a,
                 Limits {
                     flows: limit,
                     entities: limit,
                 },
             );
+            // Drafting re-reads the file: not possible for stdin or a live capture.
+            if let Some(path) = capture.as_deref().filter(|p| p.as_os_str() != "-")
+                && interface.is_none()
+            {
+                match holoscope::rules::draft_for(&a, path) {
+                    Ok(d) => r = r.with_rules(&d),
+                    Err(e) => eprintln!(
+                        "holoscope: rules not drafted: {}",
+                        holoscope::text::escape_terminal_str(&e.to_string())
+                    ),
+                }
+            }
             write_out(output.as_deref(), &render(&r, format)?)
         }
+        Some(Command::Rules {
+            capture,
+            format,
+            accept,
+            output,
+        }) => rules_cmd(&capture, format, accept.as_deref(), output.as_deref()),
         Some(Command::Bench {
             capture,
             format,
@@ -420,6 +462,55 @@ fn open_tui(
     )
 }
 
+fn rules_cmd(
+    path: &Path,
+    format: holoscope::rules::ExportFormat,
+    accept: Option<&str>,
+    output: Option<&Path>,
+) -> Result<(), Failure> {
+    use holoscope::rules::{Rule, Who};
+    let a = analyze(path, &engine::Options::default())?;
+    let drafts = holoscope::rules::draft_for(&a, path).map_err(|e| Failure {
+        code: 1,
+        message: holoscope::text::escape_terminal_str(&e.to_string()),
+    })?;
+    let mut rules: Vec<Rule> = drafts.into_iter().map(|d| d.rule).collect();
+    if let Some(list) = accept {
+        let all = list.trim() == "all";
+        let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+        if !all {
+            for id in &wanted {
+                if !rules.iter().any(|r| r.id.to_string() == *id) {
+                    let ids: Vec<String> = rules.iter().map(|r| r.id.to_string()).collect();
+                    return Err(Failure {
+                        code: 2,
+                        message: format!(
+                            "no drafted rule {} (drafted: {})",
+                            holoscope::text::escape_terminal_str(id),
+                            if ids.is_empty() {
+                                "none".into()
+                            } else {
+                                ids.join(", ")
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        for r in &mut rules {
+            if all || wanted.contains(&r.id.to_string().as_str()) {
+                r.accept(Who::Analyst);
+            }
+        }
+        rules = holoscope::rules::model::accepted(&rules);
+    }
+    let text = holoscope::rules::export(format, &rules).map_err(|e| Failure {
+        code: 1,
+        message: e.to_string(),
+    })?;
+    write_out(output, &text)
+}
+
 fn sample_cmd(
     output: &Path,
     seed: Option<u64>,
@@ -457,7 +548,18 @@ fn sample_cmd(
 
 /// The rule stages the TUI and the shell use (one place, so both behave the same).
 fn hooks() -> holoscope::investigation::Hooks {
-    holoscope::investigation::Hooks::default()
+    holoscope::investigation::Hooks {
+        // Drafting re-reads the capture; a capture that cannot be re-read (stdin, live) simply
+        // has no drafts, which the rules pane says.
+        drafter: Some(|a, p| {
+            holoscope::rules::draft_for(a, p)
+                .map(|v| v.into_iter().map(|d| (d.rule, Some(d.counts))).collect())
+                .unwrap_or_default()
+        }),
+        replayer: Some(|p, r, a| {
+            holoscope::rules::replay_capture(p, r, a).map_err(|e| e.to_string())
+        }),
+    }
 }
 
 /// `holoscope shell`: builds the investigation (from a capture, a live capture or a session)

@@ -6,6 +6,7 @@
 
 pub mod findings;
 pub mod markdown;
+pub mod rules;
 pub mod table;
 pub mod text;
 
@@ -106,6 +107,8 @@ pub struct Report {
     pub baseline: findings::BaselineRow,
     /// Residual profiles per bucket and their thresholds (null with `--no-residual`).
     pub residual: Option<findings::ResidualRow>,
+    /// Drafted mitigation rules with their replay figures (empty unless drafted).
+    pub rules: Vec<rules::RuleRow>,
 }
 
 /// How many rows of each table to include.
@@ -187,7 +190,15 @@ impl Report {
             violations: findings::violations(&a.findings, limits.entities),
             baseline: findings::baseline(&a.findings),
             residual: findings::residual(a),
+            rules: Vec::new(),
         }
+    }
+
+    /// The report with the `rules` section filled from drafts.
+    #[must_use]
+    pub fn with_rules(mut self, drafts: &[crate::rules::Draft]) -> Self {
+        self.rules = rules::rows(drafts);
+        self
     }
 
     /// Renders in the chosen format.

@@ -7,13 +7,18 @@
 //! [`crate::text::Untrusted`]; each exporter either escapes it correctly for its target or
 //! refuses the rule with a comment that names the rule and the field, never the bytes.
 
+pub mod draft;
 pub mod edit;
 pub mod export;
 pub mod matcher;
 pub mod model;
+mod probe;
 pub mod replay;
+pub mod scan;
+pub mod select;
 pub mod syntax;
 
+pub use draft::{Draft, DraftError, apply, draft_for, replay_all, replay_capture};
 pub use edit::EditError;
 pub use export::{ExportError, ExportFormat, export, import_ron};
 pub use model::{

@@ -36,6 +36,14 @@ pub fn render(r: &Report) -> String {
         out += &format!("\n## Violations ({})\n\n", r.violations.len());
         out += &super::findings::violations_table(&r.violations).markdown();
     }
+    if !r.rules.is_empty() {
+        out += &format!("\n## Rules ({})\n\n", r.rules.len());
+        out += &super::rules::table(&r.rules).markdown();
+        out += "\n";
+        for rule in &r.rules {
+            out += &format!("- {}: {}\n", rule.id, rule.explanation.replace('`', "'"));
+        }
+    }
     out += &format!(
         "\n## Entities by traffic ({} of {})\n\n",
         r.entities.len(),

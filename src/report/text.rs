@@ -123,6 +123,13 @@ pub fn render(r: &Report) -> String {
         out += &format!("\nviolations ({})\n", r.violations.len());
         out += &super::findings::violations_table(&r.violations).text();
     }
+    if !r.rules.is_empty() {
+        out += &format!("\nrules ({})\n", r.rules.len());
+        out += &super::rules::table(&r.rules).text();
+        for rule in &r.rules {
+            out += &format!("  {}: {}\n", rule.id, rule.explanation);
+        }
+    }
     out += &format!(
         "\nentities by traffic ({} of {})\n",
         r.entities.len(),

@@ -32,6 +32,11 @@ pub struct ReplayCounts {
     pub uninvolved_total: u64,
     /// ... of which the rule matches.
     pub uninvolved_matched: u64,
+    /// Benign packets expected among `wave_total`: the baseline rate over the wave's span
+    /// (0 when not estimated).
+    pub wave_background: u64,
+    /// ... of which the rule would match at the baseline rate of what it matches.
+    pub wave_background_matched: u64,
 }
 
 fn share(n: u64, d: u64) -> Option<f64> {
@@ -44,6 +49,38 @@ impl ReplayCounts {
     #[must_use]
     pub fn coverage(&self) -> Option<f64> {
         share(self.wave_matched, self.wave_total)
+    }
+
+    /// Share of the wave's anomalous packets matched: wave packets beyond the expected
+    /// background, matched beyond the background the rule would match anyway (clamped to
+    /// 0..=1; equals [`ReplayCounts::coverage`] when no background was estimated).
+    #[must_use]
+    pub fn anomalous_coverage(&self) -> Option<f64> {
+        let total = self.wave_total.saturating_sub(self.wave_background);
+        if total == 0 {
+            return self.coverage();
+        }
+        let hit = self
+            .wave_matched
+            .saturating_sub(self.wave_background_matched);
+        share(hit.min(total), total)
+    }
+
+    /// Fills the expected background from the baseline counts: the baseline rate over
+    /// `baseline_seconds` times the wave's `wave_seconds`.
+    pub fn set_background(&mut self, wave_seconds: f64, baseline_seconds: f64) {
+        if baseline_seconds <= 0.0 || wave_seconds <= 0.0 {
+            return;
+        }
+        let k = wave_seconds / baseline_seconds;
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let scale = |n: u64| (n as f64 * k).round() as u64;
+        self.wave_background = scale(self.baseline_total).min(self.wave_total);
+        self.wave_background_matched = scale(self.baseline_matched).min(self.wave_matched);
     }
 
     /// Share of baseline packets matched.

@@ -1,0 +1,396 @@
+//! Drafting mitigation rules for the waves of an analysis, and replaying rules against the
+//! capture.
+//!
+//! One streaming pass collects each wave's packets and the baseline's (sampled to a bounded
+//! number), and accumulates both in the hypervector algebra. The difference of the two mean
+//! vectors is what the wave added; each candidate (field, value) leaf is probed by cosine with
+//! that difference and by its novelty against the baseline, and the wave's concentration
+//! shifts add their significance. Those scores rank the evidence; [`super::select::choose`]
+//! then picks the smallest conjunction that covers the wave while sparing the baseline,
+//! measured on the packets. A second pass replays all drafts at once for exact figures.
+//!
+//! When sources look spoofed (thousands of distinct addresses) and the chosen conditions say
+//! nothing about the source, no field tells attack from legitimate clients of the same
+//! service: the draft is a rate limit at a high quantile of the baseline rate of the matching
+//! traffic, never a list of addresses.
+
+use super::model::{
+    Action, Change, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
+};
+use super::probe::{Probe, Score, evidence};
+use super::replay::{Label, ReplayCounts, replay};
+use super::scan::{Class, Plan, scan};
+use super::select::{Choice, Sample, choose};
+use crate::capture::CaptureError;
+use crate::decode::{Field, Packet, Value};
+use crate::engine::Analysis;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::path::Path;
+
+/// Wave packets kept per wave for drafting (evenly sampled beyond this).
+pub const WAVE_SAMPLE: u64 = 40_000;
+/// Baseline packets kept for drafting.
+pub const BASELINE_SAMPLE: u64 = 60_000;
+/// A wave whose sample holds at least this many distinct source addresses (or 30% of its
+/// packets, from 100 packets on) has spoofed-looking sources.
+pub const SPOOFED_SOURCES: usize = 1000;
+/// A draft that matches more than this share of baseline packets is an alert, not a drop,
+/// until the analyst narrows it (a drop would cut ordinary traffic).
+pub const MAX_DROP_COLLATERAL: f64 = 0.01;
+/// Smallest drafted rate limit (packets/s).
+pub const MIN_RATE_PPS: u32 = 10;
+
+/// A drafted rule with its replay figures and the reason for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    /// The rule (status draft, provenance naming the wave and the evidence).
+    pub rule: Rule,
+    /// Replay against the capture.
+    pub counts: ReplayCounts,
+    /// Why these conditions and this action, in words.
+    pub explanation: String,
+}
+
+/// Why drafting or replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    /// The capture could not be read again.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+/// Packets of one pass, sampled.
+struct Collected {
+    waves: Vec<Vec<Packet>>,
+    wave_strides: Vec<u64>,
+    base: Vec<Packet>,
+    base_stride: u64,
+}
+
+fn stride(total: u64, cap: u64) -> u64 {
+    total.div_ceil(cap).max(1)
+}
+
+fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
+    let wave_strides: Vec<u64> = plan
+        .wave_packets
+        .iter()
+        .map(|n| stride(*n, WAVE_SAMPLE))
+        .collect();
+    let base_stride = stride(plan.baseline_packets, BASELINE_SAMPLE);
+    let mut seen_w = vec![0u64; wave_strides.len()];
+    let mut seen_b = 0u64;
+    let mut c = Collected {
+        waves: vec![Vec::new(); wave_strides.len()],
+        wave_strides,
+        base: Vec::new(),
+        base_stride,
+    };
+    scan(capture, plan, |p, class| match class {
+        Class::Wave(i) => {
+            if seen_w[i] % c.wave_strides[i] == 0 {
+                c.waves[i].push(p.clone());
+            }
+            seen_w[i] += 1;
+        }
+        Class::Baseline => {
+            if seen_b % c.base_stride == 0 {
+                c.base.push(p.clone());
+            }
+            seen_b += 1;
+        }
+        Class::Other => {}
+    })?;
+    Ok(c)
+}
+
+/// Drafts one rule per wave (waves nothing separates get none), replays them all against the
+/// capture in one pass and returns them in wave order with ids `R1`, `R2`... .
+///
+/// # Errors
+/// The capture cannot be read again.
+pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError> {
+    let plan = Plan::new(a);
+    let c = collect(capture, &plan)?;
+    let mut probe = Probe::new(&c.base);
+    let base_values = baseline_values(&c.base);
+    let mut drafts = Vec::new();
+    for (wi, wave) in a.findings.waves.iter().enumerate() {
+        let packets = &c.waves[wi];
+        if packets.is_empty() {
+            continue;
+        }
+        let diff = probe.difference(packets);
+        // Shift significance per (field, value) the detector found concentrated in the wave.
+        let shifts: FxHashMap<(Field, Value), f64> = wave
+            .shifts
+            .iter()
+            .filter_map(|s| Some(((s.field, s.value.clone()?), s.significance)))
+            .collect();
+        let mut scores: FxHashMap<(Field, Value), Score> = FxHashMap::default();
+        let mut prior = |field: Field, v: &Value| -> f64 {
+            scores
+                .entry((field, v.clone()))
+                .or_insert_with(|| Score {
+                    cosine: probe.cosine(&diff, field, v),
+                    novel: !base_values.contains(&(field, v.clone())),
+                    shift: shifts.get(&(field, v.clone())).copied(),
+                })
+                .prior()
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let sample = Sample {
+            wave: packets,
+            wave_stride: c.wave_strides[wi] as f64,
+            base: &c.base,
+            base_stride: c.base_stride as f64,
+            wave_seconds: plan.wave_seconds[wi],
+            base_seconds: plan.baseline_seconds,
+        };
+        let prior_cell = std::cell::RefCell::new(&mut prior);
+        let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
+        if choice.conditions.is_empty() {
+            continue;
+        }
+        let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
+        let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
+        rule.provenance.evidence = evidence(&choice.conditions, &scores);
+        drafts.push(Draft {
+            explanation: explain(&rule, &choice, packets, &sample),
+            rule,
+            counts: ReplayCounts::default(),
+        });
+    }
+    let rules: Vec<Rule> = drafts.iter().map(|d| d.rule.clone()).collect();
+    for (d, counts) in drafts
+        .iter_mut()
+        .zip(replay_rules(capture, &rules, a, &plan)?)
+    {
+        d.counts = counts;
+    }
+    for d in &mut drafts {
+        d.rule.provenance.history.push(Change {
+            who: Who::Holoscope,
+            what: format!("drafted: {}; replay: {}", d.explanation, figures(&d.counts)),
+        });
+    }
+    Ok(drafts)
+}
+
+/// Replay figures in ASCII (history entries end up in every export format's comments).
+fn figures(c: &ReplayCounts) -> String {
+    let pct = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    format!(
+        "coverage {} of the wave's anomalous packets ({} of all its packets), baseline {}, uninvolved hosts {}",
+        pct(c.anomalous_coverage()),
+        pct(c.coverage()),
+        pct(c.baseline_collateral()),
+        pct(c.uninvolved_collateral())
+    )
+}
+
+fn baseline_values(base: &[Packet]) -> FxHashSet<(Field, Value)> {
+    let mut out = FxHashSet::default();
+    for p in base {
+        for &f in super::select::FIELDS {
+            if let Some(v) = super::matcher::field_value(p, f) {
+                out.insert((f, v.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Distinct source addresses of the wave sample, and whether that looks spoofed.
+fn spoofed_sources(wave: &[Packet]) -> (usize, bool) {
+    let distinct: FxHashSet<_> = wave.iter().filter_map(|p| p.src_ip).collect();
+    let n = distinct.len();
+    let spread = n >= SPOOFED_SOURCES || (wave.len() >= 100 && n * 10 >= wave.len() * 3);
+    (n, spread)
+}
+
+fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>) -> Rule {
+    let conditions: Vec<_> = choice.conditions.iter().map(|c| c.cond.clone()).collect();
+    let mut rule = Rule::new(
+        id,
+        RuleDef {
+            action: Action::Drop,
+            conditions,
+            priority: DEFAULT_PRIORITY,
+        },
+    );
+    let (_, spread) = spoofed_sources(s.wave);
+    // A source address, or a fixed source port (a reflector's service), tells the attack
+    // apart; a source MAC (the upstream router) or a port range does not.
+    let source_named = rule.def.conditions.iter().any(|c| {
+        c.field == Field::SrcIp
+            || (c.field == Field::SrcPort && matches!(c.op, Op::Eq(_) | Op::In(_)))
+    });
+    if spread && !source_named {
+        rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
+    } else if choice.collateral > MAX_DROP_COLLATERAL {
+        rule.def.action = Action::Alert;
+    }
+    rule.provenance = Provenance {
+        wave: Some(wave.to_string()),
+        evidence: Vec::new(),
+        status: Status::Draft,
+        history: Vec::new(),
+    };
+    rule
+}
+
+/// Twice the 99th percentile of the per-second rate of baseline traffic the rule matches,
+/// at least [`MIN_RATE_PPS`].
+fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
+    let mut per_sec: FxHashMap<i64, f64> = FxHashMap::default();
+    for p in s.base.iter().filter(|p| rule.matches(p)) {
+        *per_sec.entry(p.ts.0.div_euclid(1_000_000_000)).or_default() += s.base_stride;
+    }
+    let mut rates: Vec<f64> = per_sec.into_values().collect();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let seconds = s.base_seconds.ceil().max(1.0) as usize;
+    rates.resize(seconds.max(rates.len()), 0.0);
+    rates.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let q = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let pps = (2.0 * q).ceil().min(f64::from(u32::MAX)) as u32;
+    pps.max(MIN_RATE_PPS)
+}
+
+fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>) -> String {
+    let conds: Vec<String> = rule
+        .def
+        .conditions
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut text = format!(
+        "{} condition(s) [{}] keep an estimated {:.1}% of the wave's excess packets and match {:.2}% of baseline packets",
+        conds.len(),
+        conds.join(" "),
+        choice.coverage * 100.0,
+        choice.collateral * 100.0
+    );
+    if rule.def.action == Action::Alert {
+        text += &format!(
+            "; alert, not drop: it would also hit more than {:.0}% of baseline traffic, so it needs narrowing before it blocks anything",
+            MAX_DROP_COLLATERAL * 100.0
+        );
+    }
+    if let Action::RateLimit(pps) = rule.def.action {
+        let (n, _) = spoofed_sources(wave);
+        text += &format!(
+            "; rate limit, not drop: {n} distinct source addresses in {} sampled wave packets look spoofed and no source field separates the attack from legitimate clients of the same traffic, so the limit is {pps} packets/s (twice the 99th percentile per-second rate of matching baseline traffic over {:.0} s, at least {MIN_RATE_PPS})",
+            wave.len(),
+            s.base_seconds
+        );
+    }
+    text
+}
+
+fn add(into: &mut ReplayCounts, c: &ReplayCounts) {
+    into.wave_total += c.wave_total;
+    into.wave_matched += c.wave_matched;
+    into.baseline_total += c.baseline_total;
+    into.baseline_matched += c.baseline_matched;
+    into.uninvolved_total += c.uninvolved_total;
+    into.uninvolved_matched += c.uninvolved_matched;
+}
+
+/// Replays many rules in one pass (labels from `plan`), with the expected background of each
+/// rule's wave filled in from the baseline rate.
+fn replay_rules(
+    capture: &Path,
+    rules: &[Rule],
+    _a: &Analysis,
+    plan: &Plan,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    let mut out = vec![ReplayCounts::default(); rules.len()];
+    let mut batch: Vec<(Packet, Class)> = Vec::with_capacity(4096);
+    let flush = |batch: &mut Vec<(Packet, Class)>, out: &mut Vec<ReplayCounts>| {
+        let labelled = batch.iter().map(|(p, c)| {
+            let l = match c {
+                Class::Wave(i) => Label::Wave(plan.wave_ids[*i].as_str()),
+                Class::Baseline => Label::Baseline,
+                Class::Other => Label::Other,
+            };
+            (p, l)
+        });
+        for (o, c) in out
+            .iter_mut()
+            .zip(replay(rules, labelled, &plan.wave_hosts))
+        {
+            add(o, &c);
+        }
+        batch.clear();
+    };
+    scan(capture, plan, |p, class| {
+        batch.push((p.clone(), class));
+        if batch.len() == 4096 {
+            flush(&mut batch, &mut out);
+        }
+    })?;
+    flush(&mut batch, &mut out);
+    for (c, r) in out.iter_mut().zip(rules) {
+        let seconds = r
+            .provenance
+            .wave
+            .as_deref()
+            .and_then(|w| plan.wave_ids.iter().position(|id| id == w))
+            .map_or(0.0, |i| plan.wave_seconds[i]);
+        c.set_background(seconds, plan.baseline_seconds);
+    }
+    Ok(out)
+}
+
+/// Replays one rule against the capture: coverage of its wave's packets, collateral on the
+/// baseline and on hosts that took part in no wave. One streaming pass.
+///
+/// # Errors
+/// The capture cannot be read again.
+pub fn replay_capture(
+    capture: &Path,
+    rule: &Rule,
+    a: &Analysis,
+) -> Result<ReplayCounts, DraftError> {
+    let mut v = replay_all(capture, std::slice::from_ref(rule), a)?;
+    Ok(v.pop().unwrap_or_default())
+}
+
+/// Replays several rules in one pass (one [`ReplayCounts`] per rule, in order).
+///
+/// # Errors
+/// The capture cannot be read again.
+pub fn replay_all(
+    capture: &Path,
+    rules: &[Rule],
+    a: &Analysis,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    replay_rules(capture, rules, a, &Plan::new(a))
+}
+
+/// Applies an analyst's edit to a rule and replays the edited rule at once (edits that fail
+/// leave the rule unchanged and replay nothing).
+///
+/// # Errors
+/// The edit's own error, or the capture cannot be read again.
+pub fn apply<E>(
+    rule: &mut Rule,
+    edit: impl FnOnce(&mut Rule) -> Result<(), E>,
+    capture: &Path,
+    a: &Analysis,
+) -> Result<Result<ReplayCounts, E>, DraftError> {
+    let mut edited = rule.clone();
+    if let Err(e) = edit(&mut edited) {
+        return Ok(Err(e));
+    }
+    let counts = replay_capture(capture, &edited, a)?;
+    *rule = edited;
+    Ok(Ok(counts))
+}

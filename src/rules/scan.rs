@@ -1,0 +1,170 @@
+//! One streaming pass over a capture with every packet labelled by the analysis: the packets
+//! of a wave's buckets, of the baseline's quiet buckets, or neither.
+//!
+//! Labels come from the timeline bucket a packet falls in (the same bucketing the detector
+//! judged), so drafting and replay see exactly the split detection made. Buckets within
+//! [`MARGIN_NS`] of a wave are neither wave nor baseline: an attack's first and last packets
+//! spill into neighbouring quiet buckets and would otherwise count as baseline collateral.
+
+use crate::capture::{self, CaptureError};
+use crate::decode::Packet;
+use crate::detect::BaselineInfo;
+use crate::engine::{Analysis, ingest};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// Quiet buckets this close to a wave (before or after) are left out of the baseline (5 s,
+/// the segmenter's default drain).
+pub const MARGIN_NS: i64 = 5_000_000_000;
+
+/// What a packet is, by its bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// In the buckets of the wave at this index of `findings.waves`.
+    Wave(usize),
+    /// In a baseline (quiet) bucket.
+    Baseline,
+    /// Near a wave, or outside an analyst-chosen baseline interval.
+    Other,
+}
+
+/// The bucket-to-class map of one analysis, plus the figures drafting needs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    width: i64,
+    starts: Vec<i64>,
+    class: Vec<Class>,
+    /// Wave ids as rules name them (`W1`...), by wave index.
+    pub wave_ids: Vec<String>,
+    /// Packets in each wave's buckets.
+    pub wave_packets: Vec<u64>,
+    /// Seconds covered by each wave's buckets.
+    pub wave_seconds: Vec<f64>,
+    /// Packets in baseline buckets.
+    pub baseline_packets: u64,
+    /// Seconds covered by baseline buckets.
+    pub baseline_seconds: f64,
+    /// Addresses named as entities of any wave (for uninvolved-host collateral).
+    pub wave_hosts: rustc_hash::FxHashSet<IpAddr>,
+}
+
+impl Plan {
+    /// The plan of an analysis.
+    #[must_use]
+    pub fn new(a: &Analysis) -> Self {
+        let tl = &a.agg.timeline;
+        let width = tl.width_ns().max(1);
+        let f = &a.findings;
+        let starts: Vec<i64> = (0..tl.buckets().len())
+            .filter_map(|i| tl.bucket_start(i).map(|t| t.0))
+            .collect();
+        let fixed = match f.baseline {
+            BaselineInfo::Fixed { from, to, .. } => Some((from.0, to.0)),
+            BaselineInfo::Decaying { .. } => None,
+        };
+        let mut class: Vec<Class> = starts
+            .iter()
+            .map(|s| match fixed {
+                Some((from, to)) if *s + width <= from || *s >= to => Class::Other,
+                _ => Class::Baseline,
+            })
+            .collect();
+        let mut wave_packets = vec![0u64; f.waves.len()];
+        let mut wave_seconds = vec![0f64; f.waves.len()];
+        for (wi, w) in f.waves.iter().enumerate() {
+            let (Some(lo), Some(hi)) = (
+                starts.get(w.buckets.start),
+                starts.get(w.buckets.end.saturating_sub(1)),
+            ) else {
+                continue;
+            };
+            let (lo, hi) = (*lo - MARGIN_NS, *hi + width + MARGIN_NS);
+            for (c, s) in class.iter_mut().zip(&starts) {
+                if *s + width > lo && *s < hi && *c == Class::Baseline {
+                    *c = Class::Other;
+                }
+            }
+            for pos in w.buckets.clone() {
+                if let Some(c) = class.get_mut(pos) {
+                    *c = Class::Wave(wi);
+                    wave_packets[wi] += tl.buckets()[pos].packets;
+                    wave_seconds[wi] += secs(width);
+                }
+            }
+        }
+        let mut baseline_packets = 0;
+        let mut baseline_seconds = 0.0;
+        for (c, b) in class.iter().zip(tl.buckets()) {
+            if *c == Class::Baseline {
+                baseline_packets += b.packets;
+                baseline_seconds += secs(width);
+            }
+        }
+        let wave_hosts = f
+            .waves
+            .iter()
+            .flat_map(|w| &w.entities)
+            .filter_map(|e| host_of(&e.entity))
+            .collect();
+        Plan {
+            width,
+            starts,
+            class,
+            wave_ids: f.waves.iter().map(|w| format!("W{}", w.id)).collect(),
+            wave_packets,
+            wave_seconds,
+            baseline_packets,
+            baseline_seconds,
+            wave_hosts,
+        }
+    }
+
+    /// The class of a packet, by its timestamp.
+    #[must_use]
+    pub fn class_of(&self, p: &Packet) -> Class {
+        let start = p.ts.0.div_euclid(self.width) * self.width;
+        match self.starts.binary_search(&start) {
+            Ok(pos) => self.class.get(pos).copied().unwrap_or(Class::Other),
+            Err(_) => Class::Other,
+        }
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn secs(ns: i64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// An entity string as an address (`10.0.0.1`, `10.0.0.1:80`, `[2001:db8::1]:443`).
+fn host_of(entity: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entity.parse() {
+        return Some(ip);
+    }
+    let (h, _) = entity.rsplit_once(':')?;
+    h.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// Streams the capture once, decoding every packet as ingest did (TLS first flights too), and
+/// hands each packet with its class to `visit`, in file order.
+///
+/// # Errors
+/// The capture cannot be opened.
+pub fn scan(
+    path: &Path,
+    plan: &Plan,
+    mut visit: impl FnMut(&Packet, Class),
+) -> Result<(), CaptureError> {
+    let src = capture::open(path)?;
+    let (rx, reader) = ingest::spawn_reader(src, ingest::BATCH_RECORDS);
+    let mut tls = crate::decode::tls::FirstFlight::default();
+    for batch in rx {
+        for p in ingest::decode_batch(&batch, &mut tls) {
+            visit(&p, plan.class_of(&p));
+        }
+    }
+    // Read errors were reported by the analysis pass; a second pass stops at the same place.
+    if let Ok(h) = reader {
+        let _ = h.join();
+    }
+    Ok(())
+}

@@ -1,0 +1,443 @@
+//! Choosing a rule's conditions: candidate conditions from the wave's and the baseline's
+//! packets, then a greedy search for the smallest conjunction that keeps the wave's excess
+//! packets while shedding baseline packets.
+//!
+//! "Excess" is what the wave carries beyond the baseline rate: a candidate set `C` covers
+//! `n_wave(C) - rate_baseline(C) * wave_seconds` anomalous packets, so benign traffic that
+//! happens to share the wave's buckets neither rewards nor punishes a condition. Every figure
+//! is measured on the actual (sampled) packets, not estimated from marginals.
+
+use super::model::{Condition, Kind, MAX_SET, Op, kind, mask32, mask128, max_value};
+use crate::decode::{Field, Packet, Value};
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+
+/// Fields drafting may use: header fields every exporter can express. Text fields are left to
+/// the analyst (a capture filter cannot match them; an IDS rule can).
+pub const FIELDS: &[Field] = &[
+    Field::Proto,
+    Field::SrcIp,
+    Field::DstIp,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::TcpFlags,
+    Field::IcmpType,
+    Field::IcmpCode,
+    Field::IpLen,
+    Field::PayloadLen,
+    Field::Ttl,
+    Field::Df,
+    Field::IpVersion,
+    Field::SrcMac,
+];
+
+/// Most conditions a drafted rule gets.
+pub const MAX_CONDITIONS: usize = 5;
+/// Most values in a drafted one-of set: past this a prefix or range says it better.
+pub const MAX_DRAFT_SET: usize = 16;
+/// Weight of baseline collateral against wave coverage in the greedy objective: one point of
+/// baseline share costs as much as four points of coverage.
+const COLLATERAL_WEIGHT: f64 = 4.0;
+/// Each condition costs this much objective (smaller rules win ties).
+const CONDITION_COST: f64 = 0.002;
+
+/// Coverage a greedy step may give up and still count as keeping it.
+const COVERAGE_STEP: f64 = 0.05;
+/// Coverage the tightening pass may give up for one more condition.
+const TIGHTEN_LOSS: f64 = 0.01;
+/// Fields the tightening pass tries, in order: what names the traffic to an analyst.
+const ANCHORS: &[Field] = &[
+    Field::Proto,
+    Field::DstIp,
+    Field::SrcIp,
+    Field::DstPort,
+    Field::SrcPort,
+];
+/// Largest set the tightening pass adds.
+const ANCHOR_SET: usize = 4;
+
+/// The packets a rule is chosen on, with the scale of each sample.
+pub struct Sample<'a> {
+    /// The wave's packets (every `wave_stride`-th).
+    pub wave: &'a [Packet],
+    /// Sampling stride of `wave`.
+    pub wave_stride: f64,
+    /// Baseline packets (every `base_stride`-th).
+    pub base: &'a [Packet],
+    /// Sampling stride of `base`.
+    pub base_stride: f64,
+    /// Seconds of the wave's buckets.
+    pub wave_seconds: f64,
+    /// Seconds of baseline buckets.
+    pub base_seconds: f64,
+}
+
+/// A candidate condition with its prior (evidence) score.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The condition.
+    pub cond: Condition,
+    /// Evidence score from the vector probe and the shifts (breaks ties; higher first).
+    pub prior: f64,
+}
+
+/// Outcome of the search: the conditions and their estimated figures on the sample.
+#[derive(Clone, Debug, Default)]
+pub struct Choice {
+    /// Chosen conditions, in the order chosen.
+    pub conditions: Vec<Candidate>,
+    /// Estimated share of the wave's excess packets covered.
+    pub coverage: f64,
+    /// Share of baseline packets matched.
+    pub collateral: f64,
+}
+
+impl Sample<'_> {
+    fn bg_factor(&self) -> f64 {
+        if self.base_seconds > 0.0 {
+            self.base_stride * self.wave_seconds / self.base_seconds
+        } else {
+            0.0
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn excess(&self, wave_n: usize, base_n: usize) -> f64 {
+        (wave_n as f64 * self.wave_stride - base_n as f64 * self.bg_factor()).max(0.0)
+    }
+}
+
+/// Per-value counts of one field over the current wave and baseline packets, with excess.
+fn value_counts(s: &Sample<'_>, w: &[usize], b: &[usize], field: Field) -> Vec<(Value, f64)> {
+    let mut cw: FxHashMap<Value, (u64, u64)> = FxHashMap::default();
+    for &i in w {
+        if let Some(v) = super::matcher::field_value(&s.wave[i], field) {
+            cw.entry(v.to_owned()).or_default().0 += 1;
+        }
+    }
+    for &i in b {
+        if let Some(v) = super::matcher::field_value(&s.base[i], field)
+            && let Some(e) = cw.get_mut(&v.to_owned())
+        {
+            e.1 += 1;
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut out: Vec<(Value, f64)> = cw
+        .into_iter()
+        .map(|(v, (nw, nb))| {
+            let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
+            (v, ex)
+        })
+        .filter(|(_, ex)| *ex > 0.0)
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+/// Candidate conditions on `field` from the values that carry the current excess.
+fn candidates_for(
+    s: &Sample<'_>,
+    w: &[usize],
+    b: &[usize],
+    field: Field,
+    prior: &dyn Fn(Field, &Value) -> f64,
+) -> Vec<Candidate> {
+    let vals = value_counts(s, w, b, field);
+    let Some((top, _)) = vals.first() else {
+        return Vec::new();
+    };
+    let total: f64 = vals.iter().map(|(_, e)| e).sum();
+    let mut out = Vec::new();
+    let mut push = |op: Op, p: f64| {
+        if let Ok(cond) = Condition::new(field, op) {
+            out.push(Candidate { cond, prior: p });
+        }
+    };
+    for (v, _) in vals.iter().take(2) {
+        push(Op::Eq(v.clone()), prior(field, v));
+    }
+    // The fewest values that carry 97% of the excess, as a set. Values with a negligible
+    // excess (a couple of background packets that fell into the wave's buckets) are noise:
+    // they would widen the rule without covering the wave.
+    let floor = (2.0 * s.wave_stride).max(0.005 * total);
+    let mut acc = 0.0;
+    let mut set: Vec<Value> = Vec::new();
+    for (v, e) in &vals {
+        if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) || *e < floor {
+            break;
+        }
+        acc += e;
+        set.push(v.clone());
+    }
+    if set.len() >= 2 && acc >= 0.95 * total {
+        let p = set.iter().map(|v| prior(field, v)).fold(0.0, f64::max);
+        set.sort();
+        push(Op::In(set), p);
+    }
+    let p_top = prior(field, top);
+    match (kind(field), top) {
+        (Kind::Ip, Value::Ip(ip)) => {
+            let lens: &[u8] = if ip.is_ipv4() {
+                &[24, 16, 8]
+            } else {
+                &[64, 48, 32]
+            };
+            for &len in lens {
+                push(Op::Cidr(network(*ip, len), len), p_top * 0.9);
+            }
+        }
+        (Kind::U, _) if field == Field::TcpFlags => {
+            // SYN without ACK, SYN+ACK, RST: the flag patterns floods and scans share.
+            for (mask, bits) in [(0x12, 0x02), (0x12, 0x12), (0x04, 0x04)] {
+                push(Op::Mask { mask, bits }, p_top * 0.9);
+            }
+        }
+        (Kind::U, _) if max_value(field) > 1 => {
+            // Excess-weighted 1st..99th percentile of the values, as range and bounds.
+            let mut by_value: Vec<(u64, f64)> = vals
+                .iter()
+                .filter_map(|(v, e)| match v {
+                    Value::U(n) => Some((*n, *e)),
+                    _ => None,
+                })
+                .collect();
+            by_value.sort_by_key(|(n, _)| *n);
+            let q = |f: f64| {
+                let mut acc = 0.0;
+                for (n, e) in &by_value {
+                    acc += e;
+                    if acc >= f * total {
+                        return *n;
+                    }
+                }
+                by_value.last().map_or(0, |x| x.0)
+            };
+            let (lo, hi) = (q(0.01), q(0.99));
+            if lo < hi {
+                push(Op::Range(lo, hi), p_top * 0.8);
+            }
+            if lo > 0 {
+                push(Op::Gt(lo - 1), p_top * 0.7);
+            }
+            if hi < max_value(field) {
+                push(Op::Lt(hi + 1), p_top * 0.7);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The network address of `ip`'s `/len` prefix.
+fn network(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask32(len)).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask128(len)).into()),
+    }
+}
+
+/// Greedy search: start from all packets, add the condition that most improves
+/// `coverage - 4 * collateral - 0.002 * conditions`, stop when nothing improves it.
+/// `prior(field, value)` is the evidence score of a value (ties go to stronger evidence).
+#[must_use]
+pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
+    let mut w: Vec<usize> = (0..s.wave.len()).collect();
+    let mut b: Vec<usize> = (0..s.base.len()).collect();
+    let e0 = s.excess(w.len(), b.len());
+    #[allow(clippy::cast_precision_loss)]
+    let e0 = if e0 > 0.0 {
+        e0
+    } else {
+        (w.len() as f64 * s.wave_stride).max(1.0)
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let base_n = s.base.len().max(1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let figures = |wn: usize, bn: usize| ((s.excess(wn, bn) / e0).min(1.0), bn as f64 / base_n);
+    let mut choice = Choice {
+        coverage: 1.0,
+        collateral: if s.base.is_empty() { 0.0 } else { 1.0 },
+        ..Choice::default()
+    };
+    // The empty rule is never a draft: the first condition is taken whatever it scores.
+    let mut best_obj = f64::NEG_INFINITY;
+    while choice.conditions.len() < MAX_CONDITIONS {
+        let mut best: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
+        let mut best_keeping: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
+        for &field in FIELDS {
+            if choice.conditions.iter().any(|c| c.cond.field == field) {
+                continue;
+            }
+            for cand in candidates_for(s, &w, &b, field, prior) {
+                let w2: Vec<usize> = w
+                    .iter()
+                    .copied()
+                    .filter(|&i| cand.cond.matches(&s.wave[i]))
+                    .collect();
+                let b2: Vec<usize> = b
+                    .iter()
+                    .copied()
+                    .filter(|&i| cand.cond.matches(&s.base[i]))
+                    .collect();
+                let (cov, col) = figures(w2.len(), b2.len());
+                #[allow(clippy::cast_precision_loss)]
+                let obj = cov
+                    - COLLATERAL_WEIGHT * col
+                    - CONDITION_COST * (choice.conditions.len() + 1) as f64
+                    + 1e-6 * cand.prior;
+                // Conditions that keep coverage come first: collateral can still be cut by a
+                // later condition, lost coverage never comes back (a one-step greedy would
+                // otherwise take a narrow exact match over the pair that describes the wave).
+                let slot = if cov >= choice.coverage - COVERAGE_STEP {
+                    &mut best_keeping
+                } else {
+                    &mut best
+                };
+                if slot.as_ref().is_none_or(|(o, ..)| obj > *o) {
+                    *slot = Some((obj, cand, w2, b2));
+                }
+            }
+        }
+        let Some((obj, cand, w2, b2)) = best_keeping.or(best) else {
+            break;
+        };
+        if obj <= best_obj + 1e-4 {
+            break;
+        }
+        best_obj = obj;
+        (choice.coverage, choice.collateral) = figures(w2.len(), b2.len());
+        choice.conditions.push(cand);
+        w = w2;
+        b = b2;
+        if w.is_empty() {
+            break;
+        }
+    }
+    if !choice.conditions.is_empty() {
+        tighten(s, prior, &mut choice, &w, &b, &figures);
+    }
+    choice
+}
+
+/// Adds protocol, address and port conditions that cost (almost) no coverage and no
+/// collateral: a rule that names the traffic it stops is easier to review and less likely to
+/// hit traffic the baseline never showed.
+fn tighten(
+    s: &Sample<'_>,
+    prior: &dyn Fn(Field, &Value) -> f64,
+    choice: &mut Choice,
+    w: &[usize],
+    b: &[usize],
+    figures: &dyn Fn(usize, usize) -> (f64, f64),
+) {
+    let (mut w, mut b) = (w.to_vec(), b.to_vec());
+    for &field in ANCHORS {
+        if choice.conditions.len() > MAX_CONDITIONS
+            || choice.conditions.iter().any(|c| c.cond.field == field)
+        {
+            continue;
+        }
+        let best = candidates_for(s, &w, &b, field, prior)
+            .into_iter()
+            .filter(|c| match &c.cond.op {
+                Op::Eq(_) => true,
+                Op::In(vs) => vs.len() <= ANCHOR_SET,
+                _ => false,
+            })
+            .map(|c| {
+                let n = w.iter().filter(|&&i| c.cond.matches(&s.wave[i])).count();
+                (n, c)
+            })
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
+        let Some((_, cand)) = best else { continue };
+        let w2: Vec<usize> = w
+            .iter()
+            .copied()
+            .filter(|&i| cand.cond.matches(&s.wave[i]))
+            .collect();
+        let b2: Vec<usize> = b
+            .iter()
+            .copied()
+            .filter(|&i| cand.cond.matches(&s.base[i]))
+            .collect();
+        let (cov, col) = figures(w2.len(), b2.len());
+        if cov >= choice.coverage - TIGHTEN_LOSS && col <= choice.collateral {
+            (choice.coverage, choice.collateral) = (cov, col);
+            choice.conditions.push(cand);
+            (w, b) = (w2, b2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn pkt(src: &str, dst: &str, proto: u8, dport: u16, len: u16, t: i64) -> Packet {
+        Packet {
+            ts: Timestamp(t * 1_000_000_000),
+            src_ip: Some(src.parse().unwrap()),
+            dst_ip: Some(dst.parse().unwrap()),
+            proto: Some(proto),
+            src_port: Some(40_000),
+            dst_port: Some(dport),
+            ip_len: Some(u32::from(len)),
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn choose_covers_the_flood_and_spares_the_baseline() {
+        // Baseline: clients talk HTTP to the server. Wave: the same background plus a UDP
+        // flood from one host to port 53 of the server, with two packet sizes.
+        let bg = |t| pkt("10.0.0.5", "10.0.0.10", 6, 80, 60, t);
+        let base: Vec<Packet> = (0..200).map(bg).collect();
+        let mut wave: Vec<Packet> = (0..20).map(bg).collect();
+        for i in 0..400 {
+            let len = if i % 2 == 0 { 100 } else { 1400 };
+            wave.push(pkt("10.0.0.66", "10.0.0.10", 17, 53, len, 1000));
+        }
+        let s = Sample {
+            wave: &wave,
+            wave_stride: 1.0,
+            base: &base,
+            base_stride: 1.0,
+            wave_seconds: 20.0,
+            base_seconds: 200.0,
+        };
+        let c = choose(&s, &|_, _| 0.0);
+        assert!(!c.conditions.is_empty());
+        assert!(c.coverage > 0.99, "{c:?}");
+        assert!(c.collateral < 1e-9, "{c:?}");
+        let flood = &wave[20];
+        let rule_hits = |p: &Packet| c.conditions.iter().all(|k| k.cond.matches(p));
+        assert!(rule_hits(flood) && rule_hits(&wave[21]));
+        assert!(!rule_hits(&base[0]));
+        // Tightening names the traffic: the flood's source and protocol are in the rule.
+        let fields: Vec<Field> = c.conditions.iter().map(|k| k.cond.field).collect();
+        assert!(
+            fields.contains(&Field::Proto) && fields.contains(&Field::SrcIp),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_separate_gives_no_conditions_or_full_collateral() {
+        // The wave is just more of the baseline's traffic: any condition keeps collateral.
+        let p = |t| pkt("10.0.0.5", "10.0.0.10", 6, 80, 60, t);
+        let base: Vec<Packet> = (0..100).map(p).collect();
+        let wave: Vec<Packet> = (0..300).map(p).collect();
+        let s = Sample {
+            wave: &wave,
+            wave_stride: 1.0,
+            base: &base,
+            base_stride: 1.0,
+            wave_seconds: 10.0,
+            base_seconds: 100.0,
+        };
+        let c = choose(&s, &|_, _| 0.0);
+        assert!(c.conditions.is_empty() || c.collateral > 0.99, "{c:?}");
+    }
+}
