@@ -92,6 +92,13 @@ fn with_map(mut inv: Investigation) -> Investigation {
     inv
 }
 
+fn without_map(mut inv: Investigation) -> Investigation {
+    let mut f = (*inv.analysis.findings).clone();
+    f.residual = None;
+    Arc::make_mut(&mut inv.analysis).findings = Arc::new(f);
+    inv
+}
+
 #[test]
 fn panes_snapshot_at_two_sizes() {
     let inv = inv_at_wave(2);
@@ -99,7 +106,14 @@ fn panes_snapshot_at_two_sizes() {
     snap_pane("entities", &inv, 1, holoscope::ui::entities::render);
     snap_pane("rules", &inv, 0, holoscope::ui::rules::render);
     snap_pane("slider", &inv, 0, holoscope::ui::slider::render);
-    snap_pane("heatmap_not_run", &inv, 0, heatmap::render);
+    snap_pane(
+        "heatmap_not_run",
+        &without_map(inv_at_wave(2)),
+        0,
+        heatmap::render,
+    );
+    // The residual map the engine computed for the sample (residual scoring on by default).
+    snap_pane("heatmap_demo", &inv, 0, heatmap::render);
     snap_pane("heatmap", &with_map(inv_at_wave(2)), 2, heatmap::render);
     snap_pane("help", &inv, 0, holoscope::ui::help::render);
 }

@@ -28,6 +28,10 @@ pub fn ratio(map: &ResidualMap, pos: usize, stripe: usize) -> Option<f32> {
 #[must_use]
 pub fn stripe_fields(map: &ResidualMap, stripe: usize, max: usize) -> String {
     let f = map.stripe_fields.get(stripe).map_or(&[][..], Vec::as_slice);
+    if f.is_empty() {
+        // No field hashes to this stripe: its residual is the constant one of the mean.
+        return "(none)".into();
+    }
     let mut s: Vec<&str> = f.iter().take(max).map(|f| f.name()).collect();
     if f.len() > max {
         s.push("…");
