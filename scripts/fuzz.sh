@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"; shift || true
-all=(capture link dns http ntp tls command session rules)
+all=(capture link dns http ntp tls command session rules theme)
 targets=("${@:-${all[@]}}")
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -231,3 +231,18 @@ fn frame_tcp(dst_port: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
     let _ = b.write(&mut out, payload);
     out
 }
+
+/// Theme files: any text either patches the default theme or is refused with a message (the
+/// TUI then keeps the old theme); every colour of a patched theme is usable by the heat scale.
+#[cfg(feature = "tui")]
+pub fn theme(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let base = crate::ui::theme::Theme::default();
+    if let Ok(t) = crate::ui::theme::Theme::patch(&base, "fuzz", text) {
+        for r in [0.0, 0.5, 1.0, 2.0, f32::NAN, f32::INFINITY] {
+            let _ = t.heat_color(r);
+        }
+    }
+}

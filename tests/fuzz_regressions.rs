@@ -44,3 +44,5 @@ target!(tls, fuzz::tls);
 target!(command, fuzz::command);
 target!(session, fuzz::session);
 target!(rules, fuzz::rules);
+#[cfg(feature = "tui")]
+target!(theme, fuzz::theme);

@@ -95,13 +95,15 @@ impl ReplayCounts {
         share(self.uninvolved_matched, self.uninvolved_total)
     }
 
-    /// `coverage 97.0% · baseline 0.1% · uninvolved hosts 0.0%` (`-` where undefined).
+    /// `coverage 97.0% (of all wave packets 80.1%) · baseline 0.1% · uninvolved hosts 0.0%`
+    /// (`-` where undefined). Coverage is of the wave's anomalous packets, as in the report.
     #[must_use]
     pub fn summary(&self) -> String {
         let pct =
             |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{:.1}%", v * 100.0));
         format!(
-            "coverage {} · baseline {} · uninvolved hosts {}",
+            "coverage {} (of all wave packets {}) · baseline {} · uninvolved hosts {}",
+            pct(self.anomalous_coverage()),
             pct(self.coverage()),
             pct(self.baseline_collateral()),
             pct(self.uninvolved_collateral())
@@ -217,7 +219,7 @@ mod tests {
         assert_eq!(c.baseline_matched, 0);
         assert_eq!(
             c.summary(),
-            "coverage 75.0% · baseline 0.0% · uninvolved hosts 0.0%"
+            "coverage 75.0% (of all wave packets 75.0%) · baseline 0.0% · uninvolved hosts 0.0%"
         );
         assert_eq!(ReplayCounts::default().coverage(), None);
     }

@@ -64,7 +64,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         } else {
             let c = e.counts.as_ref();
             (
-                pct(c.and_then(crate::rules::ReplayCounts::coverage)),
+                pct(c.and_then(crate::rules::ReplayCounts::anomalous_coverage)),
                 pct(c.and_then(crate::rules::ReplayCounts::baseline_collateral)),
             )
         };
