@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::split_csv;
 
 use holoscope::detect::Wave;
 use holoscope::{capture, engine};
@@ -19,25 +20,6 @@ struct Truth {
     targets: Vec<String>,
     start: f64,
     end: f64,
-}
-
-/// Splits one RFC 4180 line (quotes may contain commas and doubled quotes).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
 }
 
 fn read_truth(p: &Path) -> Vec<Truth> {

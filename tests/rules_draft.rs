@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::split_csv;
 
 use holoscope::rules::{Action, Draft, ExportFormat, draft_for, export};
 use holoscope::{capture, engine};
@@ -25,24 +26,6 @@ struct Truth {
     start: f64,
     end: f64,
     filter: String,
-}
-
-fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
 }
 
 fn read_truth(p: &Path) -> Vec<Truth> {
