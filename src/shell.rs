@@ -1,9 +1,9 @@
 //! `holoscope shell`: a line-editing console over the one command language (the same commands
-//! as the TUI's command bar, parsed by [`crate::command::parse`] and applied by
+//! as the TUI's command bar, parsed by [`crate::command::parse()`] and applied by
 //! [`Investigation::apply`]), printing plain tables.
 //!
 //! Interactive mode uses rustyline: history in the user's data directory, Tab completion of
-//! commands, fields, entity addresses, wave and rule ids (by [`crate::command::complete`]), and
+//! commands, fields, entity addresses, wave and rule ids (by [`crate::command::complete()`]), and
 //! a grey hint with the usage of the command being typed. `--commands FILE` runs a script
 //! without a terminal and stops at the first failing line with an error naming it, so an
 //! investigation can be replayed in CI.
