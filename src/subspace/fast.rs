@@ -58,9 +58,12 @@ pub struct FastScorer {
     version: u32,
     snaps: Vec<Snap>,
     empty_profile: Vec<f64>,
-    /// Per leaf: `Q L_f` (kmax slots), `μ·L_f`, and the version they were computed for.
-    proj: Vec<f32>,
+    /// Per leaf: `Q L_f` (kmax slots, widened to f64 once here rather than on every packet),
+    /// `μ·L_f`, `‖L_f‖² - 2 μ·L_f` (its whole linear share of `‖c‖²`), and the version they
+    /// were computed for.
+    proj: Vec<f64>,
     mdot: Vec<f64>,
+    lin: Vec<f64>,
     stamp: Vec<u32>,
     b: Vec<f64>,
     /// `L_f·L_g` of leaves sharing a stripe, keyed by `(min id << 32) | max id`. Independent of
@@ -83,6 +86,7 @@ impl FastScorer {
             empty_profile: Vec::new(),
             proj: Vec::new(),
             mdot: Vec::new(),
+            lin: Vec::new(),
             stamp: Vec::new(),
             b: Vec::new(),
             pairs: FxHashMap::default(),
@@ -125,6 +129,7 @@ impl FastScorer {
             self.kmax = kmax;
             self.proj.clear();
             self.mdot.clear();
+            self.lin.clear();
             self.stamp.clear();
         }
         self.b = vec![0.0; kmax];
@@ -135,6 +140,7 @@ impl FastScorer {
         if i >= self.stamp.len() {
             self.stamp.resize(i + 1, 0);
             self.mdot.resize(i + 1, 0.0);
+            self.lin.resize(i + 1, 0.0);
             self.proj.resize((i + 1) * self.kmax, 0.0);
         }
         if self.stamp[i] == self.version {
@@ -145,13 +151,14 @@ impl FastScorer {
         let d = self.layout.stripe_dim as usize;
         let p = &mut self.proj[i * self.kmax..(i + 1) * self.kmax];
         for (j, pj) in p.iter_mut().enumerate().take(snap.k) {
-            *pj = dot(&snap.q[j * d..(j + 1) * d], v);
+            *pj = f64::from(dot(&snap.q[j * d..(j + 1) * d], v));
         }
         self.mdot[i] = if snap.mean.is_empty() {
             0.0
         } else {
             f64::from(dot(&snap.mean, v))
         };
+        self.lin[i] = f64::from(table.norm2(id)) - 2.0 * self.mdot[i];
         self.stamp[i] = self.version;
     }
 
@@ -167,13 +174,36 @@ impl FastScorer {
             while end < leaves.len() && leaves[end].0 == s {
                 end += 1;
             }
-            let r2 = self.stripe_r2(table, &leaves[start..end], s as usize);
+            let r2 = self.stripe_r2_score(table, &leaves[start..end], s as usize);
             if let Some(p) = profile.get_mut(s as usize) {
                 *p = r2.max(0.0).sqrt();
             }
             start = end;
         }
         profile.iter().map(|x| x * x).sum::<f64>().sqrt()
+    }
+
+    /// `r²` of one stripe for scoring. Most stripes of a packet hold a single leaf: then
+    /// `‖Qc‖² = Σ_j (Q L_f - Qμ)_j²` needs no scratch vector, which is most of the per-packet
+    /// cost saved.
+    fn stripe_r2_score(&mut self, table: &LeafTable, group: &[(u32, LeafId)], s: usize) -> f64 {
+        let [(_, id)] = group else {
+            return self.stripe_r2(table, group, s);
+        };
+        if s >= self.snaps.len() {
+            return 0.0;
+        }
+        self.ensure(table, *id, s);
+        let snap = &self.snaps[s];
+        let k = snap.k;
+        let i = id.0 as usize;
+        let p = &self.proj[i * self.kmax..i * self.kmax + k];
+        let qc2: f64 = p
+            .iter()
+            .zip(&snap.q_mean[..k])
+            .map(|(a, m)| (a - m) * (a - m))
+            .sum();
+        snap.mean_norm2 + self.lin[i] - qc2
     }
 
     /// `r²` of one stripe; leaves `self.b` = `Qc`.
@@ -184,26 +214,33 @@ impl FastScorer {
         for (_, id) in group {
             self.ensure(table, *id, s);
         }
-        let snap = &self.snaps[s];
+        // Disjoint borrows of the caches (no take/restore of `b` on every stripe).
+        let Self {
+            snaps,
+            proj,
+            lin,
+            b,
+            pairs,
+            kmax,
+            ..
+        } = self;
+        let snap = &snaps[s];
         let k = snap.k;
-        let mut b = std::mem::take(&mut self.b);
-        for (j, bj) in b.iter_mut().enumerate().take(k) {
-            *bj = -snap.q_mean[j];
-        }
+        let b = &mut b[..k];
+        b.copy_from_slice(&snap.q_mean[..k]);
+        b.iter_mut().for_each(|x| *x = -*x);
         let mut cc = snap.mean_norm2;
         for (gi, (_, id)) in group.iter().enumerate() {
             let i = id.0 as usize;
-            let p = &self.proj[i * self.kmax..i * self.kmax + k];
-            for (bj, pj) in b.iter_mut().zip(p) {
-                *bj += f64::from(*pj);
+            for (bj, pj) in b.iter_mut().zip(&proj[i * *kmax..i * *kmax + k]) {
+                *bj += *pj;
             }
-            cc += f64::from(table.norm2(*id)) - 2.0 * self.mdot[i];
+            cc += lin[i];
             for (_, other) in &group[gi + 1..] {
-                cc += 2.0 * f64::from(pair_dot(&mut self.pairs, table, *id, *other));
+                cc += 2.0 * f64::from(pair_dot(pairs, table, *id, *other));
             }
         }
-        let qc2: f64 = b[..k].iter().map(|x| x * x).sum();
-        self.b = b;
+        let qc2: f64 = b.iter().map(|x| x * x).sum();
         cc - qc2
     }
 
@@ -232,11 +269,7 @@ impl FastScorer {
                     };
                 }
                 let p = &self.proj[i * self.kmax..i * self.kmax + k];
-                let qq: f64 = self.b[..k]
-                    .iter()
-                    .zip(p)
-                    .map(|(x, y)| x * f64::from(*y))
-                    .sum();
+                let qq: f64 = self.b[..k].iter().zip(p).map(|(x, y)| x * y).sum();
                 let nf = f64::from(table.norm2(*f)).sqrt();
                 let quiet = r < f64::from(super::attribution::QUIET) * nf;
                 let den = r * nf;
