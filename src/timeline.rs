@@ -163,10 +163,16 @@ impl Timeline {
 
     /// Finds or inserts the bucket with this index (fast path: the last one).
     fn position_for(&mut self, idx: i64) -> usize {
-        match self.buckets.last() {
+        match self.buckets.last_mut() {
             Some(b) if b.index == idx => return self.buckets.len() - 1,
             Some(b) if b.index < idx => {
-                self.buckets.push(Bucket::new(idx));
+                // The finished bucket keeps only what it holds (a flood bucket's table would
+                // otherwise stay at its peak size); the next starts at its size, not at zero.
+                let n = b.counts.len();
+                if b.counts.capacity() > 4 * n + 64 {
+                    b.counts.shrink_to_fit();
+                }
+                self.buckets.push(Bucket::with_capacity(idx, n));
                 return self.buckets.len() - 1;
             }
             None => {

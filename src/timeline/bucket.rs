@@ -37,11 +37,18 @@ impl Bucket {
     /// An empty bucket.
     #[must_use]
     pub fn new(index: i64) -> Self {
+        Self::with_capacity(index, 0)
+    }
+
+    /// An empty bucket sized for `n` distinct keys (the previous bucket's count is a good
+    /// guess, and saves rehashing the map as it grows packet by packet).
+    #[must_use]
+    pub fn with_capacity(index: i64, n: usize) -> Self {
         Self {
             index,
             packets: 0,
             bytes: 0,
-            counts: FxHashMap::default(),
+            counts: FxHashMap::with_capacity_and_hasher(n, rustc_hash::FxBuildHasher),
             distinct: [0; NFIELDS],
             other: [0; NFIELDS],
         }

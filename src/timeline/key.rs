@@ -55,10 +55,24 @@ impl FieldKey {
 }
 
 /// Interned values that do not fit inline (IPv6 addresses, text, huge integers).
+///
+/// Indexed by the hash of the borrowed value, with a chain of ids per hash, so a lookup that
+/// hits (nearly every one) compares against the stored value without building an owned copy:
+/// the old map keyed by `Value` cloned every DNS name or HTTP path once per packet.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ids: FxHashMap<Value, u32>,
+    /// Hash of a value -> the newest id with that hash.
+    heads: FxHashMap<u64, u32>,
+    /// Per id: the next older id with the same hash (`u32::MAX` ends the chain).
+    chain: Vec<u32>,
     values: Vec<Value>,
+}
+
+fn hash_of(v: ValueRef<'_>) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    v.hash(&mut h);
+    h.finish()
 }
 
 impl Interner {
@@ -74,16 +88,28 @@ impl Interner {
         self.values.is_empty()
     }
 
+    fn find(&self, h: u64, v: ValueRef<'_>) -> Option<u32> {
+        let mut id = *self.heads.get(&h)?;
+        while id != u32::MAX {
+            let i = id as usize;
+            if self.values.get(i).is_some_and(|x| x.as_ref() == v) {
+                return Some(id);
+            }
+            id = self.chain.get(i).copied().unwrap_or(u32::MAX);
+        }
+        None
+    }
+
     fn intern_ref(&mut self, v: ValueRef<'_>) -> u64 {
-        // Look up by an owned value only on a miss would need raw-entry APIs; text values are
-        // rare (DNS/HTTP/TLS packets), so one clone per lookup of those is acceptable.
-        let owned = v.to_owned();
-        if let Some(id) = self.ids.get(&owned) {
-            return u64::from(*id);
+        let h = hash_of(v);
+        if let Some(id) = self.find(h, v) {
+            return u64::from(id);
         }
         let id = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
-        self.values.push(owned.clone());
-        self.ids.insert(owned, id);
+        self.values.push(v.to_owned());
+        self.chain
+            .push(self.heads.get(&h).copied().unwrap_or(u32::MAX));
+        self.heads.insert(h, id);
         u64::from(id)
     }
 
@@ -114,10 +140,9 @@ impl Interner {
                 b[2..].copy_from_slice(&m);
                 Some(FieldKey::pack(field, KIND_MAC, u64::from_be_bytes(b)))
             }
-            _ => self
-                .ids
-                .get(v)
-                .map(|id| FieldKey::pack(field, KIND_INTERNED, u64::from(*id))),
+            other => self
+                .find(hash_of(other), other)
+                .map(|id| FieldKey::pack(field, KIND_INTERNED, u64::from(id))),
         }
     }
 
