@@ -69,10 +69,8 @@ pub struct Interner {
 }
 
 fn hash_of(v: ValueRef<'_>) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    v.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(v)
 }
 
 impl Interner {
