@@ -206,7 +206,11 @@ impl App {
         let Some(inv) = &self.inv else { return 0 };
         match p {
             Pane::Shifts => inv.shifts_at_cursor().1.len(),
-            Pane::Heatmap => inv.findings().residual.as_ref().map_or(0, |m| m.stripes),
+            Pane::Heatmap => inv
+                .findings()
+                .residual
+                .as_ref()
+                .map_or(0, |m| super::heatmap::visible_stripes(m).len()),
             Pane::Entities => inv.entities().len(),
             Pane::Rules => inv.rules.len(),
             Pane::Slider => 0,

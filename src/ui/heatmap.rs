@@ -39,6 +39,21 @@ pub fn stripe_fields(map: &ResidualMap, stripe: usize, max: usize) -> String {
     s.join(",")
 }
 
+/// The stripes worth a row: those some field hashes to. A stripe without fields only ever
+/// shows the constant residual of the mean, and at 80x24 such rows would crowd out the ones
+/// that explain anything. (All stripes when the legend is unknown.)
+#[must_use]
+pub fn visible_stripes(map: &ResidualMap) -> Vec<usize> {
+    let v: Vec<usize> = (0..map.stripes)
+        .filter(|s| map.stripe_fields.get(*s).is_some_and(|f| !f.is_empty()))
+        .collect();
+    if v.is_empty() {
+        (0..map.stripes).collect()
+    } else {
+        v
+    }
+}
+
 /// First bucket shown when `cols` columns are centred on the cursor.
 #[must_use]
 pub fn first_column(cursor: usize, cols: usize, len: usize) -> usize {
@@ -79,8 +94,10 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let side = if inner.width >= 90 { 34 } else { 0 };
     let cols = (inner.width - LABEL - side) as usize;
     let rows = (inner.height - 3) as usize; // header, legend, explanation
-    let stripe = ctx.selected.min(map.stripes - 1);
-    let first_stripe = stripe.saturating_sub(rows.saturating_sub(1));
+    let visible = visible_stripes(map);
+    let sel = ctx.selected.min(visible.len().saturating_sub(1));
+    let stripe = visible.get(sel).copied().unwrap_or(0);
+    let first_row = sel.saturating_sub(rows.saturating_sub(1));
     let first = first_column(inv.cursor, cols, inv.len());
     let (x0, y0) = (inner.x + LABEL, inner.y);
     // Header: cursor column marker.
@@ -94,8 +111,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             Style::new().fg(t.cursor).bg(t.bg),
         );
     }
-    for r in 0..rows.min(map.stripes - first_stripe) {
-        let s = first_stripe + r;
+    for (r, &s) in visible.iter().skip(first_row).take(rows).enumerate() {
         let y = y0 + 1 + r as u16;
         let label_style = if s == stripe { t.header() } else { t.dimmed() };
         buf.set_string(inner.x, y, format!("s{s:<2}"), label_style);
