@@ -97,7 +97,36 @@ fn peak_rss_of_binary(path: &Path) -> Option<u64> {
 }
 
 #[allow(clippy::cast_precision_loss)]
+/// Peak resident memory (VmHWM) of this process, in bytes.
+fn own_peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Peak RSS of read + decode + timeline alone, measured in a fresh child process (this bench
+/// binary re-run with `HOLOSCOPE_BENCH_CHILD`), so nothing else this process did counts.
+fn peak_rss_of_timeline_stage(path: &Path) -> Option<u64> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .env("HOLOSCOPE_BENCH_CHILD", path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 fn main() {
+    if let Some(p) = std::env::var_os("HOLOSCOPE_BENCH_CHILD") {
+        let n = timeline_only(Path::new(&p));
+        assert!(n > 0);
+        println!("{}", own_peak_rss().unwrap_or(0));
+        return;
+    }
     let n: u64 = std::env::var("HOLOSCOPE_BENCH_PACKETS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -176,12 +205,27 @@ fn main() {
         (Some(a), Some(b)) => {
             let per = (b.saturating_sub(a)) as f64 / n as f64;
             println!(
-                "peak RSS: {:.1} MiB at {n} packets, {:.1} MiB at {} packets: {per:.1} bytes/packet marginal",
+                "peak RSS, holoscope bench (all stages): {:.1} MiB at {n} packets, {:.1} MiB at {} packets: {per:.1} bytes/packet marginal",
                 a as f64 / 1048576.0,
                 b as f64 / 1048576.0,
                 2 * n
             );
         }
         _ => println!("peak RSS: binary not available"),
+    }
+    match (
+        peak_rss_of_timeline_stage(&path),
+        peak_rss_of_timeline_stage(&path2),
+    ) {
+        (Some(a), Some(b)) if a > 0 => {
+            let per = (b.saturating_sub(a)) as f64 / n as f64;
+            println!(
+                "peak RSS, read + decode + timeline only: {:.1} MiB at {n} packets, {:.1} MiB at {} packets: {per:.1} bytes/packet marginal",
+                a as f64 / 1048576.0,
+                b as f64 / 1048576.0,
+                2 * n
+            );
+        }
+        _ => println!("peak RSS of the timeline stage: not measured"),
     }
 }

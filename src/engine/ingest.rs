@@ -118,11 +118,18 @@ pub fn spawn_reader(
                 match source.next_packet() {
                     Ok(Some(p)) => {
                         batch.push(&p);
-                        // A send error means the consumer is gone: stop reading.
-                        if batch.recs.len() >= batch_records
-                            && tx.send(std::mem::take(&mut batch)).is_err()
-                        {
-                            break;
+                        if batch.recs.len() >= batch_records {
+                            // The next batch starts at this one's size: growing from empty
+                            // re-copied every batch's bytes several times (callgrind: 5% of
+                            // read + decode + timeline in realloc copies).
+                            let next = RawBatch {
+                                data: Vec::with_capacity(batch.data.len() + batch.data.len() / 8),
+                                recs: Vec::with_capacity(batch_records),
+                            };
+                            // A send error means the consumer is gone: stop reading.
+                            if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                                break;
+                            }
                         }
                     }
                     Ok(None) => break,

@@ -70,13 +70,15 @@ impl Bucket {
     #[inline]
     pub fn count_n(&mut self, key: FieldKey, n: u64) {
         let f = key.field() as usize;
-        if let Some(c) = self.counts.get_mut(&key) {
-            *c += n;
-        } else if self.distinct[f] < DISTINCT_CAP {
-            self.distinct[f] += 1;
-            self.counts.insert(key, n);
-        } else {
-            self.other[f] += n;
+        // One probe for hit and miss alike (a new key per bucket is common: every bucket
+        // starts empty).
+        match self.counts.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => *e.get_mut() += n,
+            std::collections::hash_map::Entry::Vacant(e) if self.distinct[f] < DISTINCT_CAP => {
+                self.distinct[f] += 1;
+                e.insert(n);
+            }
+            std::collections::hash_map::Entry::Vacant(_) => self.other[f] += n,
         }
     }
 
