@@ -51,7 +51,8 @@ fn main() {
         t0.elapsed().as_secs_f64()
     );
     let mut app = App::new(path.clone(), Theme::default(), None, Hooks::default());
-    app.handle(AppEvent::Loaded(Box::new(a)));
+    let built = App::investigate(&path, a, Hooks::default(), None);
+    app.handle(AppEvent::Loaded(Box::new(built)));
     let mut term = Terminal::new(TestBackend::new(160, 48)).expect("terminal");
     term.draw(|f| app.draw(f)).expect("draw");
     let key = |c: KeyCode, m: KeyModifiers| AppEvent::Key(KeyEvent::new(c, m));

@@ -223,6 +223,15 @@ fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Fail
     Ok(a)
 }
 
+/// A stop flag raised by Ctrl-C, so a live capture or a follow ends cleanly and the report is
+/// still written. Failing to install the handler only means Ctrl-C kills the process as usual.
+fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    stop
+}
+
 /// Follows a growing capture until the idle timeout or Ctrl-C, then analyses what was read.
 #[cfg(feature = "follow")]
 fn analyze_follow(
@@ -230,10 +239,7 @@ fn analyze_follow(
     idle: Option<i64>,
     opts: &engine::Options,
 ) -> Result<engine::Analysis, Failure> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
-    // As for live capture: Ctrl-C ends the follow and the report is still written.
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let stop = stop_on_ctrl_c();
     let follow = capture::follow::FollowOptions {
         idle: idle.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0))),
         stop,
@@ -253,11 +259,7 @@ fn analyze_live(
     duration: Option<i64>,
     opts: &engine::Options,
 ) -> Result<engine::Analysis, Failure> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
-    // Ctrl-C ends the capture cleanly (the report is still written). Failing to install the
-    // handler only means Ctrl-C kills the process as usual.
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let stop = stop_on_ctrl_c();
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
     let src = capture::live::LiveSource::open(iface, d, stop)?;
     // The socket is open: root is no longer needed (files are then written as the sudo user).

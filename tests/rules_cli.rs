@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::have;
 
 use holoscope::rules::{ExportFormat, Status, import_ron};
 use std::path::Path;
@@ -124,18 +125,6 @@ fn report_json_has_rules() {
         "report", DEMO, "--format", "markdown",
     ]));
     assert!(m.contains("## Rules ("), "{m}");
-}
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI: {tool} missing");
-        eprintln!("SKIP: {tool} not installed");
-    }
-    ok
 }
 
 fn check(cmd: &mut Command, what: &str, text: &str) {

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::have;
 use common::split_csv;
 
 use holoscope::rules::{Action, Draft, ExportFormat, draft_for, export};
@@ -44,18 +45,6 @@ fn read_truth(p: &Path) -> Vec<Truth> {
             }
         })
         .collect()
-}
-
-fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI: {tool} missing");
-        eprintln!("SKIP: {tool} not installed");
-    }
-    ok
 }
 
 /// Frame keys (hash of length and bytes) of every record, in file order.

@@ -3,27 +3,14 @@
 //! injection payloads. A missing tool is a skip with a message, except under CI (env `CI`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::have;
+
 use holoscope::decode::Field;
 use holoscope::rules::{ExportFormat, Op, Rule, Who, export};
 use holoscope::text::Untrusted;
 use std::path::Path;
 use std::process::Command;
-
-/// Whether `tool` is on PATH; in CI a missing tool fails the test.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: validator {tool} is not installed"
-        );
-        eprintln!("SKIP: {tool} not installed; its export validation did not run");
-    }
-    found
-}
 
 fn is_root() -> bool {
     Command::new("id")

@@ -173,7 +173,8 @@ fn chars(app: &mut App, s: &str) {
 
 fn loaded_app(path: &str, analysis: holoscope::engine::Analysis, hooks: Hooks) -> App {
     let mut app = App::new(path.into(), Theme::default(), None, hooks);
-    app.handle(AppEvent::Loaded(Box::new(analysis)));
+    let built = App::investigate(std::path::Path::new(path), analysis, hooks, None);
+    app.handle(AppEvent::Loaded(Box::new(built)));
     app
 }
 
@@ -213,7 +214,13 @@ fn whole_app_scripted_session() {
             format!("app_loading_{w}x{h}"),
             screen(&mut app, w, h).backend()
         );
-        app.handle(AppEvent::Loaded(Box::new((*demo()).clone())));
+        let built = App::investigate(
+            std::path::Path::new("samples/demo.pcap"),
+            (*demo()).clone(),
+            hooks(),
+            None,
+        );
+        app.handle(AppEvent::Loaded(Box::new(built)));
         chars(&mut app, "]]");
         let inv = app.inv.as_ref().unwrap();
         assert_eq!(inv.wave_at(inv.cursor).unwrap().id, 2);

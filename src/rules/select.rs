@@ -237,6 +237,17 @@ fn network(ip: IpAddr, len: u8) -> IpAddr {
     }
 }
 
+/// The wave and baseline sample packets (by index) that still match after adding `cand`.
+fn narrow(s: &Sample<'_>, w: &[usize], b: &[usize], cand: &Candidate) -> (Vec<usize>, Vec<usize>) {
+    let keep = |idx: &[usize], pkts: &[_]| -> Vec<usize> {
+        idx.iter()
+            .copied()
+            .filter(|&i| cand.cond.matches(&pkts[i]))
+            .collect()
+    };
+    (keep(w, s.wave), keep(b, s.base))
+}
+
 /// Greedy search: start from all packets, add the condition that most improves
 /// `coverage - 4 * collateral - 0.002 * conditions`, stop when nothing improves it.
 /// `prior(field, value)` is the evidence score of a value (ties go to stronger evidence).
@@ -270,16 +281,7 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
                 continue;
             }
             for cand in candidates_for(s, &w, &b, field, prior) {
-                let w2: Vec<usize> = w
-                    .iter()
-                    .copied()
-                    .filter(|&i| cand.cond.matches(&s.wave[i]))
-                    .collect();
-                let b2: Vec<usize> = b
-                    .iter()
-                    .copied()
-                    .filter(|&i| cand.cond.matches(&s.base[i]))
-                    .collect();
+                let (w2, b2) = narrow(s, &w, &b, &cand);
                 let (cov, col) = figures(w2.len(), b2.len());
                 #[allow(clippy::cast_precision_loss)]
                 let obj = cov
@@ -351,16 +353,7 @@ fn tighten(
             })
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
         let Some((_, cand)) = best else { continue };
-        let w2: Vec<usize> = w
-            .iter()
-            .copied()
-            .filter(|&i| cand.cond.matches(&s.wave[i]))
-            .collect();
-        let b2: Vec<usize> = b
-            .iter()
-            .copied()
-            .filter(|&i| cand.cond.matches(&s.base[i]))
-            .collect();
+        let (w2, b2) = narrow(s, &w, &b, &cand);
         let (cov, col) = figures(w2.len(), b2.len());
         if cov >= choice.coverage - TIGHTEN_LOSS && col <= choice.collateral {
             (choice.coverage, choice.collateral) = (cov, col);

@@ -38,8 +38,6 @@ pub struct App {
     pub progress: Progress,
     /// Injected stages.
     pub hooks: Hooks,
-    /// Session to restore once loaded (and its file).
-    pub pending_session: Option<(SessionFile, PathBuf)>,
     /// Focused pane.
     pub focus: Pane,
     /// Selected row per pane.
@@ -78,7 +76,6 @@ impl App {
             file_len,
             progress: Progress::default(),
             hooks,
-            pending_session: None,
             focus: Pane::Shifts,
             sel: [0; 5],
             overlay: Overlay::None,
@@ -117,7 +114,10 @@ impl App {
             AppEvent::Mouse(m) => return self.mouse(m),
             AppEvent::Resize => {}
             AppEvent::Progress(p) => self.progress = p,
-            AppEvent::Loaded(a) => self.loaded(*a),
+            AppEvent::Loaded(b) => {
+                let (inv, notes) = *b;
+                self.loaded(inv, notes);
+            }
             AppEvent::LoadFailed(m) => self.fail(m),
             AppEvent::ThemeFileChanged => self.reload_theme(),
             AppEvent::Replayed { index, def, result } => {
@@ -145,12 +145,7 @@ impl App {
         true
     }
 
-    fn loaded(&mut self, a: Analysis) {
-        let a = Arc::new(a);
-        let (inv, notes) = match self.pending_session.take() {
-            Some((s, p)) => Investigation::from_session(&self.path, a, self.hooks, &s, Some(&p)),
-            None => (Investigation::new(&self.path, a, self.hooks), Vec::new()),
-        };
+    fn loaded(&mut self, inv: Investigation, notes: Vec<String>) {
         if let Some(f) = Pane::ALL.iter().find(|p| p.name() == inv.layout.focus) {
             self.focus = *f;
         }
@@ -165,6 +160,29 @@ impl App {
             Some(n) => self.fail(n.clone()),
             None if restored => self.say("session restored"),
             None => self.say("loaded · ? for help"),
+        }
+    }
+
+    /// Builds the investigation of a finished analysis: drafts its rules (the drafter re-reads
+    /// the capture) and restores `session` (which hashes the capture). Both take seconds on a
+    /// large capture, so the runtime calls this on the loader thread, never the UI thread.
+    #[must_use]
+    pub fn investigate(
+        path: &std::path::Path,
+        a: Analysis,
+        hooks: Hooks,
+        session: Option<(Option<SessionFile>, PathBuf)>,
+    ) -> (Investigation, Vec<String>) {
+        let a = Arc::new(a);
+        match session {
+            Some((Some(s), p)) => Investigation::from_session(path, a, hooks, &s, Some(&p)),
+            Some((None, p)) => {
+                // A new session file: nothing to restore, only where to save.
+                let mut inv = Investigation::new(path, a, hooks);
+                inv.session_path = Some(p);
+                (inv, Vec::new())
+            }
+            None => (Investigation::new(path, a, hooks), Vec::new()),
         }
     }
 

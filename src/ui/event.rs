@@ -20,8 +20,9 @@ pub enum AppEvent {
     Resize,
     /// Loading progress.
     Progress(Progress),
-    /// The analysis is complete.
-    Loaded(Box<Analysis>),
+    /// The investigation is ready (analysis done, rules drafted, session restored), with the
+    /// messages restoring produced.
+    Loaded(Box<(crate::investigation::Investigation, Vec<String>)>),
     /// Loading failed.
     LoadFailed(String),
     /// The watched theme file changed.

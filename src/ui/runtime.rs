@@ -82,29 +82,14 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
         .unwrap_or_else(|| "dark".into());
     let (theme, theme_path) = Theme::load(&theme_name)?;
     let mut app = App::new(capture.clone(), theme, theme_path.clone(), opts.hooks);
-    app.pending_session = session.or_else(|| {
-        // A fresh session file: remember where to save.
-        let p = opts.session.clone()?;
-        let mut s = SessionFile {
-            version: crate::session::VERSION,
-            capture: crate::session::CaptureRef {
-                path: capture.display().to_string(),
-                sha256: String::new(),
-            },
-            cursor: None,
-            window: None,
-            baseline: None,
-            journal: Vec::new(),
-            notes: Vec::new(),
-            theme: None,
-            layout: crate::session::Layout::default(),
-        };
-        s.capture.sha256 = crate::session::sha256_file(&capture).unwrap_or_default();
-        Some((s, p))
-    });
+    // Restore the session given, or start a new one in the file named by --session.
+    let pending = match session {
+        Some((s, p)) => Some((Some(s), p)),
+        None => opts.session.clone().map(|p| (None, p)),
+    };
 
     let (tx, rx) = crossbeam_channel::unbounded();
-    spawn_loader(&capture, tx.clone());
+    spawn_loader(&capture, opts.hooks, pending, tx.clone());
     spawn_input(tx.clone());
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
@@ -168,7 +153,14 @@ fn event_loop(
     }
 }
 
-fn spawn_loader(path: &Path, tx: Sender<AppEvent>) {
+/// Analyses the capture, then builds the investigation (drafts, session restore) on this
+/// thread too: the UI thread only receives the finished result.
+fn spawn_loader(
+    path: &Path,
+    hooks: crate::investigation::Hooks,
+    session: Option<(Option<SessionFile>, PathBuf)>,
+    tx: Sender<AppEvent>,
+) {
     let path = path.to_path_buf();
     let _ = std::thread::Builder::new()
         .name("holo-load".into())
@@ -183,7 +175,8 @@ fn spawn_loader(path: &Path, tx: Sender<AppEvent>) {
                         let _ = ptx.send(AppEvent::Progress(p));
                     }
                 });
-                let _ = tx.send(AppEvent::Loaded(Box::new(a)));
+                let built = App::investigate(&path, a, hooks, session);
+                let _ = tx.send(AppEvent::Loaded(Box::new(built)));
             }
             Err(e) => {
                 let _ = tx.send(AppEvent::LoadFailed(crate::text::escape_terminal_str(

@@ -71,3 +71,17 @@ pub fn split_csv(line: &str) -> Vec<String> {
     }
     out
 }
+
+/// Whether an external tool is on PATH; outside CI a missing tool is a skip (with a message),
+/// in CI a failure, since `.ci/run` installs every tool the tests use.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI: {tool} missing");
+        eprintln!("SKIP: {tool} not installed");
+    }
+    ok
+}
