@@ -24,8 +24,10 @@ if [ -d ../shared/captures ]; then
 fi
 cargo run --quiet --release --example fuzz_seeds -- "$seeds" samples/demo.pcap samples/hostile.pcap "${caps[@]}"
 
+# One line per target, replaced when that target runs again, so two copies of this script can run
+# different targets at once (one per core) and share the summary.
 summary=fuzz/last-run.txt
-: > "$summary"
+touch "$summary"
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t" "$seeds/$t" "fuzz/artifacts/$t"
   work=$(mktemp -d)
@@ -40,5 +42,6 @@ for t in "${targets[@]}"; do
   cargo fuzz run --release "$t" "fuzz/corpus/$t.min" "$work" "fuzz/corpus/$t" -- -merge=1 -max_len=65536 2>/dev/null || true
   rm -rf "fuzz/corpus/$t" "$work"; mv "fuzz/corpus/$t.min" "fuzz/corpus/$t"
   line="$t: ${secs}s, ${execs:-?} executions, coverage ${cov:-?} edges, corpus $(ls "fuzz/corpus/$t" | wc -l) files"
-  echo "$line" | tee -a "$summary"
+  echo "$line"
+  (flock 9; grep -v "^$t: " "$summary" > "$summary.tmp" || true; echo "$line" >> "$summary.tmp"; mv "$summary.tmp" "$summary") 9> "$summary.lock"
 done
