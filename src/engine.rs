@@ -8,6 +8,7 @@ pub mod community_id;
 pub mod entities;
 pub mod flows;
 pub mod ingest;
+pub mod snapshot;
 
 use crate::capture::{CaptureInfo, PacketSource, Warning, WarningKind};
 use crate::decode::{self, Packet};
@@ -15,6 +16,7 @@ use crate::time::Timestamp;
 use crate::timeline::Timeline;
 use entities::EntityTable;
 use flows::FlowTable;
+pub use snapshot::{Snapshot, SnapshotPolicy};
 use std::collections::BTreeMap;
 
 /// Options of one analysis.
@@ -242,21 +244,49 @@ pub fn analyze(
     opts: &Options,
     progress: impl FnMut(Progress),
 ) -> Analysis {
-    let (info, warnings, agg, track) = ingest_all(source, opts, progress);
-    let findings = match track.map(|t| t.for_timeline(&agg.timeline)) {
-        Some((map, summaries)) => {
-            let mut f = crate::detect::detect(&agg, &opts.detect, Some(&summaries));
-            f.attach_residual(map);
-            f
-        }
-        None => crate::detect::detect(&agg, &opts.detect, None),
-    };
-    let findings = std::sync::Arc::new(findings);
+    analyze_with(
+        source,
+        opts,
+        progress,
+        None::<(SnapshotPolicy, fn(Snapshot))>,
+    )
+}
+
+/// [`analyze`], publishing [`Snapshot`]s of the pass so far to `snapshots` while it runs (at
+/// most as often as the policy allows; see [`snapshot`]). The final analysis is returned as
+/// usual and is not published.
+pub fn analyze_with<F>(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    progress: impl FnMut(Progress),
+    snapshots: Option<(SnapshotPolicy, F)>,
+) -> Analysis
+where
+    F: FnMut(Snapshot) + Send,
+{
+    let (info, warnings, agg, track) = ingest_all(source, opts, progress, snapshots);
+    let findings = std::sync::Arc::new(detect_all(&agg, opts, track.as_ref()));
     Analysis {
         info,
         warnings,
         agg,
         findings,
+    }
+}
+
+/// Detection over aggregates, with the residual track when the stage ran.
+fn detect_all(
+    agg: &Aggregates,
+    opts: &Options,
+    track: Option<&crate::detect::residual::ResidualTrack>,
+) -> crate::detect::Findings {
+    match track.map(|t| t.for_timeline(&agg.timeline)) {
+        Some((map, summaries)) => {
+            let mut f = crate::detect::detect(agg, &opts.detect, Some(&summaries));
+            f.attach_residual(map);
+            f
+        }
+        None => crate::detect::detect(agg, &opts.detect, None),
     }
 }
 
@@ -271,21 +301,35 @@ pub fn ingest(
         residual: false,
         ..opts.clone()
     };
-    let (info, warnings, agg, _) = ingest_all(source, &opts, progress);
+    let (info, warnings, agg, _) = ingest_all(
+        source,
+        &opts,
+        progress,
+        None::<(SnapshotPolicy, fn(Snapshot))>,
+    );
     (info, warnings, agg)
 }
 
-/// The streaming pass with the residual stage's result.
-fn ingest_all(
-    source: Box<dyn PacketSource + Send>,
-    opts: &Options,
-    mut progress: impl FnMut(Progress),
-) -> (
+/// What [`ingest_all`] returns: source facts, warnings, aggregates and the residual track.
+type Ingested = (
     CaptureInfo,
     Vec<Warning>,
     Aggregates,
     Option<crate::detect::residual::ResidualTrack>,
-) {
+);
+
+/// The streaming pass with the residual stage's result.
+fn ingest_all<F>(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    mut progress: impl FnMut(Progress),
+    snapshots: Option<(SnapshotPolicy, F)>,
+) -> Ingested
+where
+    F: FnMut(Snapshot) + Send,
+{
+    use snapshot::Msg;
+    let info = source.info().clone();
     let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
@@ -293,16 +337,25 @@ fn ingest_all(
     let mut packets = 0u64;
     // The timeline gets its own thread; every other aggregate shares the second one. Each sees
     // every packet in file order, so the result is exactly that of a single thread.
-    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
-    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<Msg<Timeline>>(4);
+    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<Msg<Aggregates>>(4);
     let mut agg = Aggregates::new(opts);
     let mut timeline = std::mem::take(&mut agg.timeline);
     let tl_thread = std::thread::Builder::new()
         .name("holo-timeline".into())
         .spawn(move || {
-            for batch in tl_rx {
-                for p in batch.iter() {
-                    timeline.add(p);
+            for msg in tl_rx {
+                match msg {
+                    Msg::Batch(batch) => {
+                        for p in batch.iter() {
+                            timeline.add(p);
+                        }
+                    }
+                    Msg::Snap(to) => {
+                        let mut copy = timeline.clone();
+                        copy.flush();
+                        snapshot::reply(&to, copy);
+                    }
                 }
             }
             timeline.flush();
@@ -313,31 +366,52 @@ fn ingest_all(
     let tables_thread = std::thread::Builder::new()
         .name("holo-tables".into())
         .spawn(move || {
-            for batch in tb_rx.iter().filter(|_| tables) {
-                for p in batch.iter() {
-                    agg.observe_tables(p);
+            for msg in tb_rx {
+                match msg {
+                    Msg::Batch(batch) if tables => {
+                        for p in batch.iter() {
+                            agg.observe_tables(p);
+                        }
+                    }
+                    Msg::Batch(_) => {}
+                    Msg::Snap(to) => snapshot::reply(&to, agg.clone()),
                 }
             }
             agg
         });
-    for batch in rx {
-        let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
-        for r in batch.iter() {
-            index.push(r.offset);
-            last_offset = r.offset;
+    std::thread::scope(|scope| {
+        let mut snapper =
+            snapshots.map(|(policy, publish)| snapshot::start(scope, info, opts, policy, publish));
+        for batch in rx {
+            let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
+            for r in batch.iter() {
+                index.push(r.offset);
+                last_offset = r.offset;
+            }
+            packets += pkts.len() as u64;
+            // Sends fail only if an aggregation thread died; ingest must not stall on it.
+            let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+            if let Some((tx, _)) = &residual {
+                let _ = tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+            }
+            let _ = tb_tx.send(Msg::Batch(pkts));
+            let p = Progress {
+                packets,
+                offset: last_offset,
+            };
+            progress(p);
+            if let Some(s) = &mut snapper {
+                let to = snapshot::Consumers {
+                    timeline: &tl_tx,
+                    tables: &tb_tx,
+                    residual: residual.as_ref().map(|(tx, _)| tx),
+                };
+                s.maybe_request(p, &index, &to);
+            }
         }
-        packets += pkts.len() as u64;
-        // Sends fail only if an aggregation thread died; ingest must not stall on it.
-        let _ = tl_tx.send(std::sync::Arc::clone(&pkts));
-        if let Some((tx, _)) = &residual {
-            let _ = tx.send(std::sync::Arc::clone(&pkts));
-        }
-        let _ = tb_tx.send(pkts);
-        progress(Progress {
-            packets,
-            offset: last_offset,
-        });
-    }
+        // Dropping the snapshotter ends its thread once a snapshot in flight is published.
+        drop(snapper);
+    });
     drop((tl_tx, tb_tx));
     let track = residual.and_then(|(tx, handle)| {
         drop(tx);

@@ -110,7 +110,7 @@ impl ResidualOptions {
 }
 
 /// The streaming stage; feed packets in file order with [`ResidualStage::observe`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ResidualStage {
     opts: ResidualOptions,
     table: LeafTable,
@@ -377,6 +377,13 @@ impl ResidualStage {
                     .unwrap_or(f64::INFINITY)
             })
             .collect()
+    }
+
+    /// The track so far, as if the pass ended now (for snapshots of a running pass; the stage
+    /// itself goes on unchanged).
+    #[must_use]
+    pub fn snapshot(&self) -> ResidualTrack {
+        self.clone().finish()
     }
 
     /// Ends the pass.

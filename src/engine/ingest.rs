@@ -176,24 +176,30 @@ pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec
 /// Starts the residual-profile consumer (`holo-residual`) when the options ask for it: a
 /// sender for packet batches (file order) and the thread that returns the stage's track.
 #[allow(clippy::type_complexity)]
-pub fn spawn_residual(
+pub(super) fn spawn_residual(
     opts: &super::Options,
 ) -> Option<(
-    crossbeam_channel::Sender<std::sync::Arc<Vec<Packet>>>,
+    crossbeam_channel::Sender<super::snapshot::Msg<crate::detect::residual::ResidualTrack>>,
     std::thread::JoinHandle<crate::detect::residual::ResidualTrack>,
 )> {
     if !opts.residual || opts.timeline_only {
         return None;
     }
     let ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
-    let (tx, rx) = bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let (tx, rx) = bounded::<super::snapshot::Msg<crate::detect::residual::ResidualTrack>>(4);
     let handle = std::thread::Builder::new()
         .name("holo-residual".into())
         .spawn(move || {
+            use super::snapshot::Msg;
             let mut stage = crate::detect::residual::ResidualStage::new(ro);
-            for batch in rx {
-                for p in batch.iter() {
-                    stage.observe(p);
+            for msg in rx {
+                match msg {
+                    Msg::Batch(batch) => {
+                        for p in batch.iter() {
+                            stage.observe(p);
+                        }
+                    }
+                    Msg::Snap(to) => super::snapshot::reply(&to, stage.snapshot()),
                 }
             }
             stage.finish()

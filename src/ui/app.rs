@@ -36,6 +36,15 @@ pub struct App {
     pub file_len: u64,
     /// Latest progress.
     pub progress: Progress,
+    /// The analysis is still running: `inv` (if any) is a snapshot without rule drafts, and
+    /// only commands that change the view are accepted.
+    pub loading: bool,
+    /// Live source: `Some(true)` while the cursor follows the present (Live), `Some(false)`
+    /// once the analyst moved it (Pinned); `None` for a file.
+    pub live: Option<bool>,
+    /// A saved session is being restored: its cursor and window win over the ones the analyst
+    /// used while the capture loaded.
+    pub restoring: bool,
     /// Injected stages.
     pub hooks: Hooks,
     /// Focused pane.
@@ -75,6 +84,9 @@ impl App {
             path,
             file_len,
             progress: Progress::default(),
+            loading: true,
+            live: None,
+            restoring: false,
             hooks,
             focus: Pane::Shifts,
             sel: [0; 5],
@@ -109,16 +121,32 @@ impl App {
 
     /// Handles one event; true when the screen must be redrawn.
     pub fn handle(&mut self, ev: AppEvent) -> bool {
+        let before = self.inv.as_ref().map(|i| i.cursor);
+        let by_analyst =
+            self.live == Some(true) && matches!(ev, AppEvent::Key(_) | AppEvent::Mouse(_));
+        let redraw = self.handle_event(ev);
+        // Live mode: any cursor move by the analyst pins the view; End returns to Live.
+        if by_analyst && self.live == Some(true) && self.inv.as_ref().map(|i| i.cursor) != before {
+            self.live = Some(false);
+        }
+        redraw
+    }
+
+    fn handle_event(&mut self, ev: AppEvent) -> bool {
         match ev {
             AppEvent::Key(k) => self.key(k),
             AppEvent::Mouse(m) => return self.mouse(m),
             AppEvent::Resize => {}
             AppEvent::Progress(p) => self.progress = p,
+            AppEvent::Snapshot(s) => self.snapshot(*s),
             AppEvent::Loaded(b) => {
                 let (inv, notes) = *b;
                 self.loaded(inv, notes);
             }
-            AppEvent::LoadFailed(m) => self.fail(m),
+            AppEvent::LoadFailed(m) => {
+                self.loading = false;
+                self.fail(m);
+            }
             AppEvent::ThemeFileChanged => self.reload_theme(),
             AppEvent::Replayed { index, def, result } => {
                 if let Some(inv) = &mut self.inv {
@@ -145,13 +173,48 @@ impl App {
         true
     }
 
-    fn loaded(&mut self, inv: Investigation, notes: Vec<String>) {
-        if let Some(f) = Pane::ALL.iter().find(|p| p.name() == inv.layout.focus) {
-            self.focus = *f;
+    /// A newer view of the running analysis: panes fill while a large capture loads, and follow
+    /// the present in live mode. Rule drafts come with the final analysis.
+    fn snapshot(&mut self, s: crate::engine::Snapshot) {
+        self.progress = s.progress;
+        if !self.loading {
+            return;
         }
-        for (name, row) in &inv.layout.selected {
-            if let Some(p) = Pane::ALL.iter().find(|p| p.name() == name) {
-                self.sel[p.index()] = *row;
+        let follow = self.live == Some(true);
+        match &mut self.inv {
+            Some(inv) => inv.refresh(s.analysis, follow),
+            None => {
+                let mut inv = Investigation::new(&self.path, s.analysis, Hooks::default());
+                inv.theme.clone_from(&self.theme.name);
+                if follow {
+                    inv.cursor = inv.len().saturating_sub(1);
+                }
+                self.inv = Some(inv);
+            }
+        }
+    }
+
+    fn loaded(&mut self, mut inv: Investigation, notes: Vec<String>) {
+        self.loading = false;
+        // Keep where the analyst looked while it loaded (a restored session decides instead).
+        match self.inv.as_ref().filter(|_| !self.restoring) {
+            Some(prev) => {
+                inv.window_s = prev.window_s;
+                inv.cursor = if self.live == Some(true) {
+                    inv.len().saturating_sub(1)
+                } else {
+                    inv.pos_at(prev.cursor_time())
+                };
+            }
+            None => {
+                if let Some(f) = Pane::ALL.iter().find(|p| p.name() == inv.layout.focus) {
+                    self.focus = *f;
+                }
+                for (name, row) in &inv.layout.selected {
+                    if let Some(p) = Pane::ALL.iter().find(|p| p.name() == name) {
+                        self.sel[p.index()] = *row;
+                    }
+                }
             }
         }
         let restored = inv.session_path.is_some();
@@ -415,6 +478,12 @@ impl App {
         }
         self.sync_layout();
         let inv = self.inv.as_mut().ok_or("still loading")?;
+        if self.loading && !c.is_view() {
+            return Err(format!(
+                "`{}` waits for the analysis to finish (still loading; view commands work)",
+                c.name()
+            ));
+        }
         match inv.apply(c)? {
             Effect::Message(m) => self.say(m),
             Effect::Show(c) => match c {
@@ -528,6 +597,9 @@ impl App {
                 }
             }
             Action::Start | Action::End => {
+                if a == Action::End && self.live.is_some() {
+                    self.live = Some(true);
+                }
                 if let Some(inv) = &mut self.inv {
                     inv.cursor = if a == Action::Start {
                         0

@@ -23,6 +23,8 @@ pub enum AppEvent {
     /// The investigation is ready (analysis done, rules drafted, session restored), with the
     /// messages restoring produced.
     Loaded(Box<(crate::investigation::Investigation, Vec<String>)>),
+    /// A snapshot of the analysis while it loads (or while live traffic arrives).
+    Snapshot(Box<crate::engine::Snapshot>),
     /// Loading failed.
     LoadFailed(String),
     /// The watched theme file changed.

@@ -82,6 +82,7 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
         .unwrap_or_else(|| "dark".into());
     let (theme, theme_path) = Theme::load(&theme_name)?;
     let mut app = App::new(capture.clone(), theme, theme_path.clone(), opts.hooks);
+    app.restoring = session.is_some();
     // Restore the session given, or start a new one in the file named by --session.
     let pending = match session {
         Some((s, p)) => Some((Some(s), p)),
@@ -168,13 +169,24 @@ fn spawn_loader(
             Ok(src) => {
                 let mut last = Instant::now();
                 let ptx = tx.clone();
-                let a = crate::engine::analyze(src, &crate::engine::Options::default(), |p| {
-                    // At most ten progress events a second.
-                    if last.elapsed() >= Duration::from_millis(100) {
-                        last = Instant::now();
-                        let _ = ptx.send(AppEvent::Progress(p));
-                    }
+                let stx = tx.clone();
+                // Panes fill from snapshots while the pass runs; the first one comes within
+                // half a second, later ones as often as their cost allows.
+                let snapshots = (crate::engine::SnapshotPolicy::default(), move |s| {
+                    let _ = stx.send(AppEvent::Snapshot(Box::new(s)));
                 });
+                let a = crate::engine::analyze_with(
+                    src,
+                    &crate::engine::Options::default(),
+                    |p| {
+                        // At most ten progress events a second.
+                        if last.elapsed() >= Duration::from_millis(100) {
+                            last = Instant::now();
+                            let _ = ptx.send(AppEvent::Progress(p));
+                        }
+                    },
+                    Some(snapshots),
+                );
                 let built = App::investigate(&path, a, hooks, session);
                 let _ = tx.send(AppEvent::Loaded(Box::new(built)));
             }
