@@ -76,6 +76,10 @@ enum Command {
         /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
         #[arg(long)]
         no_residual: bool,
+        /// Stream alerts as JSON lines on standard output while analysing (one line per wave
+        /// start, update and end, numbered by `seq`); the report then goes only to --output.
+        #[arg(long)]
+        follow_json: bool,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -215,12 +219,67 @@ fn progress_bar(path: &Path) -> ProgressBar {
     pb
 }
 
-fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Failure> {
+fn analyze(
+    path: &Path,
+    opts: &engine::Options,
+    alerts: Option<&Alerts>,
+) -> Result<engine::Analysis, Failure> {
     let src = capture::open(path)?;
     let pb = progress_bar(path);
-    let a = engine::analyze(src, opts, |p| pb.set_position(p.offset));
+    let a = run_engine(src, opts, |p| pb.set_position(p.offset), alerts);
     pb.finish_and_clear();
     Ok(a)
+}
+
+/// `--follow-json`: the alert stream shared by the snapshot thread and the final analysis.
+type Alerts = std::sync::Arc<std::sync::Mutex<holoscope::report::alerts::AlertStream>>;
+
+/// Writes alert lines to standard output, flushed at once (a closed pipe is ignored: the
+/// analysis and its report still finish).
+fn print_alerts(events: &[holoscope::report::alerts::AlertEvent]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for e in events {
+        if let Ok(line) = serde_json::to_string(e) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+}
+
+fn alert_events(
+    stream: &Alerts,
+    a: &engine::Analysis,
+    last: bool,
+) -> Vec<holoscope::report::alerts::AlertEvent> {
+    let at = a.agg.stats.last_ts.map_or(0.0, |t| t.as_secs_f64());
+    let n = a.agg.stats.packets;
+    match stream.lock() {
+        Ok(mut s) if last => s.finish(&a.findings, at, n),
+        Ok(mut s) => s.observe(&a.findings, at, n),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs the engine, streaming alerts from its snapshots (once a second) when asked.
+fn run_engine(
+    src: Box<dyn capture::PacketSource + Send>,
+    opts: &engine::Options,
+    progress: impl FnMut(engine::Progress),
+    alerts: Option<&Alerts>,
+) -> engine::Analysis {
+    let Some(stream) = alerts else {
+        return engine::analyze(src, opts, progress);
+    };
+    let s = std::sync::Arc::clone(stream);
+    let policy = engine::SnapshotPolicy {
+        interval: std::time::Duration::from_secs(1),
+        ..engine::SnapshotPolicy::default()
+    };
+    let publish = move |snap: engine::Snapshot| print_alerts(&alert_events(&s, &snap.analysis, false));
+    let a = engine::analyze_with(src, opts, progress, Some((policy, publish)));
+    print_alerts(&alert_events(stream, &a, true));
+    a
 }
 
 /// A stop flag raised by Ctrl-C, so a live capture or a follow ends cleanly and the report is
@@ -238,6 +297,7 @@ fn analyze_follow(
     path: &Path,
     idle: Option<i64>,
     opts: &engine::Options,
+    alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let follow = capture::follow::FollowOptions {
@@ -250,7 +310,7 @@ fn analyze_follow(
         holoscope::text::escape_terminal_str(&path.display().to_string())
     );
     let src = capture::follow::open(path, follow)?;
-    Ok(engine::analyze(src, opts, |_| {}))
+    Ok(run_engine(src, opts, |_| {}, alerts))
 }
 
 /// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
@@ -258,6 +318,7 @@ fn analyze_live(
     iface: &str,
     duration: Option<i64>,
     opts: &engine::Options,
+    alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
@@ -280,7 +341,7 @@ fn analyze_live(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
     );
-    Ok(engine::analyze(Box::new(src), opts, |_| {}))
+    Ok(run_engine(Box::new(src), opts, |_| {}, alerts))
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
@@ -321,6 +382,7 @@ pub fn run() -> Result<(), Failure> {
             baseline,
             output,
             no_residual,
+            follow_json,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
@@ -336,17 +398,19 @@ pub fn run() -> Result<(), Failure> {
                 residual: !no_residual,
                 ..engine::Options::default()
             };
+            let alerts: Option<Alerts> = follow_json.then(Alerts::default);
+            let alerts = alerts.as_ref();
             #[cfg(feature = "follow")]
             let followed = match &follow {
-                Some(path) => Some(analyze_follow(path, idle, &opts)?),
+                Some(path) => Some(analyze_follow(path, idle, &opts, alerts)?),
                 None => None,
             };
             #[cfg(not(feature = "follow"))]
             let followed: Option<engine::Analysis> = None;
             let a = match (followed, &interface, &capture) {
                 (Some(a), _, _) => a,
-                (None, Some(iface), _) => analyze_live(iface, duration, &opts)?,
-                (None, None, Some(path)) => analyze(path, &opts)?,
+                (None, Some(iface), _) => analyze_live(iface, duration, &opts, alerts)?,
+                (None, None, Some(path)) => analyze(path, &opts, alerts)?,
                 (None, None, None) => {
                     return Err(Failure {
                         code: 2,
@@ -372,6 +436,10 @@ pub fn run() -> Result<(), Failure> {
                         holoscope::text::escape_terminal_str(&e.to_string())
                     ),
                 }
+            }
+            // With --follow-json standard output carries the alert stream only.
+            if follow_json && output.is_none() {
+                return Ok(());
             }
             write_out(output.as_deref(), &render(&r, format)?)
         }
@@ -457,7 +525,7 @@ fn open_tui(
     _session: Option<PathBuf>,
 ) -> Result<(), Failure> {
     let path = capture.unwrap_or_else(|| PathBuf::from(DEFAULT_CAPTURE));
-    let a = analyze(&path, &engine::Options::default())?;
+    let a = analyze(&path, &engine::Options::default(), None)?;
     write_out(
         None,
         &render(&Report::build(&a, Limits::default()), Format::Text)?,
@@ -471,7 +539,7 @@ fn rules_cmd(
     output: Option<&Path>,
 ) -> Result<(), Failure> {
     use holoscope::rules::{Rule, Who};
-    let a = analyze(path, &engine::Options::default())?;
+    let a = analyze(path, &engine::Options::default(), None)?;
     let drafts = holoscope::rules::draft_for(&a, path).map_err(|e| Failure {
         code: 1,
         message: holoscope::text::escape_terminal_str(&e.to_string()),
@@ -585,12 +653,12 @@ fn shell_cmd(
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
-            analyze_live(iface, duration, &opts)?,
+            analyze_live(iface, duration, &opts, None)?,
         ),
-        (None, Some(p), _) => (p.clone(), analyze(p, &opts)?),
+        (None, Some(p), _) => (p.clone(), analyze(p, &opts, None)?),
         (None, None, Some(s)) => {
             let p = PathBuf::from(&s.capture.path);
-            let a = analyze(&p, &opts)?;
+            let a = analyze(&p, &opts, None)?;
             (p, a)
         }
         (None, None, None) => return Err(bad("give a capture, --interface or --session".into())),

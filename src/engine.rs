@@ -382,29 +382,47 @@ where
     std::thread::scope(|scope| {
         let mut snapper =
             snapshots.map(|(policy, publish)| snapshot::start(scope, info, opts, policy, publish));
-        for batch in rx {
-            let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
-            for r in batch.iter() {
-                index.push(r.offset);
-                last_offset = r.offset;
-            }
-            packets += pkts.len() as u64;
-            // Sends fail only if an aggregation thread died; ingest must not stall on it.
-            let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
-            if let Some((tx, _)) = &residual {
-                let _ = tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
-            }
-            let _ = tb_tx.send(Msg::Batch(pkts));
-            let p = Progress {
-                packets,
-                offset: last_offset,
+        loop {
+            // With snapshots, wake up during quiet periods too, so the last batch before a
+            // pause gets published without waiting for more traffic.
+            let next = if snapper.is_some() {
+                rx.recv_timeout(snapshot::TICK)
+            } else {
+                rx.recv()
+                    .map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected)
             };
-            progress(p);
+            let batch = match next {
+                Ok(b) => Some(b),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
+            if let Some(batch) = batch {
+                let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
+                for r in batch.iter() {
+                    index.push(r.offset);
+                    last_offset = r.offset;
+                }
+                packets += pkts.len() as u64;
+                // Sends fail only if an aggregation thread died; ingest must not stall on it.
+                let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+                if let Some((tx, _)) = &residual {
+                    let _ = tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+                }
+                let _ = tb_tx.send(Msg::Batch(pkts));
+                progress(Progress {
+                    packets,
+                    offset: last_offset,
+                });
+            }
             if let Some(s) = &mut snapper {
                 let to = snapshot::Consumers {
                     timeline: &tl_tx,
                     tables: &tb_tx,
                     residual: residual.as_ref().map(|(tx, _)| tx),
+                };
+                let p = Progress {
+                    packets,
+                    offset: last_offset,
                 };
                 s.maybe_request(p, &index, &to);
             }

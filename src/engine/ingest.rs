@@ -112,10 +112,36 @@ pub fn spawn_reader(
     let handle = std::thread::Builder::new()
         .name("holo-reader".into())
         .spawn(move || {
+            // Sources that wait for data (live, follow) get a hook that hands over the partial
+            // batch whenever they wait, so nothing sits in the reader while traffic is quiet.
+            // They pay a lock per record; files keep the lock-free loop below.
+            let shared = std::sync::Arc::new(std::sync::Mutex::new(RawBatch::default()));
+            let (slot, hook_tx) = (std::sync::Arc::clone(&shared), tx.clone());
+            let waits = source.set_idle_hook(Box::new(move || {
+                let taken = slot
+                    .lock()
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .map(|mut b| std::mem::take(&mut *b));
+                if let Some(b) = taken {
+                    let _ = hook_tx.send(b);
+                }
+            }));
             let mut batch = RawBatch::default();
             let mut error = None;
             loop {
                 match source.next_packet() {
+                    Ok(Some(p)) if waits => {
+                        let full = shared.lock().ok().and_then(|mut b| {
+                            b.push(&p);
+                            (b.recs.len() >= batch_records).then(|| std::mem::take(&mut *b))
+                        });
+                        if let Some(b) = full
+                            && tx.send(b).is_err()
+                        {
+                            break;
+                        }
+                    }
                     Ok(Some(p)) => {
                         batch.push(&p);
                         if batch.recs.len() >= batch_records {
@@ -137,6 +163,12 @@ pub fn spawn_reader(
                         error = Some(e.to_string());
                         break;
                     }
+                }
+            }
+            if let Ok(mut b) = shared.lock() {
+                let rest = std::mem::take(&mut *b);
+                if !rest.is_empty() {
+                    let _ = tx.send(rest);
                 }
             }
             if !batch.is_empty() {

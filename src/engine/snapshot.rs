@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// How often the ingest loop looks at the clock while no batch arrives (quiet live traffic).
+pub(super) const TICK: Duration = Duration::from_millis(200);
+
 /// A published view of a running (or finished) pass.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
