@@ -30,6 +30,13 @@ struct Cli {
     /// Session file to restore and save to (sessions/NAME.ron).
     #[arg(long)]
     session: Option<PathBuf>,
+    /// Watch a live interface in the TUI (needs CAP_NET_RAW): panes follow the present until
+    /// you move the cursor (End returns to live).
+    #[arg(long, short = 'i', conflicts_with_all = ["capture", "session"])]
+    interface: Option<String>,
+    /// With --interface: stop capturing after this long (e.g. 5m); default: until quit.
+    #[arg(long, value_parser = parse_duration_ns, requires = "interface")]
+    duration: Option<i64>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -276,7 +283,8 @@ fn run_engine(
         interval: std::time::Duration::from_secs(1),
         ..engine::SnapshotPolicy::default()
     };
-    let publish = move |snap: engine::Snapshot| print_alerts(&alert_events(&s, &snap.analysis, false));
+    let publish =
+        move |snap: engine::Snapshot| print_alerts(&alert_events(&s, &snap.analysis, false));
     let a = engine::analyze_with(src, opts, progress, Some((policy, publish)));
     print_alerts(&alert_events(stream, &a, true));
     a
@@ -323,25 +331,31 @@ fn analyze_live(
     let stop = stop_on_ctrl_c();
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
     let src = capture::live::LiveSource::open(iface, d, stop)?;
-    // The socket is open: root is no longer needed (files are then written as the sudo user).
-    match capture::privilege::drop_to_invoking_user() {
-        Ok(Some(who)) => eprintln!(
-            "holoscope: capture socket open; running as uid {} gid {} (the sudo user) from now on",
-            who.uid, who.gid
-        ),
-        Ok(None) => {}
-        Err(message) => {
-            return Err(Failure {
-                code: 1,
-                message: format!("could not drop root privileges: {message}"),
-            });
-        }
-    }
+    drop_root()?;
     eprintln!(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
     );
     Ok(run_engine(Box::new(src), opts, |_| {}, alerts))
+}
+
+/// The capture socket is open: root is no longer needed (files are then written as the sudo
+/// user).
+fn drop_root() -> Result<(), Failure> {
+    match capture::privilege::drop_to_invoking_user() {
+        Ok(Some(who)) => {
+            eprintln!(
+                "holoscope: capture socket open; running as uid {} gid {} (the sudo user) from now on",
+                who.uid, who.gid
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(message) => Err(Failure {
+            code: 1,
+            message: format!("could not drop root privileges: {message}"),
+        }),
+    }
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
@@ -478,7 +492,10 @@ pub fn run() -> Result<(), Failure> {
             session,
             commands,
         }) => shell_cmd(capture, interface, duration, session, commands),
-        None => open_tui(cli.capture, cli.theme, cli.session),
+        None => match cli.interface {
+            Some(iface) => open_live_tui(&iface, cli.duration, cli.theme),
+            None => open_tui(cli.capture, cli.theme, cli.session),
+        },
     }
 }
 
@@ -515,6 +532,43 @@ fn open_tui(
         }
         Err(message) => Err(Failure { code: 2, message }),
     }
+}
+
+/// `holoscope --interface IFACE`: the TUI over a live capture. The socket is opened and root
+/// dropped before the terminal is taken over, so those messages print plainly.
+#[cfg(feature = "tui")]
+fn open_live_tui(iface: &str, duration: Option<i64>, theme: Option<String>) -> Result<(), Failure> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
+    let src = capture::live::LiveSource::open(iface, d, std::sync::Arc::clone(&stop))?;
+    drop_root()?;
+    let live = holoscope::ui::runtime::LiveRun {
+        interface: iface.to_string(),
+        source: Box::new(src),
+        stop,
+        engine: engine::Options::default(),
+    };
+    match holoscope::ui::runtime::run_live(live, theme) {
+        Ok(m) => {
+            eprintln!("holoscope: {m}");
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 2, message }),
+    }
+}
+
+/// Without the TUI feature, `holoscope --interface IFACE` prints a report when the capture ends.
+#[cfg(not(feature = "tui"))]
+fn open_live_tui(
+    iface: &str,
+    duration: Option<i64>,
+    _theme: Option<String>,
+) -> Result<(), Failure> {
+    let a = analyze_live(iface, duration, &engine::Options::default(), None)?;
+    write_out(
+        None,
+        &render(&Report::build(&a, Limits::default()), Format::Text)?,
+    )
 }
 
 /// Without the TUI feature, `holoscope CAPTURE` prints the text report.

@@ -31,12 +31,23 @@ fn alerts_stream_out_while_the_capture_grows() {
     let (head, recs) = records(&bytes);
     // Where the sample's first wave ends, from its ground truth (second line, sixth column: `end`).
     let truth = std::fs::read_to_string("samples/demo.truth.csv").unwrap();
-    let first_end: f64 = truth.lines().nth(1).unwrap().split(',').nth(5).unwrap().parse().unwrap();
+    let first_end: f64 = truth
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(5)
+        .unwrap()
+        .parse()
+        .unwrap();
     let cut = recs
         .iter()
         .position(|(ts, _)| f64::from(*ts) > first_end + 40.0)
         .unwrap();
-    assert!(cut < recs.len() * 3 / 4, "the first wave ends early in the sample");
+    assert!(
+        cut < recs.len() * 3 / 4,
+        "the first wave ends early in the sample"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let cap = dir.path().join("growing.pcap");
@@ -81,15 +92,23 @@ fn alerts_stream_out_while_the_capture_grows() {
     reader.join().unwrap();
     assert!(status.success());
     let mut lines = vec![first];
-    lines.extend(rx.try_iter().map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap()));
+    lines.extend(
+        rx.try_iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap()),
+    );
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["seq"].as_u64().unwrap(), i as u64 + 1, "consecutive seq");
     }
     let rep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(rep["capture"]["packets"].as_u64().unwrap(), recs.len() as u64);
+    assert_eq!(
+        rep["capture"]["packets"].as_u64().unwrap(),
+        recs.len() as u64
+    );
     assert!(
-        lines.iter().any(|l| l["packets_seen"].as_u64().unwrap() > cut as u64),
+        lines
+            .iter()
+            .any(|l| l["packets_seen"].as_u64().unwrap() > cut as u64),
         "alerts also came from the part written later"
     );
     let waves = rep["waves"].as_array().unwrap();

@@ -55,17 +55,22 @@ fn snapshots_are_consistent_prefixes_of_the_capture() {
         assert!(n <= fin.agg.stats.packets);
         last = n;
     }
-    // The sample's first wave is found in some snapshot before the end, by the same detector.
-    let first_wave = fin.findings.waves.first().expect("the sample has waves");
-    let early = snaps.iter().find(|s| {
-        s.analysis
-            .findings
-            .waves
-            .iter()
-            .any(|w| w.start == first_wave.start)
-    });
-    let early = early.expect("the first wave appears in a snapshot");
-    assert!(early.progress.packets < fin.agg.stats.packets);
+    // Every snapshot that reaches well past the sample's first wave already shows it (which
+    // snapshots exist depends on timing; the detector on a prefix is the same detector).
+    let first = fin.findings.waves.first().expect("the sample has waves");
+    for s in &snaps {
+        let a = &s.analysis;
+        if a.agg.stats.last_ts.is_some_and(|t| t.0 > first.end.0 + 60_000_000_000) {
+            assert!(
+                a.findings
+                    .waves
+                    .iter()
+                    .any(|w| w.start <= first.end && first.start <= w.end),
+                "a snapshot of {} packets misses the first wave",
+                s.progress.packets
+            );
+        }
+    }
 }
 
 #[test]

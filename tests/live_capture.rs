@@ -5,6 +5,8 @@
 //! message otherwise, but fails in CI, which runs it as root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,8 +63,16 @@ while time.time() < end:
     time.sleep(0.05)
 "#;
 
-#[test]
-fn live_syn_sweep_is_reported_as_a_wave() {
+/// Two namespaces `a` (10.231.0.1, device `va`) and `b` (10.231.0.2, device `vb`) joined by
+/// a veth pair, removed on drop; `None` (skip) only outside CI without root, iproute2, python3.
+struct Pair {
+    _guard: Netns,
+    a: String,
+    b: String,
+    va: String,
+}
+
+fn veth_pair(tag: &str) -> Option<Pair> {
     if !is_root() || !ip(&["netns", "list"]) || Command::new("python3").arg("-V").output().is_err()
     {
         assert!(
@@ -70,12 +80,12 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             "CI must run the live test as root with iproute2 and python3"
         );
         eprintln!("skipping live capture test: needs root, iproute2 and python3");
-        return;
+        return None;
     }
     let id = std::process::id() % 100_000;
-    let (a, b) = (format!("holo-a-{id}"), format!("holo-b-{id}"));
-    let (va, vb) = (format!("hla{id}"), format!("hlb{id}"));
-    let _guard = Netns(vec![a.clone(), b.clone()]);
+    let (a, b) = (format!("holo-{tag}a-{id}"), format!("holo-{tag}b-{id}"));
+    let (va, vb) = (format!("h{tag}a{id}"), format!("h{tag}b{id}"));
+    let guard = Netns(vec![a.clone(), b.clone()]);
     assert!(ip(&["netns", "add", &a]) && ip(&["netns", "add", &b]));
     assert!(ip(&[
         "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b
@@ -85,6 +95,19 @@ fn live_syn_sweep_is_reported_as_a_wave() {
         assert!(ip(&["-n", ns, "link", "set", dev, "up"]));
         assert!(ip(&["-n", ns, "link", "set", "lo", "up"]));
     }
+    Some(Pair {
+        _guard: guard,
+        a,
+        b,
+        va,
+    })
+}
+
+#[test]
+fn live_syn_sweep_is_reported_as_a_wave() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("l") else {
+        return;
+    };
     let mut holo = Command::new("ip")
         .args([
             "netns",
@@ -202,4 +225,46 @@ fn live_capture_drops_root_to_the_sudo_user() {
         (65534, 65534),
         "report written as root"
     );
+}
+
+/// The TUI on a live interface (`holoscope --interface IFACE` in tmux): it says LIVE, the sweep
+/// shows up in the shifts pane while the capture still runs, moving the cursor pins the view,
+/// End returns to live, and quitting ends the capture with a one-line summary.
+#[test]
+fn live_tui_follows_the_sweep_and_pins_on_scrub() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("t") else {
+        return;
+    };
+    let Some(t) = common::tmux::Tmux::new("live") else {
+        assert!(std::env::var_os("CI").is_none(), "CI installs tmux");
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_holoscope");
+    let dir = tempfile::tempdir().unwrap();
+    t.start(
+        "tui",
+        dir.path(),
+        &format!("ip netns exec {a} {bin} --interface {va} --duration 120s"),
+    );
+    t.wait_text("tui", "LIVE");
+    let sweep = Command::new("ip")
+        .args(["netns", "exec", &b, "python3", "-c", SWEEP, "10.231.0.1"])
+        .status()
+        .unwrap();
+    assert!(sweep.success());
+    // The sweep's shift appears while the capture is still live (not at its end).
+    let s = t.wait("tui", "the sweep in the shifts pane", |s| {
+        s.contains("LIVE") && s.contains("dst_port") && s.contains("spread")
+    });
+    assert!(!s.contains("capture ended"), "{s}");
+    t.keys("tui", &["Left"]);
+    t.wait_text("tui", "PINNED");
+    t.keys("tui", &["End"]);
+    t.wait("tui", "back to live", |s| {
+        s.contains("LIVE") && !s.contains("PINNED")
+    });
+    t.keys("tui", &["q"]);
+    let s = t.wait_text("tui", "HOLO-EXIT=");
+    assert!(s.contains("HOLO-EXIT=0"), "{s}");
+    assert!(s.contains("live capture on"), "{s}");
 }

@@ -100,9 +100,7 @@ impl AlertStream {
             for &i in rest {
                 matched[i] = true;
                 if self.tracked[i].open {
-                    self.tracked[i].open = false;
-                    let (a, r) = (self.tracked[i].alert, self.tracked[i].row.clone());
-                    out.push(self.event("end", a, Some("merged"), at, packets_seen, &r));
+                    out.push(self.close(i, "merged", at, packets_seen));
                 }
             }
             matched[first] = true;
@@ -120,25 +118,33 @@ impl AlertStream {
             t.row = row;
             t.open = !closed;
         }
-        for i in 0..self.tracked.len() {
-            if !matched[i] && self.tracked[i].open {
-                self.tracked[i].open = false;
-                let (a, r) = (self.tracked[i].alert, self.tracked[i].row.clone());
-                out.push(self.event("end", a, Some("revised"), at, packets_seen, &r));
-            }
+        let gone: Vec<usize> = matched
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| !**m && self.tracked[*i].open)
+            .map(|(i, _)| i)
+            .collect();
+        for i in gone {
+            out.push(self.close(i, "revised", at, packets_seen));
         }
         out
+    }
+
+    /// Ends the open alert at `i`.
+    fn close(&mut self, i: usize, reason: &'static str, at: f64, n: u64) -> AlertEvent {
+        self.tracked[i].open = false;
+        let (a, r) = (self.tracked[i].alert, self.tracked[i].row.clone());
+        self.event("end", a, Some(reason), at, n, &r)
     }
 
     /// The events of the final analysis: its changes, then an `end` for every alert still open.
     pub fn finish(&mut self, f: &Findings, at: f64, packets_seen: u64) -> Vec<AlertEvent> {
         let mut out = self.observe(f, at, packets_seen);
-        for i in 0..self.tracked.len() {
-            if self.tracked[i].open {
-                self.tracked[i].open = false;
-                let (a, r) = (self.tracked[i].alert, self.tracked[i].row.clone());
-                out.push(self.event("end", a, Some("stream_end"), at, packets_seen, &r));
-            }
+        let open: Vec<usize> = (0..self.tracked.len())
+            .filter(|i| self.tracked[*i].open)
+            .collect();
+        for i in open {
+            out.push(self.close(i, "stream_end", at, packets_seen));
         }
         out
     }

@@ -196,11 +196,12 @@ impl App {
 
     fn loaded(&mut self, mut inv: Investigation, notes: Vec<String>) {
         self.loading = false;
+        let was_live = self.live.take().is_some();
         // Keep where the analyst looked while it loaded (a restored session decides instead).
         match self.inv.as_ref().filter(|_| !self.restoring) {
             Some(prev) => {
                 inv.window_s = prev.window_s;
-                inv.cursor = if self.live == Some(true) {
+                inv.cursor = if was_live && prev.cursor + 1 >= prev.len() {
                     inv.len().saturating_sub(1)
                 } else {
                     inv.pos_at(prev.cursor_time())
@@ -221,6 +222,7 @@ impl App {
         self.inv = Some(inv);
         match notes.first() {
             Some(n) => self.fail(n.clone()),
+            None if was_live => self.say("live capture ended · decisions available"),
             None if restored => self.say("session restored"),
             None => self.say("loaded · ? for help"),
         }

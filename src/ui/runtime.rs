@@ -95,6 +95,22 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
 
+    in_terminal(&mut app, &rx, &tx, &mut watcher)?;
+    Ok(match app.autosave() {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => format!("session not saved: {e}"),
+        None => "quit before the analysis finished; nothing saved".into(),
+    })
+}
+
+/// Runs the event loop in raw mode on the alternate screen, and leaves both whatever happens
+/// (also on panic).
+fn in_terminal(
+    app: &mut App,
+    rx: &Receiver<AppEvent>,
+    tx: &Sender<AppEvent>,
+    watcher: &mut ThemeWatch,
+) -> Result<(), String> {
     enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -102,14 +118,69 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
         prev(info);
     }));
     let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
-    let result = event_loop(&mut app, &rx, &tx, &mut watcher);
+    let result = event_loop(app, rx, tx, watcher);
     restore_terminal();
+    result
+}
+
+/// A live capture to watch (`holoscope --interface IFACE`): the source is opened (and root
+/// dropped) by the caller, before the terminal is taken over, so privilege errors print plainly.
+pub struct LiveRun {
+    /// Interface name (shown as the capture).
+    pub interface: String,
+    /// The open capture.
+    pub source: Box<dyn crate::capture::PacketSource + Send>,
+    /// Raised on quit so the capture ends.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Engine options (retention, bucket width).
+    pub engine: crate::engine::Options,
+}
+
+/// Watches a live capture: panes follow the present (Live) until the analyst moves the cursor
+/// (Pinned; End returns to Live). When the capture ends (its duration) the final analysis
+/// replaces the snapshots and decisions become available. Live captures have no file to
+/// restore, so no session is saved.
+///
+/// # Errors
+/// Unknown theme, terminal failure.
+pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> {
+    let (theme, theme_path) = Theme::load(theme.as_deref().unwrap_or("dark"))?;
+    let path = PathBuf::from(&live.interface);
+    let mut app = App::new(path.clone(), theme, theme_path.clone(), Hooks::default());
+    app.live = Some(true);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (ltx, stop) = (tx.clone(), std::sync::Arc::clone(&live.stop));
+    let _ = std::thread::Builder::new()
+        .name("holo-live".into())
+        .spawn(move || {
+            let stx = ltx.clone();
+            let policy = crate::engine::SnapshotPolicy {
+                interval: Duration::from_secs(1),
+                ..crate::engine::SnapshotPolicy::default()
+            };
+            let publish = move |s| {
+                let _ = stx.send(AppEvent::Snapshot(Box::new(s)));
+            };
+            let a = crate::engine::analyze_with(
+                live.source,
+                &live.engine,
+                |_| {},
+                Some((policy, publish)),
+            );
+            let built = App::investigate(&path, a, Hooks::default(), None);
+            let _ = ltx.send(AppEvent::Loaded(Box::new(built)));
+        });
+    spawn_input(tx.clone());
+    let mut watcher = ThemeWatch::new(tx.clone());
+    watcher.watch(theme_path.as_deref());
+    let result = in_terminal(&mut app, &rx, &tx, &mut watcher);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     result?;
-    Ok(match app.autosave() {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => format!("session not saved: {e}"),
-        None => "quit before the analysis finished; nothing saved".into(),
-    })
+    let packets = app.progress.packets;
+    Ok(format!(
+        "live capture on {} ended after {packets} packets (live captures are not saved as sessions)",
+        crate::text::escape_terminal_str(&live.interface)
+    ))
 }
 
 fn event_loop(
@@ -127,8 +198,20 @@ fn event_loop(
             term.draw(|f| app.draw(f))
                 .map_err(|e| format!("terminal: {e}"))?;
         }
-        let Ok(ev) = rx.recv() else { return Ok(()) };
-        dirty = app.handle(ev);
+        // Live: redraw at least once a second even when no traffic arrives (the first frame
+        // may have been drawn before the terminal settled its size, and nothing else would
+        // trigger another on a quiet interface).
+        let ev = if app.live.is_some() {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(ev) => Some(ev),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        } else {
+            let Ok(ev) = rx.recv() else { return Ok(()) };
+            Some(ev)
+        };
+        dirty = ev.is_none_or(|ev| app.handle(ev));
         // Drain what queued up meanwhile: only the newest state gets drawn.
         while let Ok(ev) = rx.try_recv() {
             dirty |= app.handle(ev);
