@@ -60,7 +60,11 @@ fn snapshots_are_consistent_prefixes_of_the_capture() {
     let first = fin.findings.waves.first().expect("the sample has waves");
     for s in &snaps {
         let a = &s.analysis;
-        if a.agg.stats.last_ts.is_some_and(|t| t.0 > first.end.0 + 60_000_000_000) {
+        if a.agg
+            .stats
+            .last_ts
+            .is_some_and(|t| t.0 > first.end.0 + 60_000_000_000)
+        {
             assert!(
                 a.findings
                     .waves
