@@ -8,6 +8,7 @@ pub mod community_id;
 pub mod entities;
 pub mod flows;
 pub mod ingest;
+pub mod retention;
 
 use crate::capture::{CaptureInfo, PacketSource, Warning, WarningKind};
 use crate::decode::{self, Packet};
@@ -29,6 +30,8 @@ pub struct Options {
     pub detect: crate::detect::DetectOptions,
     /// Run the residual-profile stage on its own thread (default true; `--no-residual`).
     pub residual: bool,
+    /// Keep only the recent part of the stream in detail (`--retention`); `None` keeps all.
+    pub retention: Option<retention::Retention>,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             timeline_only: false,
             detect: crate::detect::DetectOptions::default(),
             residual: true,
+            retention: None,
         }
     }
 }
@@ -165,6 +169,12 @@ pub struct Aggregates {
     pub index: Vec<u64>,
     /// Per-session statistics for the protocol-expectation checks.
     pub sessions: crate::detect::session::SessionTable,
+    /// Packet number of `index[0]` (nonzero once retention dropped older entries).
+    pub index_first: u64,
+    /// The retention the pass applied, if any.
+    pub retention: Option<retention::Retention>,
+    /// Sampling of a live source (`None` for files and stdin, which never sample).
+    pub sampling: Option<ingest::Sampling>,
 }
 
 impl Aggregates {
@@ -195,6 +205,32 @@ impl Aggregates {
             self.sessions.add_at(slot, key, pkt);
         }
         self.entities.add(pkt);
+    }
+
+    /// Index entries from packet number `packet_no` on (numbered from the start of the
+    /// stream; retention may have dropped earlier entries, which are then skipped).
+    #[must_use]
+    pub fn index_from(&self, packet_no: u64) -> &[u64] {
+        let skip = usize::try_from(packet_no.saturating_sub(self.index_first)).unwrap_or(usize::MAX);
+        self.index.get(skip.min(self.index.len())..).unwrap_or(&[])
+    }
+
+    /// What retention did, when it was set.
+    #[must_use]
+    pub fn retention_report(&self) -> Option<retention::RetentionReport> {
+        let r = self.retention?;
+        let h = self.timeline.history();
+        #[allow(clippy::cast_precision_loss)]
+        Some(retention::RetentionReport {
+            span_s: r.span_ns.map(|ns| ns as f64 / 1e9),
+            bytes: r.bytes,
+            cutoff_ts: h.to_ns.map(|ns| ns as f64 / 1e9),
+            buckets_folded: h.buckets,
+            packets_in_history: h.packets(),
+            flows_evicted: self.flows.evicted(),
+            entities_evicted: self.entities.evicted(),
+            index_dropped: self.index_first,
+        })
     }
 
     /// Adds aggregates of another part of a capture (or of another capture). Every part is a
@@ -230,6 +266,8 @@ pub struct Progress {
     pub packets: u64,
     /// Stream offset reached (decompressed bytes).
     pub offset: u64,
+    /// Live sampling: 1 in this many packets is kept right now (0 or 1: no sampling).
+    pub sample_ratio: u64,
 }
 
 /// Runs the whole pipeline on a source and returns the analysis.
@@ -286,7 +324,11 @@ fn ingest_all(
     Aggregates,
     Option<crate::detect::residual::ResidualTrack>,
 ) {
-    let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
+    // Only a live source samples: files and stdin wait for the consumers instead.
+    let sampler = (source.info().format == crate::capture::CaptureFormat::Live)
+        .then(|| std::sync::Arc::new(ingest::SampleCounters::default()));
+    let (rx, reader) =
+        ingest::spawn_reader_with(source, ingest::BATCH_RECORDS, sampler.clone());
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
     let mut index = Vec::new();
@@ -297,6 +339,12 @@ fn ingest_all(
     let (tb_tx, tb_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
     let mut agg = Aggregates::new(opts);
     let mut timeline = std::mem::take(&mut agg.timeline);
+    let (mut tl_keep, mut tb_keep) = (
+        retention::Keeper::new(opts.retention),
+        retention::Keeper::new(opts.retention),
+    );
+    let mut index_keep = retention::Keeper::new(opts.retention);
+    let mut index_first = 0u64;
     let tl_thread = std::thread::Builder::new()
         .name("holo-timeline".into())
         .spawn(move || {
@@ -304,6 +352,7 @@ fn ingest_all(
                 for p in batch.iter() {
                     timeline.add(p);
                 }
+                tl_keep.timeline(&mut timeline, &batch);
             }
             timeline.flush();
             timeline
@@ -317,6 +366,7 @@ fn ingest_all(
                 for p in batch.iter() {
                     agg.observe_tables(p);
                 }
+                tb_keep.tables(&mut agg, &batch);
             }
             agg
         });
@@ -327,6 +377,7 @@ fn ingest_all(
             last_offset = r.offset;
         }
         packets += pkts.len() as u64;
+        index_keep.index(&mut index, &mut index_first, &pkts);
         // Sends fail only if an aggregation thread died; ingest must not stall on it.
         let _ = tl_tx.send(std::sync::Arc::clone(&pkts));
         if let Some((tx, _)) = &residual {
@@ -336,6 +387,9 @@ fn ingest_all(
         progress(Progress {
             packets,
             offset: last_offset,
+            sample_ratio: sampler
+                .as_ref()
+                .map_or(1, |s| s.ratio.load(std::sync::atomic::Ordering::Relaxed)),
         });
     }
     drop((tl_tx, tb_tx));
@@ -352,6 +406,9 @@ fn ingest_all(
         _ => Timeline::default(),
     };
     agg.index = index;
+    agg.index_first = index_first;
+    agg.retention = opts.retention.filter(|r| !r.is_unbounded());
+    agg.sampling = sampler.map(|s| s.summary());
     let end = match reader.map(std::thread::JoinHandle::join) {
         Ok(Ok(end)) => end,
         _ => ingest::ReaderEnd {
@@ -378,6 +435,16 @@ fn ingest_all(
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
+    if let Some(s) = agg.sampling.filter(|s| s.packets_dropped > 0) {
+        warnings.push(Warning {
+            kind: WarningKind::Sampled,
+            message: format!(
+                "ingest fell behind the link: {} of {} packets sampled out (up to 1 in {} kept); counts are of the kept packets",
+                s.packets_dropped, s.packets_seen, s.max_ratio
+            ),
+            offset: None,
+        });
+    }
     (end.info, warnings, agg, track)
 }
 

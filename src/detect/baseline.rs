@@ -161,6 +161,20 @@ impl Baseline {
         self.absorb_scaled(b, width_ns, weight.min(1.0));
     }
 
+    /// Seeds the baseline with a summary of earlier traffic (the retention history) spanning
+    /// `span_ns` and ending at `end_ns`. A decaying baseline fed bucket by bucket holds about
+    /// `half_life / ln 2` worth of traffic, so a longer history is scaled down to that much:
+    /// its mix counts, its old age does not. No-op when frozen.
+    pub fn absorb_prior(&mut self, b: &Bucket, end_ns: i64, span_ns: i64) {
+        if self.frozen || b.packets == 0 || span_ns <= 0 {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let weight = (self.half_life_ns as f64 / std::f64::consts::LN_2 / span_ns as f64).min(1.0);
+        self.decay_to(end_ns);
+        self.absorb_scaled(b, span_ns, weight);
+    }
+
     fn absorb_raw(&mut self, b: &Bucket, width_ns: i64) {
         self.absorb_scaled(b, width_ns, 1.0);
     }

@@ -274,6 +274,13 @@ impl ResidualStage {
         }
     }
 
+    /// Forgets the cells that ended at or before `cutoff_ns` (retention): the heatmap covers
+    /// the kept timeline buckets only, so nothing here grows with the stream's length.
+    pub fn forget_before(&mut self, cutoff_ns: i64) {
+        let first_kept = cutoff_ns.div_euclid(self.cell_ns);
+        self.cells = self.cells.split_off(&first_kept);
+    }
+
     /// Next ladder step: cells merge exactly because each step divides the next.
     fn coarsen(&mut self) {
         while self.cells.len() > MAX_CELLS {

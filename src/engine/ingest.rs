@@ -8,7 +8,10 @@
 use crate::capture::{CaptureInfo, LinkType, OwnedPacket, PacketSource, RawPacket, Warning};
 use crate::decode::{self, Packet};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, TrySendError, bounded};
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use rayon::prelude::*;
 
 /// Records per batch: large enough to amortise channel and rayon overhead, small enough that a
@@ -80,6 +83,18 @@ impl RawBatch {
         (0..self.recs.len()).filter_map(|i| self.raw(i))
     }
 
+    /// Every other record (the sampler halving a batch it could not hand on).
+    #[must_use]
+    pub fn thin(&self) -> RawBatch {
+        let mut out = RawBatch::default();
+        for i in (0..self.recs.len()).step_by(2) {
+            if let Some(r) = self.raw(i) {
+                out.push(&r);
+            }
+        }
+        out
+    }
+
     /// Owned copies (tests).
     #[must_use]
     pub fn to_owned_packets(&self) -> Vec<OwnedPacket> {
@@ -99,11 +114,76 @@ pub struct ReaderEnd {
     pub error: Option<String>,
 }
 
+/// Largest sampling ratio (keep 1 in this many packets).
+pub const MAX_SAMPLE_RATIO: u64 = 1024;
+
+/// Live counters of the sampler, shared between the reader thread and whoever shows progress.
+#[derive(Debug, Default)]
+pub struct SampleCounters {
+    /// Current ratio: 1 in this many packets is kept (1 = everything).
+    pub ratio: AtomicU64,
+    /// Packets the source produced.
+    pub seen: AtomicU64,
+    /// Packets left out by sampling.
+    pub dropped: AtomicU64,
+    /// Highest ratio used.
+    pub max_ratio: AtomicU64,
+}
+
+/// Sampling over a whole pass (the report's `sampling` object).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Sampling {
+    /// Effective ratio: packets seen per packet kept (1 = nothing sampled out).
+    pub ratio: f64,
+    /// Highest 1-in-N ratio the sampler went to.
+    pub max_ratio: u64,
+    /// Packets the source produced.
+    pub packets_seen: u64,
+    /// Packets left out by sampling.
+    pub packets_dropped: u64,
+}
+
+impl SampleCounters {
+    /// The pass's summary so far.
+    #[must_use]
+    pub fn summary(&self) -> Sampling {
+        let seen = self.seen.load(Ordering::Relaxed);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = if seen > dropped {
+            seen as f64 / (seen - dropped) as f64
+        } else {
+            1.0
+        };
+        Sampling {
+            ratio,
+            max_ratio: self.max_ratio.load(Ordering::Relaxed).max(1),
+            packets_seen: seen,
+            packets_dropped: dropped,
+        }
+    }
+}
+
 /// Starts the reader thread. Batches arrive on the returned channel; the join handle yields
-/// the source's closing facts.
+/// the source's closing facts. The reader waits when the consumers are behind.
 pub fn spawn_reader(
+    source: Box<dyn PacketSource + Send>,
+    batch_records: usize,
+) -> (
+    Receiver<RawBatch>,
+    std::io::Result<std::thread::JoinHandle<ReaderEnd>>,
+) {
+    spawn_reader_with(source, batch_records, None)
+}
+
+/// Like [`spawn_reader`]; with `sampler`, a full channel never blocks the reader (a live
+/// socket would then overflow and the kernel drop packets silently): it keeps 1 in N packets,
+/// doubling N while the consumers stay behind and halving it once they keep up, and counts
+/// what it left out.
+pub fn spawn_reader_with(
     mut source: Box<dyn PacketSource + Send>,
     batch_records: usize,
+    sampler: Option<Arc<SampleCounters>>,
 ) -> (
     Receiver<RawBatch>,
     std::io::Result<std::thread::JoinHandle<ReaderEnd>>,
@@ -114,23 +194,51 @@ pub fn spawn_reader(
         .spawn(move || {
             let mut batch = RawBatch::default();
             let mut error = None;
+            let mut s = Sampler::default();
             loop {
                 match source.next_packet() {
                     Ok(Some(p)) => {
+                        s.seen += 1;
+                        if sampler.is_some() && s.skip() {
+                            continue;
+                        }
                         batch.push(&p);
-                        if batch.recs.len() >= batch_records {
-                            // The next batch starts at this one's size: growing from empty
-                            // re-copied every batch's bytes several times (callgrind: 5% of
-                            // read + decode + timeline in realloc copies).
-                            let next = RawBatch {
-                                data: Vec::with_capacity(batch.data.len() + batch.data.len() / 8),
-                                recs: Vec::with_capacity(batch_records),
-                            };
+                        // While the consumers are behind, a held batch is offered again each
+                        // time it grows by another batch's worth.
+                        if batch.recs.len() % batch_records.max(1) != 0 {
+                            continue;
+                        }
+                        // The next batch starts at this one's size: growing from empty
+                        // re-copied every batch's bytes several times (callgrind: 5% of
+                        // read + decode + timeline in realloc copies).
+                        let next = |b: &RawBatch| RawBatch {
+                            data: Vec::with_capacity(b.data.len() + b.data.len() / 8),
+                            recs: Vec::with_capacity(batch_records),
+                        };
+                        let Some(counters) = &sampler else {
+                            let fresh = next(&batch);
                             // A send error means the consumer is gone: stop reading.
-                            if tx.send(std::mem::replace(&mut batch, next)).is_err() {
+                            if tx.send(std::mem::replace(&mut batch, fresh)).is_err() {
                                 break;
                             }
+                            continue;
+                        };
+                        let fresh = next(&batch);
+                        match tx.try_send(std::mem::replace(&mut batch, fresh)) {
+                            Ok(()) => s.kept_up(),
+                            Err(TrySendError::Full(b)) => {
+                                batch = b;
+                                s.behind();
+                                // Hold at most a few batches: halve what is held beyond that.
+                                if batch.len() >= 4 * batch_records {
+                                    let thin = batch.thin();
+                                    s.dropped += (batch.len() - thin.len()) as u64;
+                                    batch = thin;
+                                }
+                            }
+                            Err(TrySendError::Disconnected(_)) => break,
                         }
+                        s.publish(counters);
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -142,6 +250,9 @@ pub fn spawn_reader(
             if !batch.is_empty() {
                 let _ = tx.send(batch);
             }
+            if let Some(c) = &sampler {
+                s.publish(c);
+            }
             ReaderEnd {
                 info: source.info().clone(),
                 warnings: source.take_warnings(),
@@ -150,6 +261,60 @@ pub fn spawn_reader(
             }
         });
     (rx, handle)
+}
+
+/// The reader's sampling state (1 in `ratio` packets kept).
+struct Sampler {
+    ratio: u64,
+    max_ratio: u64,
+    seen: u64,
+    dropped: u64,
+    /// Batches handed on in a row since the consumers were last behind.
+    calm: u32,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Self {
+            ratio: 1,
+            max_ratio: 1,
+            seen: 0,
+            dropped: 0,
+            calm: 0,
+        }
+    }
+}
+
+impl Sampler {
+    fn skip(&mut self) -> bool {
+        if self.ratio > 1 && self.seen % self.ratio != 0 {
+            self.dropped += 1;
+            return true;
+        }
+        false
+    }
+
+    fn behind(&mut self) {
+        self.calm = 0;
+        self.ratio = (self.ratio * 2).min(MAX_SAMPLE_RATIO);
+        self.max_ratio = self.max_ratio.max(self.ratio);
+    }
+
+    fn kept_up(&mut self) {
+        self.calm += 1;
+        // Several batches accepted at once: the consumers have room again.
+        if self.calm >= 4 && self.ratio > 1 {
+            self.ratio /= 2;
+            self.calm = 0;
+        }
+    }
+
+    fn publish(&self, c: &SampleCounters) {
+        c.ratio.store(self.ratio, Ordering::Relaxed);
+        c.max_ratio.store(self.max_ratio, Ordering::Relaxed);
+        c.seen.store(self.seen, Ordering::Relaxed);
+        c.dropped.store(self.dropped, Ordering::Relaxed);
+    }
 }
 
 /// Decodes a batch on all cores (order preserved), then runs TLS first-flight reassembly in
@@ -186,15 +351,18 @@ pub fn spawn_residual(
         return None;
     }
     let ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
+    let retention = opts.retention;
     let (tx, rx) = bounded::<std::sync::Arc<Vec<Packet>>>(4);
     let handle = std::thread::Builder::new()
         .name("holo-residual".into())
         .spawn(move || {
             let mut stage = crate::detect::residual::ResidualStage::new(ro);
+            let mut keep = super::retention::Keeper::new(retention);
             for batch in rx {
                 for p in batch.iter() {
                     stage.observe(p);
                 }
+                keep.residual(&mut stage, &batch);
             }
             stage.finish()
         })
