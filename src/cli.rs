@@ -76,6 +76,13 @@ enum Command {
         /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
         #[arg(long)]
         no_residual: bool,
+        /// Keep only the recent part of the stream in detail, by time (`10m`), wire bytes
+        /// (`512MB`, `1GiB`) or both (`10m,512MB`; the stricter wins): older buckets fold into
+        /// a history summary that seeds the baseline, older flows and hosts are evicted, so
+        /// memory stays bounded on endless input. Default: none for files and stdin, 10m for
+        /// --interface.
+        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+        retention: Option<holoscope::engine::retention::Retention>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -120,10 +127,15 @@ enum Command {
         /// failing line ends the run with exit code 1.
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Keep only the recent part in detail (`10m`, `512MB`, `10m,512MB`; see `report
+        /// --help`). Default: none for files, 10m for --interface.
+        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+        retention: Option<holoscope::engine::retention::Retention>,
     },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
-        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv).
+        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv); `-`
+        /// streams the pcap to standard output (no truth files).
         #[arg(short, long, default_value = DEFAULT_CAPTURE)]
         output: PathBuf,
         /// PRNG seed.
@@ -321,6 +333,7 @@ pub fn run() -> Result<(), Failure> {
             baseline,
             output,
             no_residual,
+            retention,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
@@ -334,6 +347,11 @@ pub fn run() -> Result<(), Failure> {
                     ..Default::default()
                 },
                 residual: !no_residual,
+                retention: retention.or_else(|| {
+                    interface
+                        .as_ref()
+                        .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+                }),
                 ..engine::Options::default()
             };
             #[cfg(feature = "follow")]
@@ -409,7 +427,15 @@ pub fn run() -> Result<(), Failure> {
             duration,
             session,
             commands,
-        }) => shell_cmd(capture, interface, duration, session, commands),
+            retention,
+        }) => shell_cmd(
+            capture,
+            interface,
+            duration,
+            session,
+            commands,
+            retention,
+        ),
         None => open_tui(cli.capture, cli.theme, cli.session),
     }
 }
@@ -519,6 +545,31 @@ fn sample_cmd(
     hostile: bool,
     packets: Option<u64>,
 ) -> Result<(), Failure> {
+    if output.as_os_str() == "-" {
+        // Streamed to standard output (`holoscope sample --packets N -o - | holoscope report -`);
+        // the truth files need a path, so only the pcap is written.
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let done = match packets {
+            Some(n) => sample::write_bench_capture(n, seed.unwrap_or(1), &mut w),
+            None => {
+                let mut cfg = if hostile {
+                    sample::SampleConfig::hostile()
+                } else {
+                    sample::SampleConfig::demo()
+                };
+                if let Some(s) = seed {
+                    cfg.seed = s;
+                }
+                sample::write_sample(&cfg, &mut w).and_then(|_| std::io::Write::flush(&mut w))
+            }
+        };
+        // The reader closing the pipe early (`| head`) is not an error worth a message.
+        return match done {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r.map_err(|e| io_fail(output, &e)),
+        };
+    }
     let file = std::fs::File::create(output).map_err(|e| io_fail(output, &e))?;
     let mut w = std::io::BufWriter::new(file);
     if let Some(n) = packets {
@@ -573,6 +624,7 @@ fn shell_cmd(
     duration: Option<i64>,
     session: Option<PathBuf>,
     commands: Option<PathBuf>,
+    retention: Option<holoscope::engine::retention::Retention>,
 ) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
     use std::sync::Arc;
@@ -581,7 +633,14 @@ fn shell_cmd(
         Some(s) => Some(holoscope::session::SessionFile::load(s).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
-    let opts = engine::Options::default();
+    let opts = engine::Options {
+        retention: retention.or_else(|| {
+            interface
+                .as_ref()
+                .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+        }),
+        ..engine::Options::default()
+    };
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
@@ -639,6 +698,7 @@ fn shell_cmd(
     _duration: Option<i64>,
     _session: Option<PathBuf>,
     _commands: Option<PathBuf>,
+    _retention: Option<holoscope::engine::retention::Retention>,
 ) -> Result<(), Failure> {
     Err(Failure {
         code: 2,

@@ -299,6 +299,84 @@ mod tests {
         }
     }
 
+    fn tcp(ts_s: i64, src: u8, sport: u16) -> Packet {
+        Packet {
+            ts: Timestamp(ts_s * 1_000_000_000),
+            frame_len: 60,
+            src_ip: Some(std::net::Ipv4Addr::new(10, 0, 0, src).into()),
+            dst_ip: Some(std::net::Ipv4Addr::new(10, 0, 1, 1).into()),
+            src_port: Some(sport),
+            dst_port: Some(80),
+            proto: Some(6),
+            tcp_flags: Some(0x18),
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn eviction_keeps_flows_and_sessions_numbered_alike() {
+        let mut agg = super::super::Aggregates::default();
+        let mut keep = Keeper::new(Some(Retention {
+            span_ns: Some(100_000_000_000),
+            bytes: None,
+        }));
+        // One long-lived flow (port 1000) plus a new short flow every second.
+        for sec in 0..400i64 {
+            let batch: Vec<Packet> = vec![
+                tcp(sec, 1, 1000),
+                tcp(sec, (sec % 200) as u8 + 2, 2000 + (sec as u16)),
+            ];
+            for p in &batch {
+                agg.observe_tables(p);
+            }
+            keep.tables(&mut agg, &batch);
+        }
+        assert!(agg.flows.evicted() > 200, "{}", agg.flows.evicted());
+        assert_eq!(agg.flows.evicted(), agg.sessions.evicted());
+        assert!(agg.entities.evicted() > 0);
+        // Same keys in the same slots, and each session counted the same packets as its flow.
+        assert_eq!(agg.flows.len(), agg.sessions.len());
+        for ((fk, fs), (sk, ss)) in agg.flows.iter().zip(agg.sessions.iter()) {
+            assert_eq!(fk, sk);
+            assert_eq!(fs.packets_ab + fs.packets_ba, ss.packets());
+        }
+        // The long flow survived every eviction with all its packets; totals keep everything.
+        let long = agg.flows.iter().find(|(k, _)| k.a_port == 1000);
+        assert_eq!(long.map(|(_, s)| s.packets_ab + s.packets_ba), Some(400));
+        assert_eq!(agg.stats.packets, 800);
+        // Only about the retained span (plus one eviction step) of short flows is left.
+        assert!(agg.flows.len() <= 1 + 100 + 100 / 8 + 2, "{}", agg.flows.len());
+    }
+
+    #[test]
+    fn index_keeps_recent_entries_and_their_numbers() {
+        let mut keep = Keeper::new(Some(Retention {
+            span_ns: Some(10_000_000_000),
+            bytes: None,
+        }));
+        let (mut index, mut first) = (Vec::new(), 0u64);
+        for sec in 0..1000i64 {
+            let batch = vec![p(sec, 1), p(sec, 1)];
+            for i in 0..2 {
+                index.push((2 * sec + i) as u64 * 100);
+            }
+            keep.index(&mut index, &mut first, &batch);
+        }
+        assert!(first > 1800, "{first}");
+        assert!(index.len() <= 2 * 2 * 12, "{}", index.len());
+        // Entry k still holds packet number first + k's offset.
+        for (k, off) in index.iter().enumerate() {
+            assert_eq!(*off, (first + k as u64) * 100);
+        }
+        let agg = super::super::Aggregates {
+            index: index.clone(),
+            index_first: first,
+            ..Default::default()
+        };
+        assert_eq!(agg.index_from(1998), &[199_800, 199_900]);
+        assert_eq!(agg.index_from(0), &index[..]);
+    }
+
     #[test]
     fn parses_time_size_and_both() {
         let r = Retention::parse("10m").unwrap();
