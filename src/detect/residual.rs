@@ -93,6 +93,9 @@ pub struct ResidualOptions {
     pub baseline: Option<(BaselineTime, BaselineTime)>,
     /// Fixed cell width (the timeline's fixed bucket width), or adaptive along the ladder.
     pub cell_ns: Option<i64>,
+    /// Memory budget of the leaf cache in bytes (values first seen once it is full share
+    /// their field's overflow leaf).
+    pub leaf_budget: usize,
 }
 
 impl ResidualOptions {
@@ -105,6 +108,7 @@ impl ResidualOptions {
             warmup_ns: detect.warmup_ns,
             baseline: detect.baseline,
             cell_ns: bucket_ns,
+            leaf_budget: crate::algebra::leaf::DEFAULT_LEAF_BUDGET,
         }
     }
 }
@@ -152,7 +156,10 @@ impl ResidualStage {
             None => (LADDER[0], false),
         };
         Self {
-            table: LeafTable::new(schema),
+            table: {
+                let d = (schema.layout.stripe_dim as usize).max(1);
+                LeafTable::with_capacity(schema, opts.leaf_budget / (4 * d))
+            },
             sub: StripedSubspace::new(opts.layout, opts.k),
             scorer: None,
             judge: ProfileJudge::new(stripes),

@@ -350,8 +350,13 @@ pub fn spawn_residual(
     if !opts.residual || opts.timeline_only {
         return None;
     }
-    let ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
+    let mut ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
     let retention = opts.retention;
+    if retention.is_some_and(|r| !r.is_unbounded()) {
+        // On endless input new values never stop arriving: the leaf cache would fill its whole
+        // default budget (256 MB) over hours. A retained window needs far fewer leaves.
+        ro.leaf_budget = ro.leaf_budget.min(super::retention::LEAF_BUDGET);
+    }
     let (tx, rx) = bounded::<std::sync::Arc<Vec<Packet>>>(4);
     let handle = std::thread::Builder::new()
         .name("holo-residual".into())

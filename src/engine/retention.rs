@@ -96,6 +96,10 @@ impl std::fmt::Display for Retention {
     }
 }
 
+/// Leaf-cache budget of the residual stage under retention (bytes): 32k leaves of the default
+/// 256-dimension stripes.
+pub const LEAF_BUDGET: usize = 32 << 20;
+
 /// The deterministic cutoff: a pure function of the batches seen so far.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
