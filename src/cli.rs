@@ -428,14 +428,7 @@ pub fn run() -> Result<(), Failure> {
             session,
             commands,
             retention,
-        }) => shell_cmd(
-            capture,
-            interface,
-            duration,
-            session,
-            commands,
-            retention,
-        ),
+        }) => shell_cmd(capture, interface, duration, session, commands, retention),
         None => open_tui(cli.capture, cli.theme, cli.session),
     }
 }

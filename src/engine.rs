@@ -211,7 +211,8 @@ impl Aggregates {
     /// stream; retention may have dropped earlier entries, which are then skipped).
     #[must_use]
     pub fn index_from(&self, packet_no: u64) -> &[u64] {
-        let skip = usize::try_from(packet_no.saturating_sub(self.index_first)).unwrap_or(usize::MAX);
+        let skip =
+            usize::try_from(packet_no.saturating_sub(self.index_first)).unwrap_or(usize::MAX);
         self.index.get(skip.min(self.index.len())..).unwrap_or(&[])
     }
 
@@ -327,8 +328,7 @@ fn ingest_all(
     // Only a live source samples: files and stdin wait for the consumers instead.
     let sampler = (source.info().format == crate::capture::CaptureFormat::Live)
         .then(|| std::sync::Arc::new(ingest::SampleCounters::default()));
-    let (rx, reader) =
-        ingest::spawn_reader_with(source, ingest::BATCH_RECORDS, sampler.clone());
+    let (rx, reader) = ingest::spawn_reader_with(source, ingest::BATCH_RECORDS, sampler.clone());
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
     let mut index = Vec::new();

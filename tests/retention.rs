@@ -185,7 +185,10 @@ fn huge_pipe_keeps_memory_and_throughput_steady() {
     // Without the residual stage the pass peaks near 75 MB whatever the length; the residual
     // stage adds its leaf cache (capped at 32 MB under retention) and scoring buffers.
     assert!(run.peak_kb < 200 * 1024, "peak {} kB", run.peak_kb);
-    assert!(r2 * 3.0 > r1, "second half {r2:.1} MB/s vs first {r1:.1} MB/s");
+    assert!(
+        r2 * 3.0 > r1,
+        "second half {r2:.1} MB/s vs first {r1:.1} MB/s"
+    );
 }
 
 /// A wave inside the retained window is still found when everything before it was folded:
@@ -209,16 +212,24 @@ fn wave_inside_the_retained_window_is_detected() {
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let waves = j["waves"].as_array().unwrap();
         let hit = waves.iter().any(|w| {
-            w["start"].as_f64().unwrap() < 1_795_318_001.2 && w["end"].as_f64().unwrap() > 1_795_317_994.2
+            w["start"].as_f64().unwrap() < 1_795_318_001.2
+                && w["end"].as_f64().unwrap() > 1_795_317_994.2
         });
         assert!(hit, "{args:?}: E3 not found in {waves:?}");
         if !args.is_empty() {
             let r = &j["capture"]["retention"];
             assert!(r["buckets_folded"].as_u64().unwrap() > 100, "{r}");
             let cutoff = r["cutoff_ts"].as_f64().unwrap();
-            assert!(cutoff > 1_795_317_965.0 && cutoff < 1_795_317_994.0, "{cutoff}");
+            assert!(
+                cutoff > 1_795_317_965.0 && cutoff < 1_795_317_994.0,
+                "{cutoff}"
+            );
             // Nothing before the cutoff is reported in detail any more.
-            assert!(waves.iter().all(|w| w["start"].as_f64().unwrap() >= cutoff - 1.0));
+            assert!(
+                waves
+                    .iter()
+                    .all(|w| w["start"].as_f64().unwrap() >= cutoff - 1.0)
+            );
         }
     }
 }

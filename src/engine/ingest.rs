@@ -9,10 +9,10 @@ use crate::capture::{CaptureInfo, LinkType, OwnedPacket, PacketSource, RawPacket
 use crate::decode::{self, Packet};
 use crate::time::Timestamp;
 use crossbeam_channel::{Receiver, TrySendError, bounded};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use rayon::prelude::*;
 
 /// Records per batch: large enough to amortise channel and rayon overhead, small enough that a
 /// batch of jumbo frames stays a few megabytes.
@@ -373,4 +373,84 @@ pub fn spawn_residual(
         })
         .ok()?;
     Some((tx, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{CaptureError, CaptureFormat, Compression};
+
+    /// A source that produces packets as fast as it is asked, like a busy link.
+    struct Flood {
+        info: CaptureInfo,
+        left: u64,
+        frame: Vec<u8>,
+    }
+
+    impl PacketSource for Flood {
+        fn info(&self) -> &CaptureInfo {
+            &self.info
+        }
+        fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            self.left -= 1;
+            Ok(Some(RawPacket {
+                ts: Timestamp(i64::try_from(self.left).unwrap()),
+                interface: 0,
+                link: LinkType::ETHERNET,
+                orig_len: 60,
+                data: &self.frame,
+                offset: self.left,
+            }))
+        }
+        fn take_warnings(&mut self) -> Vec<Warning> {
+            Vec::new()
+        }
+        fn bytes_read(&self) -> u64 {
+            0
+        }
+    }
+
+    fn flood(n: u64) -> Box<dyn PacketSource + Send> {
+        Box::new(Flood {
+            info: CaptureInfo {
+                source: "test".into(),
+                format: CaptureFormat::Live,
+                compression: Compression::None,
+            },
+            left: n,
+            frame: vec![0; 60],
+        })
+    }
+
+    #[test]
+    fn a_slow_consumer_makes_the_sampler_keep_one_in_n_and_count_the_rest() {
+        let counters = Arc::new(SampleCounters::default());
+        let (rx, reader) = spawn_reader_with(flood(400_000), 256, Some(Arc::clone(&counters)));
+        let mut got = 0u64;
+        for b in rx {
+            got += b.len() as u64;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        reader.unwrap().join().unwrap();
+        let s = counters.summary();
+        assert_eq!(s.packets_seen, 400_000);
+        assert_eq!(got + s.packets_dropped, s.packets_seen);
+        assert!(s.packets_dropped > 100_000, "{s:?}");
+        assert!(s.max_ratio >= 8 && s.ratio > 2.0, "{s:?}");
+    }
+
+    #[test]
+    fn without_a_sampler_the_reader_waits_and_keeps_everything() {
+        let (rx, reader) = spawn_reader(flood(20_000), 256);
+        let mut got = 0u64;
+        for b in rx {
+            got += b.len() as u64;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        reader.unwrap().join().unwrap();
+        assert_eq!(got, 20_000);
+    }
 }

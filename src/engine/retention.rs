@@ -64,10 +64,10 @@ impl Retention {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             match (time, size) {
                 (Some(m), _) if r.span_ns.is_none() => {
-                    r.span_ns = Some((v * m).min(9e18).max(1e6) as i64);
+                    r.span_ns = Some((v * m).clamp(1e6, 9e18) as i64);
                 }
                 (None, Some(m)) if r.bytes.is_none() => {
-                    r.bytes = Some((v * m).min(1.8e19).max(1.0) as u64);
+                    r.bytes = Some((v * m).clamp(1.0, 1.8e19) as u64);
                 }
                 _ => return Err(bad()),
             }
@@ -227,7 +227,11 @@ impl Keeper {
     }
 
     /// Residual stage: forgets per-cell profiles of cells that ended before the cutoff.
-    pub fn residual(&mut self, stage: &mut crate::detect::residual::ResidualStage, batch: &[Packet]) {
+    pub fn residual(
+        &mut self,
+        stage: &mut crate::detect::residual::ResidualStage,
+        batch: &[Packet],
+    ) {
         if let Some(cut) = self.due(batch, 64) {
             stage.forget_before(cut);
         }
@@ -349,7 +353,11 @@ mod tests {
         assert_eq!(long.map(|(_, s)| s.packets_ab + s.packets_ba), Some(400));
         assert_eq!(agg.stats.packets, 800);
         // Only about the retained span (plus one eviction step) of short flows is left.
-        assert!(agg.flows.len() <= 1 + 100 + 100 / 8 + 2, "{}", agg.flows.len());
+        assert!(
+            agg.flows.len() <= 1 + 100 + 100 / 8 + 2,
+            "{}",
+            agg.flows.len()
+        );
     }
 
     #[test]

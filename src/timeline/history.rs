@@ -68,7 +68,10 @@ impl Timeline {
     /// Counts of one field in the history summary, most frequent first, plus untracked
     /// packets (like [`Timeline::field_counts`] over the folded part).
     #[must_use]
-    pub fn history_counts(&self, field: crate::decode::Field) -> (Vec<(crate::decode::Value, u64)>, u64) {
+    pub fn history_counts(
+        &self,
+        field: crate::decode::Field,
+    ) -> (Vec<(crate::decode::Value, u64)>, u64) {
         let mut out: Vec<(FieldKey, u64)> = self
             .history
             .bucket
@@ -207,6 +210,9 @@ mod tests {
         // A folded name that the history kept still decodes to itself.
         let (hist, _) = t.history_counts(Field::DnsQname);
         assert!(hist.iter().all(|(v, _)| matches!(v, Value::Text(_))));
-        assert!(hist.iter().any(|(v, _)| *v == Value::Text(Untrusted::new(b"h0-0.example"))));
+        assert!(
+            hist.iter()
+                .any(|(v, _)| *v == Value::Text(Untrusted::new(b"h0-0.example")))
+        );
     }
 }
