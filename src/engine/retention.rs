@@ -128,11 +128,17 @@ impl Clock {
     }
 
     /// Takes one batch into account and returns the cutoff: everything strictly older than it
-    /// may be forgotten. `None` while nothing is old enough.
+    /// may be forgotten. `None` while no limit was reached.
+    ///
+    /// A batch's median timestamp, not its maximum, moves the clock: one packet stamped in
+    /// 2106 must not fold the whole present away.
     pub fn advance(&mut self, batch: &[Packet]) -> Option<i64> {
-        let Some(max) = batch.iter().map(|p| p.ts.0).max() else {
+        let mut ts: Vec<i64> = batch.iter().map(|p| p.ts.0).collect();
+        if ts.is_empty() {
             return self.cutoff;
-        };
+        }
+        let mid = ts.len() / 2;
+        let max = *ts.select_nth_unstable(mid).1;
         let newest = self.newest.map_or(max, |n| n.max(max));
         self.newest = Some(newest);
         let mut cut = self.ret.span_ns.map(|s| newest.saturating_sub(s));
@@ -170,12 +176,18 @@ impl Clock {
     }
 }
 
+/// Batches after which a cutoff is applied again even if it did not move (256 batches of
+/// 4096 packets: about a million packets).
+pub const REAPPLY_BATCHES: u32 = 256;
+
 /// One consumer's retention state: its own [`Clock`] and the cutoff it last applied. Each
 /// stage calls its method once per batch, after feeding the batch's packets.
 #[derive(Clone, Debug, Default)]
 pub struct Keeper {
     clock: Option<Clock>,
     applied: Option<i64>,
+    /// Batches since the cutoff was last applied.
+    since: u32,
     /// Per batch still in the index: number of its first packet and its newest timestamp.
     batches: VecDeque<(u64, i64)>,
 }
@@ -192,16 +204,20 @@ impl Keeper {
 
     /// Advances the clock; returns the cutoff when it moved by at least `1/den` of the kept
     /// span since it was last applied (so work proportional to a table's size is done a
-    /// bounded number of times per span, not per batch).
+    /// bounded number of times per span, not per batch), or after [`REAPPLY_BATCHES`] batches
+    /// whatever it did (records that arrive already older than a cutoff that stopped moving,
+    /// after a clock jump, must not pile up).
     fn due(&mut self, batch: &[Packet], den: i64) -> Option<i64> {
         let clock = self.clock.as_mut()?;
         let cut = clock.advance(batch)?;
         let newest = clock.newest()?;
         let step = (newest.saturating_sub(cut) / den.max(1)).max(1);
+        self.since = self.since.saturating_add(1);
         match self.applied {
-            Some(a) if cut.saturating_sub(a) < step => None,
+            Some(a) if cut.saturating_sub(a) < step && self.since < REAPPLY_BATCHES => None,
             _ => {
                 self.applied = Some(cut);
+                self.since = 0;
                 Some(cut)
             }
         }
@@ -415,5 +431,11 @@ mod tests {
         // Time now decides; a late packet does not move the cutoff back.
         assert_eq!(c.advance(&[p(200, 1)]), Some(100_000_000_000));
         assert_eq!(c.advance(&[p(5, 1)]), Some(100_000_000_000));
+        // One packet from 2106 in a batch does not move the clock; the batch's median does.
+        let far = 4_294_967_295;
+        assert_eq!(
+            c.advance(&[p(210, 1), p(far, 1), p(211, 1)]),
+            Some(111_000_000_000)
+        );
     }
 }

@@ -49,7 +49,10 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
         if let Some(b) = k.bytes {
             kept.push(format!("{b} bytes"));
         }
-        lines.push(format!(
+        lines.push(if k.buckets_folded == 0 {
+            format!("retention last {} in detail; nothing older yet", kept.join(" and "))
+        } else {
+            format!(
             "retention last {} in detail; {} packets before {} folded into history ({} buckets), {} flows and {} entities evicted",
             kept.join(" and "),
             k.packets_in_history,
@@ -57,7 +60,8 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
             k.buckets_folded,
             k.flows_evicted,
             k.entities_evicted
-        ));
+        )
+        });
     }
     if let Some(s) = &c.sampling {
         lines.push(format!(
