@@ -385,14 +385,19 @@ pub fn detect(
     let frozen = base.is_frozen();
     // Retention folded older buckets into a history summary: it seeds the baseline, so the
     // kept part is judged against what came before instead of starting a full warm-up again
-    // (half the warm-up buckets remain, for the per-feature spreads, without the time floor).
+    // (the warm-up buckets remain, for the per-feature spreads, without the time floor).
     let hist = tl.history();
     let prior = !frozen && hist.buckets > 0;
     if prior {
-        base.absorb_prior(&hist.bucket, hist.to_ns.unwrap_or(0), hist.span_ns());
+        base.absorb_prior(
+            &hist.bucket,
+            hist.to_ns.unwrap_or(0),
+            hist.span_ns(),
+            opts.warmup_ns,
+        );
     }
     let (warmup_buckets, warmup_ns) = if prior {
-        (opts.warmup_buckets / 2, 0)
+        (opts.warmup_buckets, 0)
     } else {
         (opts.warmup_buckets, opts.warmup_ns)
     };
