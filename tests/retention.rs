@@ -120,14 +120,17 @@ fn memory_stays_bounded_by_the_retention() {
     let short = piped(150_000, &["--retention", "60s"]);
     let long = piped(1_000_000, &["--retention", "60s"]);
     let all = piped(1_000_000, &[]);
+    // The same window by size: 16 MB of wire data is about 70 s of this stream.
+    let sized = piped(1_000_000, &["--retention", "16MB"]);
     let bound = short.peak_kb + short.peak_kb / 4 + 24 * 1024;
     eprintln!(
-        "retention 60s: {:.0} MB stream peak {:.0} MB; {:.0} MB stream peak {:.0} MB (bound {:.0} MB); without retention {:.0} MB",
+        "retention 60s: {:.0} MB stream peak {:.0} MB; {:.0} MB stream peak {:.0} MB (bound {:.0} MB); retention 16MB {:.0} MB; without retention {:.0} MB",
         short.bytes as f64 / 1e6,
         mb(short.peak_kb),
         long.bytes as f64 / 1e6,
         mb(long.peak_kb),
         mb(bound),
+        mb(sized.peak_kb),
         mb(all.peak_kb)
     );
     let r = &long.json["capture"]["retention"];
@@ -145,6 +148,14 @@ fn memory_stays_bounded_by_the_retention() {
     assert_eq!(kept + r["packets_in_history"].as_u64().unwrap(), 1_000_000);
     assert!(kept < 100_000, "{kept}");
     assert!(all.json["capture"].get("retention").is_none());
+    let rs = &sized.json["capture"]["retention"];
+    assert_eq!(rs["bytes"], 16_000_000);
+    assert!(rs["packets_in_history"].as_u64().unwrap() > 800_000, "{rs}");
+    assert!(
+        sized.peak_kb <= bound,
+        "16MB retention peak {} kB over {bound} kB",
+        sized.peak_kb
+    );
     assert!(
         long.peak_kb <= bound,
         "peak {} kB over the bound {bound} kB",
