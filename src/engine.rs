@@ -9,6 +9,7 @@ pub mod entities;
 pub mod flows;
 pub mod ingest;
 pub mod retention;
+pub mod sampler;
 
 use crate::capture::{CaptureInfo, PacketSource, Warning, WarningKind};
 use crate::decode::{self, Packet};

@@ -261,7 +261,7 @@ impl Keeper {
         let Some(newest) = batch.iter().map(|p| p.ts.0).max() else {
             return;
         };
-        let start = *first + index.len() as u64 - batch.len() as u64;
+        let start = (*first + index.len() as u64).saturating_sub(batch.len() as u64);
         self.batches.push_back((start, newest));
         let Some(cut) = self.due(batch, 64) else {
             return;
