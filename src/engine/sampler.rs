@@ -191,4 +191,17 @@ mod tests {
         reader.unwrap().join().unwrap();
         assert_eq!(got, 20_000);
     }
+
+    #[test]
+    fn a_live_pass_accounts_for_every_packet_and_warns_when_it_sampled() {
+        let a = crate::engine::analyze(flood(300_000), &crate::engine::Options::default(), |_| {});
+        let s = a.agg.sampling.expect("live sources report sampling");
+        assert_eq!(s.packets_seen, 300_000);
+        assert_eq!(a.agg.stats.packets + s.packets_dropped, 300_000);
+        let warned = a
+            .warnings
+            .iter()
+            .any(|w| w.kind == crate::capture::WarningKind::Sampled);
+        assert_eq!(warned, s.packets_dropped > 0);
+    }
 }
