@@ -147,6 +147,11 @@ fn memory_stays_bounded_by_the_retention() {
         .sum();
     assert_eq!(kept + r["packets_in_history"].as_u64().unwrap(), 1_000_000);
     assert!(kept < 100_000, "{kept}");
+    // The width follows the retained minute (at least 300 buckets across it), not the
+    // fourteen minutes streamed, which coarsen the unretained run to whole seconds.
+    let width = |r: &Run| r.json["timeline"]["bucket_seconds"].as_f64().unwrap();
+    assert!(width(&long) <= 0.2, "{}", width(&long));
+    assert!(width(&all) >= 1.0, "{}", width(&all));
     assert!(all.json["capture"].get("retention").is_none());
     let rs = &sized.json["capture"]["retention"];
     assert_eq!(rs["bytes"], 16_000_000);
