@@ -247,11 +247,10 @@ impl Timeline {
             }
         });
         self.history.buckets += other.history.buckets;
-        self.history.from_ns = self
-            .history
-            .from_ns
-            .min(other.history.from_ns)
-            .or(self.history.from_ns.or(other.history.from_ns));
+        self.history.from_ns = match (self.history.from_ns, other.history.from_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.history.to_ns = self.history.to_ns.max(other.history.to_ns);
         if !self.fixed {
             self.coarsen();
