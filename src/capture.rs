@@ -191,6 +191,8 @@ pub enum WarningKind {
     UnknownInterface,
     /// Packets whose decoding stopped early (malformed headers), counted per layer.
     DecodeError,
+    /// Live ingest fell behind the link and kept only 1 in N packets for a while.
+    Sampled,
 }
 
 /// A problem that did not stop processing.

@@ -37,6 +37,9 @@ struct Cli {
     /// With --interface: stop capturing after this long (e.g. 5m); default: until quit.
     #[arg(long, value_parser = parse_duration_ns, requires = "interface")]
     duration: Option<i64>,
+    /// With --interface: keep this much in detail (`10m`, `512MB`, `10m,512MB`); default 10m.
+    #[arg(long, value_parser = holoscope::engine::retention::Retention::parse, requires = "interface")]
+    retention: Option<holoscope::engine::retention::Retention>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,6 +90,13 @@ enum Command {
         /// start, update and end, numbered by `seq`); the report then goes only to --output.
         #[arg(long)]
         follow_json: bool,
+        /// Keep only the recent part of the stream in detail, by time (`10m`), wire bytes
+        /// (`512MB`, `1GiB`) or both (`10m,512MB`; the stricter wins): older buckets fold into
+        /// a history summary that seeds the baseline, older flows and hosts are evicted, so
+        /// memory stays bounded on endless input. Default: none for files and stdin, 10m for
+        /// --interface.
+        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+        retention: Option<holoscope::engine::retention::Retention>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -131,10 +141,15 @@ enum Command {
         /// failing line ends the run with exit code 1.
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Keep only the recent part in detail (`10m`, `512MB`, `10m,512MB`; see `report
+        /// --help`). Default: none for files, 10m for --interface.
+        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+        retention: Option<holoscope::engine::retention::Retention>,
     },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
-        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv).
+        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv); `-`
+        /// streams the pcap to standard output (no truth files).
         #[arg(short, long, default_value = DEFAULT_CAPTURE)]
         output: PathBuf,
         /// PRNG seed.
@@ -397,6 +412,7 @@ pub fn run() -> Result<(), Failure> {
             output,
             no_residual,
             follow_json,
+            retention,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
@@ -410,6 +426,11 @@ pub fn run() -> Result<(), Failure> {
                     ..Default::default()
                 },
                 residual: !no_residual,
+                retention: retention.or_else(|| {
+                    interface
+                        .as_ref()
+                        .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+                }),
                 ..engine::Options::default()
             };
             let alerts: Option<Alerts> = follow_json.then(Alerts::default);
@@ -491,9 +512,10 @@ pub fn run() -> Result<(), Failure> {
             duration,
             session,
             commands,
-        }) => shell_cmd(capture, interface, duration, session, commands),
+            retention,
+        }) => shell_cmd(capture, interface, duration, session, commands, retention),
         None => match cli.interface {
-            Some(iface) => open_live_tui(&iface, cli.duration, cli.theme),
+            Some(iface) => open_live_tui(&iface, cli.duration, cli.theme, cli.retention),
             None => open_tui(cli.capture, cli.theme, cli.session),
         },
     }
@@ -537,7 +559,12 @@ fn open_tui(
 /// `holoscope --interface IFACE`: the TUI over a live capture. The socket is opened and root
 /// dropped before the terminal is taken over, so those messages print plainly.
 #[cfg(feature = "tui")]
-fn open_live_tui(iface: &str, duration: Option<i64>, theme: Option<String>) -> Result<(), Failure> {
+fn open_live_tui(
+    iface: &str,
+    duration: Option<i64>,
+    theme: Option<String>,
+    retention: Option<holoscope::engine::retention::Retention>,
+) -> Result<(), Failure> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
     let src = capture::live::LiveSource::open(iface, d, std::sync::Arc::clone(&stop))?;
@@ -546,7 +573,10 @@ fn open_live_tui(iface: &str, duration: Option<i64>, theme: Option<String>) -> R
         interface: iface.to_string(),
         source: Box::new(src),
         stop,
-        engine: engine::Options::default(),
+        engine: engine::Options {
+            retention: retention.or(Some(holoscope::engine::retention::LIVE_DEFAULT)),
+            ..engine::Options::default()
+        },
     };
     match holoscope::ui::runtime::run_live(live, theme) {
         Ok(m) => {
@@ -641,6 +671,31 @@ fn sample_cmd(
     hostile: bool,
     packets: Option<u64>,
 ) -> Result<(), Failure> {
+    if output.as_os_str() == "-" {
+        // Streamed to standard output (`holoscope sample --packets N -o - | holoscope report -`);
+        // the truth files need a path, so only the pcap is written.
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let done = match packets {
+            Some(n) => sample::write_bench_capture(n, seed.unwrap_or(1), &mut w),
+            None => {
+                let mut cfg = if hostile {
+                    sample::SampleConfig::hostile()
+                } else {
+                    sample::SampleConfig::demo()
+                };
+                if let Some(s) = seed {
+                    cfg.seed = s;
+                }
+                sample::write_sample(&cfg, &mut w).and_then(|_| std::io::Write::flush(&mut w))
+            }
+        };
+        // The reader closing the pipe early (`| head`) is not an error worth a message.
+        return match done {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r.map_err(|e| io_fail(output, &e)),
+        };
+    }
     let file = std::fs::File::create(output).map_err(|e| io_fail(output, &e))?;
     let mut w = std::io::BufWriter::new(file);
     if let Some(n) = packets {
@@ -695,6 +750,7 @@ fn shell_cmd(
     duration: Option<i64>,
     session: Option<PathBuf>,
     commands: Option<PathBuf>,
+    retention: Option<holoscope::engine::retention::Retention>,
 ) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
     use std::sync::Arc;
@@ -703,7 +759,14 @@ fn shell_cmd(
         Some(s) => Some(holoscope::session::SessionFile::load(s).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
-    let opts = engine::Options::default();
+    let opts = engine::Options {
+        retention: retention.or_else(|| {
+            interface
+                .as_ref()
+                .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+        }),
+        ..engine::Options::default()
+    };
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
@@ -761,6 +824,7 @@ fn shell_cmd(
     _duration: Option<i64>,
     _session: Option<PathBuf>,
     _commands: Option<PathBuf>,
+    _retention: Option<holoscope::engine::retention::Retention>,
 ) -> Result<(), Failure> {
     Err(Failure {
         code: 2,

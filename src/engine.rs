@@ -8,6 +8,8 @@ pub mod community_id;
 pub mod entities;
 pub mod flows;
 pub mod ingest;
+pub mod retention;
+pub mod sampler;
 pub mod snapshot;
 
 use crate::capture::{CaptureInfo, PacketSource, Warning, WarningKind};
@@ -31,6 +33,8 @@ pub struct Options {
     pub detect: crate::detect::DetectOptions,
     /// Run the residual-profile stage on its own thread (default true; `--no-residual`).
     pub residual: bool,
+    /// Keep only the recent part of the stream in detail (`--retention`); `None` keeps all.
+    pub retention: Option<retention::Retention>,
 }
 
 impl Default for Options {
@@ -40,6 +44,7 @@ impl Default for Options {
             timeline_only: false,
             detect: crate::detect::DetectOptions::default(),
             residual: true,
+            retention: None,
         }
     }
 }
@@ -167,6 +172,12 @@ pub struct Aggregates {
     pub index: Vec<u64>,
     /// Per-session statistics for the protocol-expectation checks.
     pub sessions: crate::detect::session::SessionTable,
+    /// Packet number of `index[0]` (nonzero once retention dropped older entries).
+    pub index_first: u64,
+    /// The retention the pass applied, if any.
+    pub retention: Option<retention::Retention>,
+    /// Sampling of a live source (`None` for files and stdin, which never sample).
+    pub sampling: Option<ingest::Sampling>,
 }
 
 impl Aggregates {
@@ -197,6 +208,33 @@ impl Aggregates {
             self.sessions.add_at(slot, key, pkt);
         }
         self.entities.add(pkt);
+    }
+
+    /// Index entries from packet number `packet_no` on (numbered from the start of the
+    /// stream; retention may have dropped earlier entries, which are then skipped).
+    #[must_use]
+    pub fn index_from(&self, packet_no: u64) -> &[u64] {
+        let skip =
+            usize::try_from(packet_no.saturating_sub(self.index_first)).unwrap_or(usize::MAX);
+        self.index.get(skip.min(self.index.len())..).unwrap_or(&[])
+    }
+
+    /// What retention did, when it was set.
+    #[must_use]
+    pub fn retention_report(&self) -> Option<retention::RetentionReport> {
+        let r = self.retention?;
+        let h = self.timeline.history();
+        #[allow(clippy::cast_precision_loss)]
+        Some(retention::RetentionReport {
+            span_s: r.span_ns.map(|ns| ns as f64 / 1e9),
+            bytes: r.bytes,
+            cutoff_ts: h.to_ns.map(|ns| ns as f64 / 1e9),
+            buckets_folded: h.buckets,
+            packets_in_history: h.packets(),
+            flows_evicted: self.flows.evicted(),
+            entities_evicted: self.entities.evicted(),
+            index_dropped: self.index_first,
+        })
     }
 
     /// Adds aggregates of another part of a capture (or of another capture). Every part is a
@@ -232,6 +270,8 @@ pub struct Progress {
     pub packets: u64,
     /// Stream offset reached (decompressed bytes).
     pub offset: u64,
+    /// Live sampling: 1 in this many packets is kept right now (0 or 1: no sampling).
+    pub sample_ratio: u64,
 }
 
 /// Runs the whole pipeline on a source and returns the analysis.
@@ -330,7 +370,10 @@ where
 {
     use snapshot::Msg;
     let info = source.info().clone();
-    let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
+    // Only a live source samples: files and stdin wait for the consumers instead.
+    let sampler = (info.format == crate::capture::CaptureFormat::Live)
+        .then(|| std::sync::Arc::new(ingest::SampleCounters::default()));
+    let (rx, reader) = ingest::spawn_reader_with(source, ingest::BATCH_RECORDS, sampler.clone());
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
     let mut index = Vec::new();
@@ -341,6 +384,12 @@ where
     let (tb_tx, tb_rx) = crossbeam_channel::bounded::<Msg<Aggregates>>(4);
     let mut agg = Aggregates::new(opts);
     let mut timeline = std::mem::take(&mut agg.timeline);
+    let (mut tl_keep, mut tb_keep) = (
+        retention::Keeper::new(opts.retention),
+        retention::Keeper::new(opts.retention),
+    );
+    let mut index_keep = retention::Keeper::new(opts.retention);
+    let mut index_first = 0u64;
     let tl_thread = std::thread::Builder::new()
         .name("holo-timeline".into())
         .spawn(move || {
@@ -350,6 +399,7 @@ where
                         for p in batch.iter() {
                             timeline.add(p);
                         }
+                        tl_keep.timeline(&mut timeline, &batch);
                     }
                     Msg::Snap(to) => {
                         let mut copy = timeline.clone();
@@ -372,6 +422,7 @@ where
                         for p in batch.iter() {
                             agg.observe_tables(p);
                         }
+                        tb_keep.tables(&mut agg, &batch);
                     }
                     Msg::Batch(_) => {}
                     Msg::Snap(to) => snapshot::reply(&to, agg.clone()),
@@ -396,6 +447,7 @@ where
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             };
+            let batch_arrived = batch.is_some();
             if let Some(batch) = batch {
                 let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
                 for r in batch.iter() {
@@ -403,16 +455,23 @@ where
                     last_offset = r.offset;
                 }
                 packets += pkts.len() as u64;
+                index_keep.index(&mut index, &mut index_first, &pkts);
                 // Sends fail only if an aggregation thread died; ingest must not stall on it.
                 let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
                 if let Some((tx, _)) = &residual {
                     let _ = tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
                 }
                 let _ = tb_tx.send(Msg::Batch(pkts));
-                progress(Progress {
-                    packets,
-                    offset: last_offset,
-                });
+            }
+            let p = Progress {
+                packets,
+                offset: last_offset,
+                sample_ratio: sampler
+                    .as_ref()
+                    .map_or(1, |s| s.ratio.load(std::sync::atomic::Ordering::Relaxed)),
+            };
+            if batch_arrived {
+                progress(p);
             }
             if let Some(s) = &mut snapper {
                 let to = snapshot::Consumers {
@@ -420,11 +479,7 @@ where
                     tables: &tb_tx,
                     residual: residual.as_ref().map(|(tx, _)| tx),
                 };
-                let p = Progress {
-                    packets,
-                    offset: last_offset,
-                };
-                s.maybe_request(p, &index, &to);
+                s.maybe_request(p, (&index, index_first), &to);
             }
         }
         // Dropping the snapshotter ends its thread once a snapshot in flight is published.
@@ -444,6 +499,9 @@ where
         _ => Timeline::default(),
     };
     agg.index = index;
+    agg.index_first = index_first;
+    agg.retention = opts.retention.filter(|r| !r.is_unbounded());
+    agg.sampling = sampler.map(|s| s.summary());
     let end = match reader.map(std::thread::JoinHandle::join) {
         Ok(Ok(end)) => end,
         _ => ingest::ReaderEnd {
@@ -470,6 +528,16 @@ where
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
+    if let Some(s) = agg.sampling.filter(|s| s.packets_dropped > 0) {
+        warnings.push(Warning {
+            kind: WarningKind::Sampled,
+            message: format!(
+                "ingest fell behind the link: {} of {} packets sampled out (up to 1 in {} kept); counts are of the kept packets",
+                s.packets_dropped, s.packets_seen, s.max_ratio
+            ),
+            offset: None,
+        });
+    }
     (end.info, warnings, agg, track)
 }
 

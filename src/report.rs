@@ -62,6 +62,12 @@ pub struct CaptureSection {
     pub decoded: BTreeMap<String, u64>,
     /// Problems that did not stop processing.
     pub warnings: Vec<WarningRow>,
+    /// What retention kept and folded (present only with `--retention` or a live capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::engine::retention::RetentionReport>,
+    /// Live sampling (present only for a live capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::engine::ingest::Sampling>,
 }
 
 /// One timeline bucket as reported.
@@ -170,6 +176,8 @@ impl Report {
                         offset: w.offset,
                     })
                     .collect(),
+                retention: a.agg.retention_report(),
+                sampling: a.agg.sampling,
             },
             flows: a.agg.flows.top(limits.flows),
             flows_total: a.agg.flows.len(),

@@ -93,6 +93,9 @@ pub struct ResidualOptions {
     pub baseline: Option<(BaselineTime, BaselineTime)>,
     /// Fixed cell width (the timeline's fixed bucket width), or adaptive along the ladder.
     pub cell_ns: Option<i64>,
+    /// Memory budget of the leaf cache in bytes (values first seen once it is full share
+    /// their field's overflow leaf).
+    pub leaf_budget: usize,
 }
 
 impl ResidualOptions {
@@ -105,6 +108,7 @@ impl ResidualOptions {
             warmup_ns: detect.warmup_ns,
             baseline: detect.baseline,
             cell_ns: bucket_ns,
+            leaf_budget: crate::algebra::leaf::DEFAULT_LEAF_BUDGET,
         }
     }
 }
@@ -152,7 +156,10 @@ impl ResidualStage {
             None => (LADDER[0], false),
         };
         Self {
-            table: LeafTable::new(schema),
+            table: {
+                let d = (schema.layout.stripe_dim as usize).max(1);
+                LeafTable::with_capacity(schema, opts.leaf_budget / (4 * d))
+            },
             sub: StripedSubspace::new(opts.layout, opts.k),
             scorer: None,
             judge: ProfileJudge::new(stripes),
@@ -272,6 +279,13 @@ impl ResidualStage {
         if !self.fixed_cells && self.cells.len() > MAX_CELLS {
             self.coarsen();
         }
+    }
+
+    /// Forgets the cells that ended at or before `cutoff_ns` (retention): the heatmap covers
+    /// the kept timeline buckets only, so nothing here grows with the stream's length.
+    pub fn forget_before(&mut self, cutoff_ns: i64) {
+        let first_kept = cutoff_ns.div_euclid(self.cell_ns);
+        self.cells = self.cells.split_off(&first_kept);
     }
 
     /// Next ladder step: cells merge exactly because each step divides the next.

@@ -67,6 +67,7 @@ pub(super) fn reply<T>(to: &Sender<T>, part: T) {
 struct Request {
     progress: Progress,
     index: Vec<u64>,
+    index_first: u64,
     timeline: Receiver<Timeline>,
     tables: Receiver<Aggregates>,
     residual: Option<Receiver<ResidualTrack>>,
@@ -92,7 +93,12 @@ pub(super) struct Consumers<'a> {
 impl Snapshotter {
     /// Asks for a snapshot if one is due, none is being built and packets arrived since the
     /// last one. `index` is copied only when a snapshot is actually taken.
-    pub fn maybe_request(&mut self, progress: Progress, index: &[u64], to: &Consumers<'_>) {
+    pub fn maybe_request(
+        &mut self,
+        progress: Progress,
+        (index, index_first): (&[u64], u64),
+        to: &Consumers<'_>,
+    ) {
         let now = Instant::now();
         if now < self.next_due
             || progress.packets == self.last_packets
@@ -117,6 +123,7 @@ impl Snapshotter {
         let req = Request {
             progress,
             index: index.to_vec(),
+            index_first,
             timeline: tl_rx,
             tables: tb_rx,
             residual,
@@ -175,6 +182,8 @@ fn assemble(req: Request, info: &CaptureInfo, opts: &Options) -> Option<Analysis
     let mut agg = req.tables.recv().ok()?;
     agg.timeline = req.timeline.recv().ok()?;
     agg.index = req.index;
+    agg.index_first = req.index_first;
+    agg.retention = opts.retention.filter(|r| !r.is_unbounded());
     let track = req.residual.and_then(|r| r.recv().ok());
     let findings = super::detect_all(&agg, opts, track.as_ref());
     Some(Analysis {

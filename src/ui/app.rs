@@ -542,9 +542,10 @@ impl App {
             .iter()
             .map(|b| b.packets)
             .sum();
-        let idx = &inv.analysis.agg.index;
-        let start = usize::try_from(before).unwrap_or(usize::MAX).min(idx.len());
-        let offsets = idx[start..(start + PACKET_SCAN).min(idx.len())].to_vec();
+        // Packets folded out by retention precede the kept buckets in the stream.
+        let agg = &inv.analysis.agg;
+        let idx = agg.index_from(agg.timeline.history().packets() + before);
+        let offsets = idx[..PACKET_SCAN.min(idx.len())].to_vec();
         self.jobs.push(Job::EntityPackets {
             entity: entity.clone(),
             path: inv.path.clone(),

@@ -16,6 +16,8 @@ pub struct StatusInfo<'a> {
     pub progress: Option<f64>,
     /// Live source: following the present (`Some(true)`) or pinned by the analyst.
     pub live: Option<bool>,
+    /// Live ingest keeps 1 packet in this many because it fell behind the link (1: all kept).
+    pub sample_ratio: u64,
     /// Latest message and whether it is an error.
     pub message: Option<(&'a str, bool)>,
 }
@@ -33,6 +35,9 @@ pub fn render(ctx: &PaneCtx<'_>, info: &StatusInfo<'_>, area: Rect, buf: &mut Bu
         Some(true) => parts.push("LIVE".into()),
         Some(false) => parts.push("PINNED (End: live)".into()),
         None => {}
+    }
+    if info.sample_ratio > 1 {
+        parts.push(format!("SAMPLING 1/{}", info.sample_ratio));
     }
     if let (Some(p), None) = (info.progress, info.live) {
         parts.push(format!("loading {:.0}%", p * 100.0));

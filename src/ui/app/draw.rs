@@ -75,6 +75,7 @@ impl App {
             packets,
             progress,
             live: self.live,
+            sample_ratio: self.progress.sample_ratio,
             message: self.message.as_ref().map(|(m, e)| (m.as_str(), *e)),
         };
         match &self.overlay {
