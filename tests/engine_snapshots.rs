@@ -12,6 +12,7 @@ use std::time::Duration;
 /// A snapshot after every batch: the most the policy can be asked for.
 fn eager() -> SnapshotPolicy {
     SnapshotPolicy {
+        first_after: Duration::ZERO,
         interval: Duration::ZERO,
         cost_factor: 0,
     }

@@ -34,6 +34,9 @@ pub struct Snapshot {
 /// How often a running pass publishes snapshots.
 #[derive(Clone, Copy, Debug)]
 pub struct SnapshotPolicy {
+    /// When the first snapshot is asked for (early, so a large capture shows something fast;
+    /// it is also the cheapest one).
+    pub first_after: Duration,
     /// Least time between two snapshots.
     pub interval: Duration,
     /// The interval never drops below this many times the cost of the previous snapshot, so
@@ -44,6 +47,7 @@ pub struct SnapshotPolicy {
 impl Default for SnapshotPolicy {
     fn default() -> Self {
         Self {
+            first_after: Duration::from_millis(200),
             interval: Duration::from_millis(500),
             cost_factor: 4,
         }
@@ -169,7 +173,7 @@ where
     Snapshotter {
         policy,
         busy,
-        next_due: Instant::now() + policy.interval,
+        next_due: Instant::now() + policy.first_after,
         last_packets: 0,
         cost_ns,
         requests: tx,
