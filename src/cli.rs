@@ -665,6 +665,19 @@ fn rules_cmd(
     write_out(output, &text)
 }
 
+/// The demo or hostile sample's configuration, with the seed given.
+fn sample_config(hostile: bool, seed: Option<u64>) -> sample::SampleConfig {
+    let mut cfg = if hostile {
+        sample::SampleConfig::hostile()
+    } else {
+        sample::SampleConfig::demo()
+    };
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    cfg
+}
+
 fn sample_cmd(
     output: &Path,
     seed: Option<u64>,
@@ -678,17 +691,8 @@ fn sample_cmd(
         let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
         let done = match packets {
             Some(n) => sample::write_bench_capture(n, seed.unwrap_or(1), &mut w),
-            None => {
-                let mut cfg = if hostile {
-                    sample::SampleConfig::hostile()
-                } else {
-                    sample::SampleConfig::demo()
-                };
-                if let Some(s) = seed {
-                    cfg.seed = s;
-                }
-                sample::write_sample(&cfg, &mut w).and_then(|_| std::io::Write::flush(&mut w))
-            }
+            None => sample::write_sample(&sample_config(hostile, seed), &mut w)
+                .and_then(|_| std::io::Write::flush(&mut w)),
         };
         // The reader closing the pipe early (`| head`) is not an error worth a message.
         return match done {
@@ -702,14 +706,7 @@ fn sample_cmd(
         return sample::write_bench_capture(n, seed.unwrap_or(1), &mut w)
             .map_err(|e| io_fail(output, &e));
     }
-    let mut cfg = if hostile {
-        sample::SampleConfig::hostile()
-    } else {
-        sample::SampleConfig::demo()
-    };
-    if let Some(s) = seed {
-        cfg.seed = s;
-    }
+    let cfg = sample_config(hostile, seed);
     let truth = sample::write_sample(&cfg, &mut w).map_err(|e| io_fail(output, &e))?;
     let ron_path = output.with_extension("truth.ron");
     let csv_path = output.with_extension("truth.csv");
