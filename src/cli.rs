@@ -76,6 +76,10 @@ enum Command {
         /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
         #[arg(long)]
         no_residual: bool,
+        /// Also save every packet read as pcapng to this file (written as FILE.part, renamed
+        /// when the capture ends).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -120,6 +124,9 @@ enum Command {
         /// failing line ends the run with exit code 1.
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Also save every packet read as pcapng to this file (see `report --write`).
+        #[arg(long, value_name = "FILE", conflicts_with = "session")]
+        write: Option<PathBuf>,
     },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
@@ -216,11 +223,57 @@ fn progress_bar(path: &Path) -> ProgressBar {
 }
 
 fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Failure> {
-    let src = capture::open(path)?;
+    analyze_to(path, opts, None)
+}
+
+/// [`analyze`] with an optional `--write` copy.
+fn analyze_to(
+    path: &Path,
+    opts: &engine::Options,
+    write: Option<&Path>,
+) -> Result<engine::Analysis, Failure> {
+    let (src, written) = tee(capture::open(path)?, write, Some(path), false)?;
     let pb = progress_bar(path);
     let a = engine::analyze(src, opts, |p| pb.set_position(p.offset));
     pb.finish_and_clear();
+    wrote(written)?;
     Ok(a)
+}
+
+type Source = Box<dyn capture::PacketSource + Send>;
+
+/// Wraps a source in the `--write` tee when asked, after refusing a target that is the input.
+fn tee(
+    src: Source,
+    write: Option<&Path>,
+    input: Option<&Path>,
+    follow: bool,
+) -> Result<(Source, Option<capture::write::WriteHandle>), Failure> {
+    let Some(dest) = write else {
+        return Ok((src, None));
+    };
+    if let Some(input) = input {
+        capture::write::check_target(dest, input, follow)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let part = capture::write::part_path(dest);
+    let (src, h) = capture::write::tee(src, dest).map_err(|e| io_fail(&part, &e))?;
+    Ok((src, Some(h)))
+}
+
+/// Reports what `--write` saved; a failed write is an error (its `.part` file is kept).
+fn wrote(h: Option<capture::write::WriteHandle>) -> Result<(), Failure> {
+    let Some(h) = h else { return Ok(()) };
+    match h.outcome() {
+        Ok((n, path)) => {
+            eprintln!(
+                "holoscope: wrote {n} packets to {} (pcapng)",
+                holoscope::text::escape_terminal_str(&path.display().to_string())
+            );
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 1, message }),
+    }
 }
 
 /// A stop flag raised by Ctrl-C, so a live capture or a follow ends cleanly and the report is
@@ -238,6 +291,7 @@ fn analyze_follow(
     path: &Path,
     idle: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let follow = capture::follow::FollowOptions {
@@ -249,8 +303,14 @@ fn analyze_follow(
         "holoscope: following {} ...",
         holoscope::text::escape_terminal_str(&path.display().to_string())
     );
-    let src = capture::follow::open(path, follow)?;
-    Ok(engine::analyze(src, opts, |_| {}))
+    if let Some(dest) = write {
+        capture::write::check_target(dest, path, true)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let (src, written) = tee(capture::follow::open(path, follow)?, write, None, true)?;
+    let a = engine::analyze(src, opts, |_| {});
+    wrote(written)?;
+    Ok(a)
 }
 
 /// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
@@ -258,6 +318,7 @@ fn analyze_live(
     iface: &str,
     duration: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
@@ -280,7 +341,11 @@ fn analyze_live(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
     );
-    Ok(engine::analyze(Box::new(src), opts, |_| {}))
+    // Created after the privilege drop, so the copy belongs to the invoking user.
+    let (src, written) = tee(Box::new(src), write, None, false)?;
+    let a = engine::analyze(src, opts, |_| {});
+    wrote(written)?;
+    Ok(a)
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
@@ -321,6 +386,7 @@ pub fn run() -> Result<(), Failure> {
             baseline,
             output,
             no_residual,
+            write,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
@@ -338,15 +404,15 @@ pub fn run() -> Result<(), Failure> {
             };
             #[cfg(feature = "follow")]
             let followed = match &follow {
-                Some(path) => Some(analyze_follow(path, idle, &opts)?),
+                Some(path) => Some(analyze_follow(path, idle, &opts, write.as_deref())?),
                 None => None,
             };
             #[cfg(not(feature = "follow"))]
             let followed: Option<engine::Analysis> = None;
             let a = match (followed, &interface, &capture) {
                 (Some(a), _, _) => a,
-                (None, Some(iface), _) => analyze_live(iface, duration, &opts)?,
-                (None, None, Some(path)) => analyze(path, &opts)?,
+                (None, Some(iface), _) => analyze_live(iface, duration, &opts, write.as_deref())?,
+                (None, None, Some(path)) => analyze_to(path, &opts, write.as_deref())?,
                 (None, None, None) => {
                     return Err(Failure {
                         code: 2,
@@ -409,7 +475,8 @@ pub fn run() -> Result<(), Failure> {
             duration,
             session,
             commands,
-        }) => shell_cmd(capture, interface, duration, session, commands),
+            write,
+        }) => shell_cmd(capture, interface, duration, session, commands, write),
         None => open_tui(cli.capture, cli.theme, cli.session),
     }
 }
@@ -573,6 +640,7 @@ fn shell_cmd(
     duration: Option<i64>,
     session: Option<PathBuf>,
     commands: Option<PathBuf>,
+    write: Option<PathBuf>,
 ) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
     use std::sync::Arc;
@@ -585,9 +653,9 @@ fn shell_cmd(
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
-            analyze_live(iface, duration, &opts)?,
+            analyze_live(iface, duration, &opts, write.as_deref())?,
         ),
-        (None, Some(p), _) => (p.clone(), analyze(p, &opts)?),
+        (None, Some(p), _) => (p.clone(), analyze_to(p, &opts, write.as_deref())?),
         (None, None, Some(s)) => {
             let p = PathBuf::from(&s.capture.path);
             let a = analyze(&p, &opts)?;
@@ -639,6 +707,7 @@ fn shell_cmd(
     _duration: Option<i64>,
     _session: Option<PathBuf>,
     _commands: Option<PathBuf>,
+    _write: Option<PathBuf>,
 ) -> Result<(), Failure> {
     Err(Failure {
         code: 2,
