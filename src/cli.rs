@@ -80,6 +80,10 @@ enum Command {
         /// when the capture ends).
         #[arg(long, value_name = "FILE")]
         write: Option<PathBuf>,
+        /// Analyse only packets matching these rule conditions (`proto=6 dst_port=80,443`,
+        /// optionally joined by `and`); the others are counted as filtered.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -127,6 +131,9 @@ enum Command {
         /// Also save every packet read as pcapng to this file (see `report --write`).
         #[arg(long, value_name = "FILE", conflicts_with = "session")]
         write: Option<PathBuf>,
+        /// Analyse only packets matching these rule conditions (see `report --filter`).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Write the deterministic sample capture and its ground truth.
     Sample {
@@ -170,6 +177,34 @@ fn parse_duration_ns(s: &str) -> Result<i64, String> {
         Err("duration must be positive".into())
     } else {
         Ok(ns)
+    }
+}
+
+type Filter = std::sync::Arc<holoscope::rules::filter::PacketFilter>;
+
+/// Parses `--filter` here rather than in clap, so a bad expression is one line (exit 2).
+fn parse_filter(s: Option<&str>) -> Result<Option<Filter>, Failure> {
+    s.map(|s| {
+        holoscope::rules::filter::PacketFilter::parse(s)
+            .map(std::sync::Arc::new)
+            .map_err(|e| Failure {
+                code: 2,
+                message: format!("--filter: {e}"),
+            })
+    })
+    .transpose()
+}
+
+/// Prints what the filter kept (the text report does not mention it).
+fn filter_note(f: Option<&holoscope::rules::filter::PacketFilter>) {
+    if let Some(f) = f {
+        let c = f.counts();
+        eprintln!(
+            "holoscope: filter {:?} kept {} of {} packets",
+            c.expr,
+            c.packets_matched,
+            c.packets_matched + c.packets_filtered
+        );
     }
 }
 
@@ -387,11 +422,13 @@ pub fn run() -> Result<(), Failure> {
             output,
             no_residual,
             write,
+            filter,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
             idle,
         }) => {
+            let filter = parse_filter(filter.as_deref())?;
             let opts = engine::Options {
                 bucket_ns: bucket,
                 detect: holoscope::detect::DetectOptions {
@@ -400,6 +437,7 @@ pub fn run() -> Result<(), Failure> {
                     ..Default::default()
                 },
                 residual: !no_residual,
+                filter: filter.clone(),
                 ..engine::Options::default()
             };
             #[cfg(feature = "follow")]
@@ -427,6 +465,10 @@ pub fn run() -> Result<(), Failure> {
                     entities: limit,
                 },
             );
+            if let Some(f) = &filter {
+                filter_note(Some(f));
+                r = r.with_filter(f);
+            }
             // Drafting re-reads the file: not possible for stdin or a live capture.
             if let Some(path) = capture.as_deref().filter(|p| p.as_os_str() != "-")
                 && interface.is_none()
@@ -476,7 +518,10 @@ pub fn run() -> Result<(), Failure> {
             session,
             commands,
             write,
-        }) => shell_cmd(capture, interface, duration, session, commands, write),
+            filter,
+        }) => shell_cmd(
+            capture, interface, duration, session, commands, write, filter,
+        ),
         None => open_tui(cli.capture, cli.theme, cli.session),
     }
 }
@@ -641,6 +686,7 @@ fn shell_cmd(
     session: Option<PathBuf>,
     commands: Option<PathBuf>,
     write: Option<PathBuf>,
+    filter: Option<String>,
 ) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
     use std::sync::Arc;
@@ -649,7 +695,10 @@ fn shell_cmd(
         Some(s) => Some(holoscope::session::SessionFile::load(s).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
-    let opts = engine::Options::default();
+    let opts = engine::Options {
+        filter: parse_filter(filter.as_deref())?,
+        ..engine::Options::default()
+    };
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
@@ -663,6 +712,7 @@ fn shell_cmd(
         }
         (None, None, None) => return Err(bad("give a capture, --interface or --session".into())),
     };
+    filter_note(opts.filter.as_deref());
     let a = Arc::new(a);
     let mut inv = match &saved {
         Some(s) => {
@@ -708,6 +758,7 @@ fn shell_cmd(
     _session: Option<PathBuf>,
     _commands: Option<PathBuf>,
     _write: Option<PathBuf>,
+    _filter: Option<String>,
 ) -> Result<(), Failure> {
     Err(Failure {
         code: 2,

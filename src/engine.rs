@@ -29,6 +29,9 @@ pub struct Options {
     pub detect: crate::detect::DetectOptions,
     /// Run the residual-profile stage on its own thread (default true; `--no-residual`).
     pub residual: bool,
+    /// Capture filter (`--filter`): packets it rejects are decoded, counted in the filter and
+    /// dropped before every aggregate and the packet index.
+    pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
 }
 
 impl Default for Options {
@@ -38,6 +41,7 @@ impl Default for Options {
             timeline_only: false,
             detect: crate::detect::DetectOptions::default(),
             residual: true,
+            filter: None,
         }
     }
 }
@@ -321,7 +325,9 @@ fn ingest_all(
             agg
         });
     for batch in rx {
-        let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
+        let pkts = ingest::decode_batch(&batch, &mut tls);
+        let (batch, pkts) = ingest::apply_filter(opts.filter.as_deref(), batch, pkts);
+        let pkts = std::sync::Arc::new(pkts);
         for r in batch.iter() {
             index.push(r.offset);
             last_offset = r.offset;
