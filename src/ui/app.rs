@@ -658,4 +658,17 @@ impl App {
             )
         }))
     }
+
+    /// [`App::autosave`] after a panic, but only to `owned`, the session file this run holds
+    /// the lock of: a crash must never write over a file another holoscope (or nobody) owns.
+    pub fn save_after_crash(&mut self, owned: &std::path::Path) -> Option<Result<String, String>> {
+        let target = self.inv.as_ref()?.default_session_path();
+        if target != owned {
+            return Some(Err(format!(
+                "its file {} is not the one this run locked",
+                crate::text::escape_terminal_str(&target.display().to_string())
+            )));
+        }
+        self.autosave()
+    }
 }

@@ -101,8 +101,25 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
         prev(info);
     }));
     let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
-    let result = event_loop(&mut app, &rx, &tx, &mut watcher);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        event_loop(&mut app, &rx, &tx, &mut watcher)
+    }));
     restore_terminal();
+    let result = match result {
+        Ok(r) => r,
+        Err(payload) => {
+            // The hook restored the terminal and printed the panic; save what the analyst did
+            // (to the session file this run locked, nowhere else), say where, and let the
+            // panic end the process as it would have (exit code 101, lock file removed).
+            let saved = match app.save_after_crash(&lock_target) {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => format!("session not saved: {e}"),
+                None => "the analysis had not finished; nothing to save".into(),
+            };
+            eprintln!("holoscope: crashed (this is a bug; please report it); {saved}");
+            std::panic::resume_unwind(payload);
+        }
+    };
     result?;
     Ok(match app.autosave() {
         Some(Ok(m)) => m,
@@ -111,12 +128,29 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
     })
 }
 
+/// Test-only crash trigger: with `HOLOSCOPE_TEST_PANIC=1` in the environment, the F12 key
+/// panics on the UI thread, so tests/ui_panic.rs can check the terminal is restored and the
+/// session saved. It cannot fire by accident: it needs that exact variable *and* F12, a key no
+/// binding uses.
+const TEST_PANIC_ENV: &str = "HOLOSCOPE_TEST_PANIC";
+
+fn test_panic_key(armed: bool, ev: &AppEvent) {
+    if armed
+        && matches!(ev, AppEvent::Key(k)
+            if k.code == crossterm::event::KeyCode::F(12)
+                && k.kind == crossterm::event::KeyEventKind::Press)
+    {
+        panic!("{TEST_PANIC_ENV}=1 and F12: deliberate panic for the crash-safety test");
+    }
+}
+
 fn event_loop(
     app: &mut App,
     rx: &Receiver<AppEvent>,
     tx: &Sender<AppEvent>,
     watcher: &mut ThemeWatch,
 ) -> Result<(), String> {
+    let armed = std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1");
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let _ = term.clear();
@@ -127,9 +161,11 @@ fn event_loop(
                 .map_err(|e| format!("terminal: {e}"))?;
         }
         let Ok(ev) = rx.recv() else { return Ok(()) };
+        test_panic_key(armed, &ev);
         dirty = app.handle(ev);
         // Drain what queued up meanwhile: only the newest state gets drawn.
         while let Ok(ev) = rx.try_recv() {
+            test_panic_key(armed, &ev);
             dirty |= app.handle(ev);
         }
         for job in app.take_jobs() {
