@@ -15,7 +15,7 @@ use pcap_parser::pcapng::Block;
 /// SHB+IDB pairs took 139 MB before these caps. Real captures have a handful of each; a follow
 /// of `tcpdump -G 60` rotations makes one section a minute (45 days to reach the cap).
 pub(crate) const MAX_SECTIONS: usize = 1 << 16;
-/// Most interfaces kept, over all sections (see [`MAX_SECTIONS`]).
+/// Most interfaces kept, over all sections (see `MAX_SECTIONS`).
 pub(crate) const MAX_INTERFACES: u32 = 1 << 16;
 
 // The warning in checks.rs names this limit.
