@@ -130,3 +130,30 @@ fn bad_expression_is_one_line_and_exit_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[cfg(feature = "shell")]
+#[test]
+fn shell_filters_before_its_commands_run() {
+    let d = tempfile::tempdir().unwrap();
+    let script = d.path().join("cmds");
+    std::fs::write(&script, "waves\n").unwrap();
+    let run = |filter: &str| {
+        let out = holoscope(&[
+            "shell",
+            DEMO,
+            "--filter",
+            filter,
+            "--commands",
+            script.to_str().unwrap(),
+        ]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = run("dst_ip=10.0.0.11");
+    assert_eq!(code, Some(0));
+    assert!(out.contains("waves (1)"), "{out}");
+    assert!(out.contains("8080"), "the SYN flood's port: {out}");
+    assert_eq!(run("nosuch=1").0, Some(2));
+}

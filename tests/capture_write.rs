@@ -173,3 +173,46 @@ fn follow_writes_a_copy_of_what_it_read() {
     assert_eq!(back["capture"]["packets"], followed["capture"]["packets"]);
     assert_eq!(back["waves"], followed["waves"]);
 }
+
+/// A killed follow keeps what it wrote: the `.part` file is flushed every half second, so
+/// once the packets were read they reach the file without a clean end.
+#[cfg(feature = "follow")]
+#[test]
+fn killed_follow_leaves_a_readable_part_file() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("growing.pcap");
+    std::fs::copy(demo(), &input).unwrap();
+    let copy = d.path().join("kept.pcapng");
+    let part = d.path().join("kept.pcapng.part");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(["report", "--follow", s(&input), "--write", s(&copy)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = |p: &Path| -> usize {
+        let Ok(mut src) = holoscope::capture::open(p) else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Ok(Some(_)) = src.next_packet() {
+            n += 1;
+        }
+        n
+    };
+    // Polled with a deadline: the follow never ends by itself (no --idle).
+    let start = std::time::Instant::now();
+    while count(&part) < 32181 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "only {} packets reached {} in 30 s",
+            count(&part),
+            part.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!copy.exists(), "no clean end, no rename");
+    assert_eq!(count(&part), 32181);
+}
