@@ -19,13 +19,13 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Option<Self> {
+    fn new(test: &str) -> Option<Self> {
         if Command::new("tmux").arg("-V").output().is_err() {
             eprintln!("SKIPPED: tmux is not installed (CI installs it)");
             return None;
         }
         Some(Self {
-            sock: format!("holo-panic-{}", std::process::id()),
+            sock: format!("holo-panic-{test}-{}", std::process::id()),
         })
     }
 
@@ -82,7 +82,18 @@ fn demo() -> PathBuf {
 
 #[test]
 fn a_panic_restores_the_terminal_and_saves_the_session() {
-    let Some(t) = Tmux::new() else { return };
+    crash("1", "deliberate panic for the crash-safety test");
+}
+
+#[test]
+fn a_worker_panic_ends_the_ui_the_same_way() {
+    crash("worker", "deliberate worker panic");
+}
+
+/// Runs the TUI with `HOLOSCOPE_TEST_PANIC=mode`, moves to wave 2, presses F12 and checks the
+/// aftermath; `message` is the panic message expected on the screen.
+fn crash(mode: &str, message: &str) {
+    let Some(t) = Tmux::new(mode) else { return };
     let dir = tempfile::tempdir().unwrap();
     // An interactive shell, so "the prompt is back" can be checked after the crash.
     t.run(&[
@@ -104,7 +115,7 @@ fn a_panic_restores_the_terminal_and_saves_the_session() {
     t.run(&["set-option", "-t", "p", "-s", "escape-time", "0"]);
     t.wait("the shell prompt", |s| s.contains(PROMPT.trim_end()));
     t.type_line(&format!(
-        "RUST_BACKTRACE=0 HOLOSCOPE_TEST_PANIC=1 {BIN} {}; echo HOLO-EXIT=$?",
+        "RUST_BACKTRACE=0 HOLOSCOPE_TEST_PANIC={mode} {BIN} {}; echo HOLO-EXIT=$?",
         demo().display()
     ));
     t.wait("the TUI", |s| s.contains("loaded · ? for help"));
@@ -124,10 +135,7 @@ fn a_panic_restores_the_terminal_and_saves_the_session() {
         s.lines().any(|l| l.starts_with("HOLO-EXIT="))
     });
     assert!(s.contains("HOLO-EXIT=101"), "a panic exits with 101:\n{s}");
-    assert!(
-        s.contains("deliberate panic"),
-        "the panic message is shown:\n{s}"
-    );
+    assert!(s.contains(message), "the panic message is shown:\n{s}");
     assert!(
         s.contains("crashed") && s.contains("session saved to sessions/demo.ron"),
         "{s}"

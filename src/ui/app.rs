@@ -112,7 +112,8 @@ impl App {
         match ev {
             AppEvent::Key(k) => self.key(k),
             AppEvent::Mouse(m) => return self.mouse(m),
-            AppEvent::Resize => {}
+            // The runtime panics on it before it gets here.
+            AppEvent::Resize | AppEvent::WorkerPanicked => {}
             AppEvent::Progress(p) => self.progress = p,
             AppEvent::Loaded(b) => {
                 let (inv, notes) = *b;

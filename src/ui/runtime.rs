@@ -32,9 +32,16 @@ pub struct RunOptions {
     pub hooks: Hooks,
 }
 
+/// Whether the terminal is in the TUI's modes. Restoring twice is not harmless: leaving the
+/// alternate screen again moves the cursor back to where it was saved on entry, so a panic
+/// message printed after the first restore would be overwritten.
+static IN_TUI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore_terminal() {
-    let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    if IN_TUI.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    }
 }
 
 /// Runs the TUI until quit; returns the message to print afterwards (where the session went).
@@ -95,10 +102,17 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
     watcher.watch(theme_path.as_deref());
 
     enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
+    IN_TUI.store(true, std::sync::atomic::Ordering::SeqCst);
     let prev = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
+    let panic_tx = tx.clone();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         prev(info);
+        // A worker's panic ends the UI too (see `AppEvent::WorkerPanicked`).
+        if std::thread::current().id() != ui_thread {
+            let _ = panic_tx.send(AppEvent::WorkerPanicked);
+        }
     }));
     let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -128,19 +142,31 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
     })
 }
 
-/// Test-only crash trigger: with `HOLOSCOPE_TEST_PANIC=1` in the environment, the F12 key
-/// panics on the UI thread, so tests/ui_panic.rs can check the terminal is restored and the
-/// session saved. It cannot fire by accident: it needs that exact variable *and* F12, a key no
-/// binding uses.
+/// Test-only crash trigger, read once when the UI starts: with `HOLOSCOPE_TEST_PANIC=1` the
+/// F12 key panics on the UI thread, with `HOLOSCOPE_TEST_PANIC=worker` it panics on a new
+/// worker thread, so tests/ui_panic.rs can check the terminal is restored and the session
+/// saved. It cannot fire by accident: it needs that exact variable *and* F12, a key no binding
+/// uses.
 const TEST_PANIC_ENV: &str = "HOLOSCOPE_TEST_PANIC";
 
-fn test_panic_key(armed: bool, ev: &AppEvent) {
-    if armed
-        && matches!(ev, AppEvent::Key(k)
-            if k.code == crossterm::event::KeyCode::F(12)
-                && k.kind == crossterm::event::KeyEventKind::Press)
-    {
-        panic!("{TEST_PANIC_ENV}=1 and F12: deliberate panic for the crash-safety test");
+/// Panics (or has a worker panic) as `HOLOSCOPE_TEST_PANIC` asks; ends the UI after a worker panic.
+fn check_panics(armed: Option<&str>, ev: &AppEvent) {
+    if matches!(ev, AppEvent::WorkerPanicked) {
+        panic!("a worker thread panicked (see above); ending the UI");
+    }
+    let f12 = matches!(ev, AppEvent::Key(k)
+        if k.code == crossterm::event::KeyCode::F(12)
+            && k.kind == crossterm::event::KeyEventKind::Press);
+    match armed {
+        Some("1") if f12 => {
+            panic!("{TEST_PANIC_ENV}=1 and F12: deliberate panic for the crash-safety test")
+        }
+        Some("worker") if f12 => {
+            let _ = std::thread::Builder::new()
+                .name("holo-test-panic".into())
+                .spawn(|| panic!("{TEST_PANIC_ENV}=worker and F12: deliberate worker panic"));
+        }
+        _ => {}
     }
 }
 
@@ -150,7 +176,7 @@ fn event_loop(
     tx: &Sender<AppEvent>,
     watcher: &mut ThemeWatch,
 ) -> Result<(), String> {
-    let armed = std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1");
+    let armed = std::env::var(TEST_PANIC_ENV).ok();
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let _ = term.clear();
@@ -161,11 +187,11 @@ fn event_loop(
                 .map_err(|e| format!("terminal: {e}"))?;
         }
         let Ok(ev) = rx.recv() else { return Ok(()) };
-        test_panic_key(armed, &ev);
+        check_panics(armed.as_deref(), &ev);
         dirty = app.handle(ev);
         // Drain what queued up meanwhile: only the newest state gets drawn.
         while let Ok(ev) = rx.try_recv() {
-            test_panic_key(armed, &ev);
+            check_panics(armed.as_deref(), &ev);
             dirty |= app.handle(ev);
         }
         for job in app.take_jobs() {
