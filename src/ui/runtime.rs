@@ -97,7 +97,6 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
 
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_loader(&capture, opts.hooks, pending, tx.clone());
-    spawn_input(tx.clone());
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
 
@@ -180,6 +179,9 @@ fn event_loop(
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let _ = term.clear();
+    // After the first clear, which asks the terminal for the cursor position through
+    // crossterm's event reader (see `spawn_input`).
+    spawn_input(tx.clone());
     let mut dirty = true;
     loop {
         if dirty {
@@ -248,11 +250,23 @@ fn spawn_loader(
         });
 }
 
+/// Reads terminal events. Never blocks in `event::read` without a pending event: that holds
+/// crossterm's one event-reader lock until the next key, and ratatui's `clear` (first frame,
+/// every resize) needs the same lock to read the cursor position, so the UI froze blank until
+/// a key came (seen about once in ten starts under load). `poll` holds it 100 ms at most.
 fn spawn_input(tx: Sender<AppEvent>) {
     let _ = std::thread::Builder::new()
         .name("holo-input".into())
         .spawn(move || {
-            while let Ok(ev) = crossterm::event::read() {
+            loop {
+                match crossterm::event::poll(Duration::from_millis(100)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => return,
+                }
+                let Ok(ev) = crossterm::event::read() else {
+                    return;
+                };
                 let ev = match ev {
                     Event::Key(k) => AppEvent::Key(k),
                     Event::Mouse(m) => AppEvent::Mouse(m),
