@@ -22,6 +22,7 @@ pub mod live;
 mod pcapng;
 pub mod privilege;
 mod stream;
+pub mod write;
 
 pub use file::{from_reader, open};
 pub use index::{IndexContext, PacketIndex, read_packet_at};

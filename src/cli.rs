@@ -97,6 +97,14 @@ enum Command {
         /// --interface.
         #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
         retention: Option<holoscope::engine::retention::Retention>,
+        /// Also save every packet read as pcapng to this file (written as FILE.part, renamed
+        /// when the capture ends).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Analyse only packets matching these rule conditions (`proto=6 dst_port=80,443`,
+        /// optionally joined by `and`); the others are counted as filtered.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -124,28 +132,7 @@ enum Command {
         no_residual: bool,
     },
     /// Investigate in a line-editing shell (the TUI's commands, printed as tables).
-    Shell {
-        /// Capture file (default: the shipped sample).
-        #[arg(required_unless_present_any = ["interface", "session"])]
-        capture: Option<PathBuf>,
-        /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
-        #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
-        interface: Option<String>,
-        /// How long to capture live before the shell opens (e.g. 30s).
-        #[arg(long, value_parser = parse_duration_ns)]
-        duration: Option<i64>,
-        /// Restore this session (its capture is opened).
-        #[arg(long)]
-        session: Option<PathBuf>,
-        /// Run the commands of this file (one per line, `#` comments) and exit; the first
-        /// failing line ends the run with exit code 1.
-        #[arg(long)]
-        commands: Option<PathBuf>,
-        /// Keep only the recent part in detail (`10m`, `512MB`, `10m,512MB`; see `report
-        /// --help`). Default: none for files, 10m for --interface.
-        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
-        retention: Option<holoscope::engine::retention::Retention>,
-    },
+    Shell(ShellArgs),
     /// Write the deterministic sample capture and its ground truth.
     Sample {
         /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv); `-`
@@ -162,6 +149,37 @@ enum Command {
         #[arg(long)]
         packets: Option<u64>,
     },
+}
+
+/// `holoscope shell` arguments.
+#[derive(clap::Args, Debug)]
+struct ShellArgs {
+    /// Capture file (default: the shipped sample).
+    #[arg(required_unless_present_any = ["interface", "session"])]
+    capture: Option<PathBuf>,
+    /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
+    #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
+    interface: Option<String>,
+    /// How long to capture live before the shell opens (e.g. 30s).
+    #[arg(long, value_parser = parse_duration_ns)]
+    duration: Option<i64>,
+    /// Restore this session (its capture is opened).
+    #[arg(long)]
+    session: Option<PathBuf>,
+    /// Run the commands of this file (one per line, `#` comments) and exit; the first
+    /// failing line ends the run with exit code 1.
+    #[arg(long)]
+    commands: Option<PathBuf>,
+    /// Keep only the recent part in detail (`10m`, `512MB`, `10m,512MB`; see `report
+    /// --help`). Default: none for files, 10m for --interface.
+    #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+    retention: Option<holoscope::engine::retention::Retention>,
+    /// Also save every packet read as pcapng to this file (see `report --write`).
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    write: Option<PathBuf>,
+    /// Analyse only packets matching these rule conditions (see `report --filter`).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 /// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into nanoseconds.
@@ -189,6 +207,34 @@ fn parse_duration_ns(s: &str) -> Result<i64, String> {
         Err("duration must be positive".into())
     } else {
         Ok(ns)
+    }
+}
+
+type Filter = std::sync::Arc<holoscope::rules::filter::PacketFilter>;
+
+/// Parses `--filter` here rather than in clap, so a bad expression is one line (exit 2).
+fn parse_filter(s: Option<&str>) -> Result<Option<Filter>, Failure> {
+    s.map(|s| {
+        holoscope::rules::filter::PacketFilter::parse(s)
+            .map(std::sync::Arc::new)
+            .map_err(|e| Failure {
+                code: 2,
+                message: format!("--filter: {e}"),
+            })
+    })
+    .transpose()
+}
+
+/// Prints what the filter kept (the text report does not mention it).
+fn filter_note(f: Option<&holoscope::rules::filter::PacketFilter>) {
+    if let Some(f) = f {
+        let c = f.counts();
+        eprintln!(
+            "holoscope: filter {:?} kept {} of {} packets",
+            c.expr,
+            c.packets_matched,
+            c.packets_matched + c.packets_filtered
+        );
     }
 }
 
@@ -241,15 +287,22 @@ fn progress_bar(path: &Path) -> ProgressBar {
     pb
 }
 
-fn analyze(
+fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Failure> {
+    analyze_to(path, opts, None, None)
+}
+
+/// [`analyze`] with an optional `--write` copy and `--follow-json` alert stream.
+fn analyze_to(
     path: &Path,
     opts: &engine::Options,
+    write: Option<&Path>,
     alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
-    let src = capture::open(path)?;
+    let (src, written) = tee(capture::open(path)?, write, Some(path), false)?;
     let pb = progress_bar(path);
     let a = run_engine(src, opts, |p| pb.set_position(p.offset), alerts);
     pb.finish_and_clear();
+    wrote(written)?;
     Ok(a)
 }
 
@@ -305,6 +358,42 @@ fn run_engine(
     a
 }
 
+type Source = Box<dyn capture::PacketSource + Send>;
+
+/// Wraps a source in the `--write` tee when asked, after refusing a target that is the input.
+fn tee(
+    src: Source,
+    write: Option<&Path>,
+    input: Option<&Path>,
+    follow: bool,
+) -> Result<(Source, Option<capture::write::WriteHandle>), Failure> {
+    let Some(dest) = write else {
+        return Ok((src, None));
+    };
+    if let Some(input) = input {
+        capture::write::check_target(dest, input, follow)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let part = capture::write::part_path(dest);
+    let (src, h) = capture::write::tee(src, dest).map_err(|e| io_fail(&part, &e))?;
+    Ok((src, Some(h)))
+}
+
+/// Reports what `--write` saved; a failed write is an error (its `.part` file is kept).
+fn wrote(h: Option<capture::write::WriteHandle>) -> Result<(), Failure> {
+    let Some(h) = h else { return Ok(()) };
+    match h.outcome() {
+        Ok((n, path)) => {
+            eprintln!(
+                "holoscope: wrote {n} packets to {} (pcapng)",
+                holoscope::text::escape_terminal_str(&path.display().to_string())
+            );
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 1, message }),
+    }
+}
+
 /// A stop flag raised by Ctrl-C, so a live capture or a follow ends cleanly and the report is
 /// still written. Failing to install the handler only means Ctrl-C kills the process as usual.
 fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
@@ -320,6 +409,7 @@ fn analyze_follow(
     path: &Path,
     idle: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
     alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
@@ -332,8 +422,14 @@ fn analyze_follow(
         "holoscope: following {} ...",
         holoscope::text::escape_terminal_str(&path.display().to_string())
     );
-    let src = capture::follow::open(path, follow)?;
-    Ok(run_engine(src, opts, |_| {}, alerts))
+    if let Some(dest) = write {
+        capture::write::check_target(dest, path, true)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let (src, written) = tee(capture::follow::open(path, follow)?, write, None, true)?;
+    let a = run_engine(src, opts, |_| {}, alerts);
+    wrote(written)?;
+    Ok(a)
 }
 
 /// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
@@ -341,6 +437,7 @@ fn analyze_live(
     iface: &str,
     duration: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
     alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
@@ -351,7 +448,11 @@ fn analyze_live(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
     );
-    Ok(run_engine(Box::new(src), opts, |_| {}, alerts))
+    // Created after the privilege drop, so the copy belongs to the invoking user.
+    let (src, written) = tee(Box::new(src), write, None, false)?;
+    let a = run_engine(src, opts, |_| {}, alerts);
+    wrote(written)?;
+    Ok(a)
 }
 
 /// The capture socket is open: root is no longer needed (files are then written as the sudo
@@ -413,11 +514,14 @@ pub fn run() -> Result<(), Failure> {
             no_residual,
             follow_json,
             retention,
+            write,
+            filter,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
             idle,
         }) => {
+            let filter = parse_filter(filter.as_deref())?;
             let opts = engine::Options {
                 bucket_ns: bucket,
                 detect: holoscope::detect::DetectOptions {
@@ -431,21 +535,24 @@ pub fn run() -> Result<(), Failure> {
                         .as_ref()
                         .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
                 }),
+                filter: filter.clone(),
                 ..engine::Options::default()
             };
             let alerts: Option<Alerts> = follow_json.then(Alerts::default);
             let alerts = alerts.as_ref();
             #[cfg(feature = "follow")]
             let followed = match &follow {
-                Some(path) => Some(analyze_follow(path, idle, &opts, alerts)?),
+                Some(path) => Some(analyze_follow(path, idle, &opts, write.as_deref(), alerts)?),
                 None => None,
             };
             #[cfg(not(feature = "follow"))]
             let followed: Option<engine::Analysis> = None;
             let a = match (followed, &interface, &capture) {
                 (Some(a), _, _) => a,
-                (None, Some(iface), _) => analyze_live(iface, duration, &opts, alerts)?,
-                (None, None, Some(path)) => analyze(path, &opts, alerts)?,
+                (None, Some(iface), _) => {
+                    analyze_live(iface, duration, &opts, write.as_deref(), alerts)?
+                }
+                (None, None, Some(path)) => analyze_to(path, &opts, write.as_deref(), alerts)?,
                 (None, None, None) => {
                     return Err(Failure {
                         code: 2,
@@ -460,6 +567,10 @@ pub fn run() -> Result<(), Failure> {
                     entities: limit,
                 },
             );
+            if let Some(f) = &filter {
+                filter_note(Some(f));
+                r = r.with_filter(f);
+            }
             // Drafting re-reads the file: not possible for stdin or a live capture.
             if let Some(path) = capture.as_deref().filter(|p| p.as_os_str() != "-")
                 && interface.is_none()
@@ -506,14 +617,7 @@ pub fn run() -> Result<(), Failure> {
             hostile,
             packets,
         }) => sample_cmd(&output, seed, hostile, packets),
-        Some(Command::Shell {
-            capture,
-            interface,
-            duration,
-            session,
-            commands,
-            retention,
-        }) => shell_cmd(capture, interface, duration, session, commands, retention),
+        Some(Command::Shell(args)) => shell_cmd(args),
         None => match cli.interface {
             Some(iface) => open_live_tui(&iface, cli.duration, cli.theme, cli.retention),
             None => open_tui(cli.capture, cli.theme, cli.session),
@@ -609,7 +713,7 @@ fn open_tui(
     _session: Option<PathBuf>,
 ) -> Result<(), Failure> {
     let path = capture.unwrap_or_else(|| PathBuf::from(DEFAULT_CAPTURE));
-    let a = analyze(&path, &engine::Options::default(), None)?;
+    let a = analyze(&path, &engine::Options::default())?;
     write_out(
         None,
         &render(&Report::build(&a, Limits::default()), Format::Text)?,
@@ -623,7 +727,7 @@ fn rules_cmd(
     output: Option<&Path>,
 ) -> Result<(), Failure> {
     use holoscope::rules::{Rule, Who};
-    let a = analyze(path, &engine::Options::default(), None)?;
+    let a = analyze(path, &engine::Options::default())?;
     let drafts = holoscope::rules::draft_for(&a, path).map_err(|e| Failure {
         code: 1,
         message: holoscope::text::escape_terminal_str(&e.to_string()),
@@ -741,15 +845,18 @@ fn hooks() -> holoscope::investigation::Hooks {
 /// `holoscope shell`: builds the investigation (from a capture, a live capture or a session)
 /// and runs the interactive shell or a `--commands` script.
 #[cfg(feature = "shell")]
-fn shell_cmd(
-    capture: Option<PathBuf>,
-    interface: Option<String>,
-    duration: Option<i64>,
-    session: Option<PathBuf>,
-    commands: Option<PathBuf>,
-    retention: Option<holoscope::engine::retention::Retention>,
-) -> Result<(), Failure> {
+fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
+    let ShellArgs {
+        capture,
+        interface,
+        duration,
+        session,
+        commands,
+        retention,
+        write,
+        filter,
+    } = args;
     use std::sync::Arc;
     let bad = |message: String| Failure { code: 2, message };
     let saved = match &session {
@@ -762,21 +869,23 @@ fn shell_cmd(
                 .as_ref()
                 .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
         }),
+        filter: parse_filter(filter.as_deref())?,
         ..engine::Options::default()
     };
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
-            analyze_live(iface, duration, &opts, None)?,
+            analyze_live(iface, duration, &opts, write.as_deref(), None)?,
         ),
-        (None, Some(p), _) => (p.clone(), analyze(p, &opts, None)?),
+        (None, Some(p), _) => (p.clone(), analyze_to(p, &opts, write.as_deref(), None)?),
         (None, None, Some(s)) => {
             let p = PathBuf::from(&s.capture.path);
-            let a = analyze(&p, &opts, None)?;
+            let a = analyze(&p, &opts)?;
             (p, a)
         }
         (None, None, None) => return Err(bad("give a capture, --interface or --session".into())),
     };
+    filter_note(opts.filter.as_deref());
     let a = Arc::new(a);
     let mut inv = match &saved {
         Some(s) => {
@@ -815,14 +924,7 @@ fn shell_cmd(
 
 /// Without the shell feature the subcommand explains how to get it.
 #[cfg(not(feature = "shell"))]
-fn shell_cmd(
-    _capture: Option<PathBuf>,
-    _interface: Option<String>,
-    _duration: Option<i64>,
-    _session: Option<PathBuf>,
-    _commands: Option<PathBuf>,
-    _retention: Option<holoscope::engine::retention::Retention>,
-) -> Result<(), Failure> {
+fn shell_cmd(_args: ShellArgs) -> Result<(), Failure> {
     Err(Failure {
         code: 2,
         message: "this holoscope was built without the shell feature".into(),

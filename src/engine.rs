@@ -35,6 +35,9 @@ pub struct Options {
     pub residual: bool,
     /// Keep only the recent part of the stream in detail (`--retention`); `None` keeps all.
     pub retention: Option<retention::Retention>,
+    /// Capture filter (`--filter`): packets it rejects are decoded, counted in the filter and
+    /// dropped before every aggregate and the packet index.
+    pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             detect: crate::detect::DetectOptions::default(),
             residual: true,
             retention: None,
+            filter: None,
         }
     }
 }
@@ -449,11 +453,14 @@ where
             };
             let batch_arrived = batch.is_some();
             if let Some(batch) = batch {
-                let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
-                for r in batch.iter() {
-                    index.push(r.offset);
+                let pkts = ingest::decode_batch(&batch, &mut tls);
+                // Progress counts what was read, filtered or not.
+                if let Some(r) = batch.iter().last() {
                     last_offset = r.offset;
                 }
+                let (batch, pkts) = ingest::apply_filter(opts.filter.as_deref(), batch, pkts);
+                let pkts = std::sync::Arc::new(pkts);
+                index.extend(batch.iter().map(|r| r.offset));
                 packets += pkts.len() as u64;
                 index_keep.index(&mut index, &mut index_first, &pkts);
                 // Sends fail only if an aggregation thread died; ingest must not stall on it.

@@ -116,6 +116,9 @@ pub struct Report {
     pub residual: Option<findings::ResidualRow>,
     /// Drafted mitigation rules with their replay figures (empty unless drafted).
     pub rules: Vec<rules::RuleRow>,
+    /// The capture filter and its counts (absent without `--filter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::rules::filter::FilterCounts>,
 }
 
 /// How many rows of each table to include.
@@ -200,7 +203,15 @@ impl Report {
             baseline: findings::baseline(&a.findings),
             residual: findings::residual(a),
             rules: Vec::new(),
+            filter: None,
         }
+    }
+
+    /// The report with the `filter` section filled from the filter the analysis used.
+    #[must_use]
+    pub fn with_filter(mut self, f: &crate::rules::filter::PacketFilter) -> Self {
+        self.filter = Some(f.counts());
+        self
     }
 
     /// The report with the `rules` section filled from drafts.

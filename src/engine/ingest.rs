@@ -278,6 +278,30 @@ pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec
     pkts
 }
 
+/// Drops the packets a capture filter rejects, from the decoded batch and from the raw batch
+/// (whose offsets feed the packet index), and counts both outcomes in the filter. TLS
+/// reassembly already saw every packet, so a filter on `tls_sni` sees reassembled names.
+#[must_use]
+pub fn apply_filter(
+    filter: Option<&crate::rules::filter::PacketFilter>,
+    mut batch: RawBatch,
+    mut pkts: Vec<Packet>,
+) -> (RawBatch, Vec<Packet>) {
+    let Some(f) = filter else {
+        return (batch, pkts);
+    };
+    let keep: Vec<bool> = pkts.iter().map(|p| f.matches(p)).collect();
+    let kept = keep.iter().filter(|k| **k).count();
+    f.count(kept as u64, (keep.len() - kept) as u64);
+    if kept < keep.len() {
+        let mut k = keep.iter();
+        pkts.retain(|_| k.next().copied().unwrap_or(false));
+        let mut k = keep.iter();
+        batch.recs.retain(|_| k.next().copied().unwrap_or(false));
+    }
+    (batch, pkts)
+}
+
 /// Starts the residual-profile consumer (`holo-residual`) when the options ask for it: a
 /// sender for packet batches (file order) and the thread that returns the stage's track.
 #[allow(clippy::type_complexity)]

@@ -136,7 +136,8 @@ impl App {
         match ev {
             AppEvent::Key(k) => self.key(k),
             AppEvent::Mouse(m) => return self.mouse(m),
-            AppEvent::Resize => {}
+            // The runtime panics on it before it gets here.
+            AppEvent::Resize | AppEvent::WorkerPanicked => {}
             AppEvent::Progress(p) => self.progress = p,
             AppEvent::Snapshot(s) => self.snapshot(*s),
             AppEvent::Loaded(b) => {
@@ -732,5 +733,18 @@ impl App {
                 crate::text::escape_terminal_str(&p.display().to_string())
             )
         }))
+    }
+
+    /// [`App::autosave`] after a panic, but only to `owned`, the session file this run holds
+    /// the lock of: a crash must never write over a file another holoscope (or nobody) owns.
+    pub fn save_after_crash(&mut self, owned: &std::path::Path) -> Option<Result<String, String>> {
+        let target = self.inv.as_ref()?.default_session_path();
+        if target != owned {
+            return Some(Err(format!(
+                "its file {} is not the one this run locked",
+                crate::text::escape_terminal_str(&target.display().to_string())
+            )));
+        }
+        self.autosave()
     }
 }

@@ -47,6 +47,10 @@ pub enum AppEvent {
         /// The index context found on the way, for later lookups.
         ctx: Option<IndexContext>,
     },
+    /// Another thread panicked (the panic hook sends this): the UI thread then panics too, so
+    /// the crash path saves the session and ends the process instead of drawing on a terminal
+    /// the hook already restored.
+    WorkerPanicked,
 }
 
 /// Work for the runtime, off the UI thread.

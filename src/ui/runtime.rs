@@ -32,9 +32,16 @@ pub struct RunOptions {
     pub hooks: Hooks,
 }
 
+/// Whether the terminal is in the TUI's modes. Restoring twice is not harmless: leaving the
+/// alternate screen again moves the cursor back to where it was saved on entry, so a panic
+/// message printed after the first restore would be overwritten.
+static IN_TUI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore_terminal() {
-    let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    if IN_TUI.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    }
 }
 
 /// Runs the TUI until quit; returns the message to print afterwards (where the session went).
@@ -91,11 +98,10 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
 
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_loader(&capture, opts.hooks, pending, tx.clone());
-    spawn_input(tx.clone());
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
 
-    in_terminal(&mut app, &rx, &tx, &mut watcher)?;
+    in_terminal(&mut app, &rx, &tx, &mut watcher, Some(&lock_target))?;
     Ok(match app.autosave() {
         Some(Ok(m)) => m,
         Some(Err(e)) => format!("session not saved: {e}"),
@@ -103,24 +109,49 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
     })
 }
 
-/// Runs the event loop in raw mode on the alternate screen, and leaves both whatever happens
-/// (also on panic).
+/// Runs the event loop in raw mode on the alternate screen, and leaves both whatever happens.
+/// On a panic the session is saved to `crash_save` (the file this run locked) when given.
 fn in_terminal(
     app: &mut App,
     rx: &Receiver<AppEvent>,
     tx: &Sender<AppEvent>,
     watcher: &mut ThemeWatch,
+    crash_save: Option<&Path>,
 ) -> Result<(), String> {
     enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
+    IN_TUI.store(true, std::sync::atomic::Ordering::SeqCst);
     let prev = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
+    let panic_tx = tx.clone();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         prev(info);
+        // A worker's panic ends the UI too (see `AppEvent::WorkerPanicked`).
+        if std::thread::current().id() != ui_thread {
+            let _ = panic_tx.send(AppEvent::WorkerPanicked);
+        }
     }));
     let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
-    let result = event_loop(app, rx, tx, watcher);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        event_loop(app, rx, tx, watcher)
+    }));
     restore_terminal();
-    result
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            // The hook restored the terminal and printed the panic; save what the analyst did
+            // (to the session file this run locked, nowhere else), say where, and let the
+            // panic end the process as it would have (exit code 101, lock file removed).
+            let saved = match crash_save.map(|p| app.save_after_crash(p)) {
+                Some(Some(Ok(m))) => m,
+                Some(Some(Err(e))) => format!("session not saved: {e}"),
+                Some(None) => "the analysis had not finished; nothing to save".into(),
+                None => "live captures are not saved as sessions".into(),
+            };
+            eprintln!("holoscope: crashed (this is a bug; please report it); {saved}");
+            std::panic::resume_unwind(payload);
+        }
+    }
 }
 
 /// A live capture to watch (`holoscope --interface IFACE`): the source is opened (and root
@@ -170,10 +201,9 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
             let built = App::investigate(&path, a, Hooks::default(), None);
             let _ = ltx.send(AppEvent::Loaded(Box::new(built)));
         });
-    spawn_input(tx.clone());
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
-    let result = in_terminal(&mut app, &rx, &tx, &mut watcher);
+    let result = in_terminal(&mut app, &rx, &tx, &mut watcher, None);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     result?;
     let packets = app.progress.packets;
@@ -183,15 +213,47 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
     ))
 }
 
+/// Test-only crash trigger, read once when the UI starts: with `HOLOSCOPE_TEST_PANIC=1` the
+/// F12 key panics on the UI thread, with `HOLOSCOPE_TEST_PANIC=worker` it panics on a new
+/// worker thread, so tests/ui_panic.rs can check the terminal is restored and the session
+/// saved. It cannot fire by accident: it needs that exact variable *and* F12, a key no binding
+/// uses.
+const TEST_PANIC_ENV: &str = "HOLOSCOPE_TEST_PANIC";
+
+/// Panics (or has a worker panic) as `HOLOSCOPE_TEST_PANIC` asks; ends the UI after a worker panic.
+fn check_panics(armed: Option<&str>, ev: &AppEvent) {
+    if matches!(ev, AppEvent::WorkerPanicked) {
+        panic!("a worker thread panicked (see above); ending the UI");
+    }
+    let f12 = matches!(ev, AppEvent::Key(k)
+        if k.code == crossterm::event::KeyCode::F(12)
+            && k.kind == crossterm::event::KeyEventKind::Press);
+    match armed {
+        Some("1") if f12 => {
+            panic!("{TEST_PANIC_ENV}=1 and F12: deliberate panic for the crash-safety test")
+        }
+        Some("worker") if f12 => {
+            let _ = std::thread::Builder::new()
+                .name("holo-test-panic".into())
+                .spawn(|| panic!("{TEST_PANIC_ENV}=worker and F12: deliberate worker panic"));
+        }
+        _ => {}
+    }
+}
+
 fn event_loop(
     app: &mut App,
     rx: &Receiver<AppEvent>,
     tx: &Sender<AppEvent>,
     watcher: &mut ThemeWatch,
 ) -> Result<(), String> {
+    let armed = std::env::var(TEST_PANIC_ENV).ok();
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let _ = term.clear();
+    // After the first clear, which asks the terminal for the cursor position through
+    // crossterm's event reader (see `spawn_input`).
+    spawn_input(tx.clone());
     let mut dirty = true;
     loop {
         if dirty {
@@ -211,9 +273,13 @@ fn event_loop(
             let Ok(ev) = rx.recv() else { return Ok(()) };
             Some(ev)
         };
+        if let Some(ev) = &ev {
+            check_panics(armed.as_deref(), ev);
+        }
         dirty = ev.is_none_or(|ev| app.handle(ev));
         // Drain what queued up meanwhile: only the newest state gets drawn.
         while let Ok(ev) = rx.try_recv() {
+            check_panics(armed.as_deref(), &ev);
             dirty |= app.handle(ev);
         }
         for job in app.take_jobs() {
@@ -281,11 +347,23 @@ fn spawn_loader(
         });
 }
 
+/// Reads terminal events. Never blocks in `event::read` without a pending event: that holds
+/// crossterm's one event-reader lock until the next key, and ratatui's `clear` (first frame,
+/// every resize) needs the same lock to read the cursor position, so the UI froze blank until
+/// a key came (seen about once in ten starts under load). `poll` holds it 100 ms at most.
 fn spawn_input(tx: Sender<AppEvent>) {
     let _ = std::thread::Builder::new()
         .name("holo-input".into())
         .spawn(move || {
-            while let Ok(ev) = crossterm::event::read() {
+            loop {
+                match crossterm::event::poll(Duration::from_millis(100)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => return,
+                }
+                let Ok(ev) = crossterm::event::read() else {
+                    return;
+                };
                 let ev = match ev {
                     Event::Key(k) => AppEvent::Key(k),
                     Event::Mouse(m) => AppEvent::Mouse(m),
