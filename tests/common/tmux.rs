@@ -64,10 +64,30 @@ impl Tmux {
         self.run(&["capture-pane", "-p", "-e", "-t", name])
     }
 
+    /// The screen with up to 200 lines of scrollback (a message printed after the TUI left
+    /// may have scrolled off).
+    pub fn screen_history(&self, name: &str) -> String {
+        self.run(&["capture-pane", "-p", "-S", "-200", "-t", name])
+    }
+
     pub fn wait(&self, name: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_on(|| self.screen(name), what, ok)
+    }
+
+    /// [`Tmux::wait`] over the screen and its scrollback.
+    pub fn wait_history(&self, name: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.wait_on(|| self.screen_history(name), what, ok)
+    }
+
+    fn wait_on(
+        &self,
+        capture: impl Fn() -> String,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
-            let s = self.screen(name);
+            let s = capture();
             if ok(&s) {
                 return s;
             }
