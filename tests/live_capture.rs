@@ -231,8 +231,9 @@ fn live_capture_drops_root_to_the_sudo_user() {
 }
 
 /// The TUI on a live interface (`holoscope --interface IFACE` in tmux): it says LIVE, the sweep
-/// shows up in the shifts pane while the capture still runs, moving the cursor pins the view,
-/// End returns to live, and quitting ends the capture with a one-line summary.
+/// shows up as a wave while the capture still runs, jumping back to it pins the view (whose
+/// shifts name the swept field), End returns to live, and quitting ends the capture with a
+/// one-line summary.
 #[test]
 fn live_tui_follows_the_sweep_and_pins_on_scrub() {
     let Some(Pair { _guard, a, b, va }) = veth_pair("t") else {
@@ -255,13 +256,16 @@ fn live_tui_follows_the_sweep_and_pins_on_scrub() {
         .status()
         .unwrap();
     assert!(sweep.success());
-    // The sweep's shift appears while the capture is still live (not at its end).
-    let s = t.wait("tui", "the sweep in the shifts pane", |s| {
-        s.contains("LIVE") && s.contains("dst_port") && s.contains("spread")
+    // The sweep shows up as a wave on the slider while the capture is still live.
+    let s = t.wait("tui", "the sweep as a live wave", |s| {
+        s.contains("LIVE") && s.contains("W1")
     });
     assert!(!s.contains("capture ended"), "{s}");
-    t.keys("tui", &["Left"]);
-    t.wait_text("tui", "PINNED");
+    // Jumping back to it pins the view, and the shifts there name the sweep.
+    t.keys("tui", &["["]);
+    t.wait("tui", "the pinned wave with its shift", |s| {
+        s.contains("PINNED") && s.contains("dst_port")
+    });
     t.keys("tui", &["End"]);
     t.wait("tui", "back to live", |s| {
         s.contains("LIVE") && !s.contains("PINNED")
