@@ -40,6 +40,10 @@ struct Cli {
     /// With --interface: keep this much in detail (`10m`, `512MB`, `10m,512MB`); default 10m.
     #[arg(long, value_parser = holoscope::engine::retention::Retention::parse, requires = "interface")]
     retention: Option<holoscope::engine::retention::Retention>,
+    /// With --interface: also save the capture as pcapng to FILE; rule drafts then follow the
+    /// waves as traffic arrives (drafted from the growing copy).
+    #[arg(long, value_name = "FILE", requires = "interface")]
+    write: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -619,7 +623,13 @@ pub fn run() -> Result<(), Failure> {
         }) => sample_cmd(&output, seed, hostile, packets),
         Some(Command::Shell(args)) => shell_cmd(args),
         None => match cli.interface {
-            Some(iface) => open_live_tui(&iface, cli.duration, cli.theme, cli.retention),
+            Some(iface) => open_live_tui(LiveTui {
+                iface,
+                duration: cli.duration,
+                theme: cli.theme,
+                retention: cli.retention,
+                write: cli.write,
+            }),
             None => open_tui(cli.capture, cli.theme, cli.session),
         },
     }
@@ -660,29 +670,52 @@ fn open_tui(
     }
 }
 
-/// `holoscope --interface IFACE`: the TUI over a live capture. The socket is opened and root
-/// dropped before the terminal is taken over, so those messages print plainly.
-#[cfg(feature = "tui")]
-fn open_live_tui(
-    iface: &str,
+/// `holoscope --interface IFACE [...]`.
+struct LiveTui {
+    iface: String,
     duration: Option<i64>,
     theme: Option<String>,
     retention: Option<holoscope::engine::retention::Retention>,
-) -> Result<(), Failure> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
-    let src = capture::live::LiveSource::open(iface, d, std::sync::Arc::clone(&stop))?;
-    drop_root()?;
-    let live = holoscope::ui::runtime::LiveRun {
-        interface: iface.to_string(),
-        source: Box::new(src),
-        stop,
-        engine: engine::Options {
-            retention: retention.or(Some(holoscope::engine::retention::LIVE_DEFAULT)),
+    write: Option<PathBuf>,
+}
+
+impl LiveTui {
+    fn engine(&self) -> engine::Options {
+        engine::Options {
+            retention: self
+                .retention
+                .or(Some(holoscope::engine::retention::LIVE_DEFAULT)),
             ..engine::Options::default()
-        },
+        }
+    }
+}
+
+/// `holoscope --interface IFACE`: the TUI over a live capture. The socket is opened and root
+/// dropped before the terminal is taken over, so those messages print plainly.
+#[cfg(feature = "tui")]
+fn open_live_tui(args: LiveTui) -> Result<(), Failure> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = args
+        .duration
+        .map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
+    let src = capture::live::LiveSource::open(&args.iface, d, std::sync::Arc::clone(&stop))?;
+    drop_root()?;
+    // Created after the privilege drop, so the copy belongs to the invoking user.
+    let (src, written) = tee(Box::new(src), args.write.as_deref(), None, false)?;
+    let live = holoscope::ui::runtime::LiveRun {
+        interface: args.iface.clone(),
+        source: src,
+        stop,
+        engine: args.engine(),
+        drafts: args.write.clone().map(|f| (f, hooks())),
     };
-    match holoscope::ui::runtime::run_live(live, theme) {
+    let result = holoscope::ui::runtime::run_live(live, args.theme);
+    // Quitting raised the stop flag; the capture thread ends the copy within a poll interval.
+    if let Some(h) = &written {
+        let _ = h.outcome_within(std::time::Duration::from_secs(3));
+    }
+    wrote(written)?;
+    match result {
         Ok(m) => {
             eprintln!("holoscope: {m}");
             Ok(())
@@ -693,12 +726,15 @@ fn open_live_tui(
 
 /// Without the TUI feature, `holoscope --interface IFACE` prints a report when the capture ends.
 #[cfg(not(feature = "tui"))]
-fn open_live_tui(
-    iface: &str,
-    duration: Option<i64>,
-    _theme: Option<String>,
-) -> Result<(), Failure> {
-    let a = analyze_live(iface, duration, &engine::Options::default(), None)?;
+fn open_live_tui(args: LiveTui) -> Result<(), Failure> {
+    let opts = args.engine();
+    let a = analyze_live(
+        &args.iface,
+        args.duration,
+        &opts,
+        args.write.as_deref(),
+        None,
+    )?;
     write_out(
         None,
         &render(&Report::build(&a, Limits::default()), Format::Text)?,

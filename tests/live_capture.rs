@@ -232,8 +232,8 @@ fn live_capture_drops_root_to_the_sudo_user() {
 
 /// The TUI on a live interface (`holoscope --interface IFACE` in tmux): it says LIVE, the sweep
 /// shows up as a wave while the capture still runs, jumping back to it pins the view (whose
-/// shifts name the swept field), End returns to live, and quitting ends the capture with a
-/// one-line summary.
+/// shifts name the swept field), End returns to live, rule drafts appear while it is live
+/// (`--write`), and quitting ends the capture with a one-line summary and the pcapng copy.
 #[test]
 fn live_tui_follows_the_sweep_and_pins_on_scrub() {
     let Some(Pair { _guard, a, b, va }) = veth_pair("t") else {
@@ -248,7 +248,7 @@ fn live_tui_follows_the_sweep_and_pins_on_scrub() {
     t.start(
         "tui",
         dir.path(),
-        &format!("ip netns exec {a} {bin} --interface {va} --duration 120s"),
+        &format!("ip netns exec {a} {bin} --interface {va} --duration 120s --write live.pcapng"),
     );
     t.wait_text("tui", "LIVE");
     let sweep = Command::new("ip")

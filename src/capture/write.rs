@@ -277,6 +277,25 @@ impl WriteHandle {
         }
         Ok((st.packets, self.shared.dest.clone()))
     }
+
+    /// Waits up to `limit` for the source to end (a live capture stops within its poll
+    /// interval once told to), then gives [`WriteHandle::outcome`].
+    ///
+    /// # Errors
+    /// As [`WriteHandle::outcome`].
+    pub fn outcome_within(&self, limit: Duration) -> Result<(u64, PathBuf), String> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            {
+                let st = self.shared.lock();
+                if st.done || st.error.is_some() {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.outcome()
+    }
 }
 
 /// A [`PacketSource`] that passes every packet through unchanged and writes a copy.
@@ -359,6 +378,10 @@ impl PacketSource for TeeSource {
 
     fn index_context(&self) -> Option<IndexContext> {
         self.inner.index_context()
+    }
+
+    fn set_idle_hook(&mut self, hook: super::IdleHook) -> bool {
+        self.inner.set_idle_hook(hook)
     }
 }
 

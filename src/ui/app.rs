@@ -140,6 +140,21 @@ impl App {
             AppEvent::Resize | AppEvent::WorkerPanicked => {}
             AppEvent::Progress(p) => self.progress = p,
             AppEvent::Snapshot(s) => self.snapshot(*s),
+            AppEvent::Drafts(rules) => {
+                // Until the capture ends no decision is possible, so the newest drafts simply
+                // replace the previous ones.
+                if let Some(inv) = self.inv.as_mut().filter(|_| self.loading) {
+                    inv.rules = rules
+                        .into_iter()
+                        .map(|(rule, counts)| crate::investigation::RuleEntry {
+                            rule,
+                            counts,
+                            pending: false,
+                            error: None,
+                        })
+                        .collect();
+                }
+            }
             AppEvent::Loaded(b) => {
                 let (inv, notes) = *b;
                 self.loaded(inv, notes);

@@ -25,6 +25,8 @@ pub enum AppEvent {
     Loaded(Box<(crate::investigation::Investigation, Vec<String>)>),
     /// A snapshot of the analysis while it loads (or while live traffic arrives).
     Snapshot(Box<crate::engine::Snapshot>),
+    /// Rule drafts of a live capture's newest waves (drafted from its `--write` copy).
+    Drafts(Vec<(crate::rules::Rule, Option<crate::rules::ReplayCounts>)>),
     /// Loading failed.
     LoadFailed(String),
     /// The watched theme file changed.

@@ -165,12 +165,63 @@ pub struct LiveRun {
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Engine options (retention, bucket width).
     pub engine: crate::engine::Options,
+    /// With `--write FILE`: the file the capture is being copied to (its `.part` while it
+    /// grows) and the stages that draft rules from it. Without, a live capture has no drafts.
+    pub drafts: Option<(PathBuf, Hooks)>,
+}
+
+/// Least time between two live drafting passes (each re-reads the growing copy).
+const LIVE_DRAFT_EVERY: Duration = Duration::from_secs(5);
+
+/// Drafts rules from the growing copy of a live capture off the snapshot thread, one pass at a
+/// time, at most every [`LIVE_DRAFT_EVERY`], and only when the waves changed.
+struct LiveDrafter {
+    part: PathBuf,
+    hooks: Hooks,
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    last: Option<Instant>,
+    waves: Vec<(i64, i64)>,
+}
+
+impl LiveDrafter {
+    fn offer(&mut self, a: &std::sync::Arc<crate::engine::Analysis>, tx: &Sender<AppEvent>) {
+        use std::sync::atomic::Ordering;
+        let waves: Vec<(i64, i64)> = a
+            .findings
+            .waves
+            .iter()
+            .map(|w| (w.start.0, w.end.0))
+            .collect();
+        let due = self.last.is_none_or(|t| t.elapsed() >= LIVE_DRAFT_EVERY);
+        let Some(drafter) = self.hooks.drafter.filter(|_| due && waves != self.waves) else {
+            return;
+        };
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.waves = waves;
+        let (a, part, busy, tx) = (
+            std::sync::Arc::clone(a),
+            self.part.clone(),
+            std::sync::Arc::clone(&self.busy),
+            tx.clone(),
+        );
+        let _ = std::thread::Builder::new()
+            .name("holo-live-draft".into())
+            .spawn(move || {
+                let rules = drafter(&a, &part);
+                let _ = tx.send(AppEvent::Drafts(rules));
+                busy.store(false, Ordering::Release);
+            });
+    }
 }
 
 /// Watches a live capture: panes follow the present (Live) until the analyst moves the cursor
-/// (Pinned; End returns to Live). When the capture ends (its duration) the final analysis
-/// replaces the snapshots and decisions become available. Live captures have no file to
-/// restore, so no session is saved.
+/// (Pinned; End returns to Live). With `--write`, rule drafts follow the waves as traffic
+/// arrives (drafted from the growing copy). When the capture ends (its duration) the final
+/// analysis replaces the snapshots and decisions become available. No session is saved: a
+/// session names a capture file to reopen.
 ///
 /// # Errors
 /// Unknown theme, terminal failure.
@@ -181,6 +232,7 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
     app.live = Some(true);
     let (tx, rx) = crossbeam_channel::unbounded();
     let (ltx, stop) = (tx.clone(), std::sync::Arc::clone(&live.stop));
+    let drafts = live.drafts;
     let _ = std::thread::Builder::new()
         .name("holo-live".into())
         .spawn(move || {
@@ -189,7 +241,17 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
                 interval: Duration::from_secs(1),
                 ..crate::engine::SnapshotPolicy::default()
             };
-            let publish = move |s| {
+            let mut drafter = drafts.as_ref().map(|(file, hooks)| LiveDrafter {
+                part: crate::capture::write::part_path(file),
+                hooks: *hooks,
+                busy: std::sync::Arc::default(),
+                last: None,
+                waves: Vec::new(),
+            });
+            let publish = move |s: crate::engine::Snapshot| {
+                if let Some(d) = &mut drafter {
+                    d.offer(&s.analysis, &stx);
+                }
                 let _ = stx.send(AppEvent::Snapshot(Box::new(s)));
             };
             let a = crate::engine::analyze_with(
@@ -198,7 +260,12 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
                 |_| {},
                 Some((policy, publish)),
             );
-            let built = App::investigate(&path, a, Hooks::default(), None);
+            // The copy is complete (renamed from .part) once the source has ended.
+            let (file, hooks) = match &drafts {
+                Some((file, hooks)) if file.is_file() => (file.clone(), *hooks),
+                _ => (path.clone(), Hooks::default()),
+            };
+            let built = App::investigate(&file, a, hooks, None);
             let _ = ltx.send(AppEvent::Loaded(Box::new(built)));
         });
     let mut watcher = ThemeWatch::new(tx.clone());
