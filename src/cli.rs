@@ -674,6 +674,8 @@ fn open_tui(
 struct LiveTui {
     iface: String,
     duration: Option<i64>,
+    // Only the TUI has themes; without it the live capture ends in a text report.
+    #[cfg_attr(not(feature = "tui"), allow(dead_code))]
     theme: Option<String>,
     retention: Option<holoscope::engine::retention::Retention>,
     write: Option<PathBuf>,
@@ -863,6 +865,7 @@ fn sample_cmd(
 }
 
 /// The rule stages the TUI and the shell use (one place, so both behave the same).
+#[cfg_attr(not(any(feature = "tui", feature = "shell")), allow(dead_code))]
 fn hooks() -> holoscope::investigation::Hooks {
     holoscope::investigation::Hooks {
         // Drafting re-reads the capture; a capture that cannot be re-read (stdin, live) simply
