@@ -4,7 +4,8 @@
 //! Each stage is a separate pass over the same file and includes the stages before it
 //! (read; + decode; + timeline; + flows/entities/sessions; + detection, i.e. the whole
 //! `report`, including the residual-profile stage unless `--no-residual`), so the differences
-//! show what each stage costs.
+//! show what each stage costs. A last pass repeats the full report while publishing snapshots
+//! the way the TUI does, to show what they cost and how soon the first view is ready.
 
 use crate::capture::{self, CaptureError};
 use crate::decode;
@@ -39,6 +40,19 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
     /// Worker threads used for decoding.
     pub threads: usize,
+    /// The full-report stage again while publishing snapshots as the TUI does.
+    pub snapshots: SnapshotFigures,
+}
+
+/// What publishing snapshots costs and how soon the first view is ready.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SnapshotFigures {
+    /// Seconds from the start of the pass to the first published snapshot.
+    pub first_seconds: Option<f64>,
+    /// Snapshots published.
+    pub count: u64,
+    /// Packets in the first snapshot.
+    pub first_packets: u64,
 }
 
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
@@ -131,10 +145,42 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
         a.agg.stats.bytes,
     );
 
+    drop(a);
+
+    // Stage 6: the same pass publishing snapshots with the TUI's policy.
+    let t = Instant::now();
+    let seen = std::sync::Mutex::new((None, 0u64, 0u64));
+    let publish = |snap: engine::Snapshot| {
+        if let Ok(mut g) = seen.lock() {
+            if g.0.is_none() {
+                *g = (Some(t.elapsed().as_secs_f64()), g.1, snap.progress.packets);
+            }
+            g.1 += 1;
+        }
+    };
+    let a = engine::analyze_with(
+        capture::open(path)?,
+        &full,
+        |_| {},
+        Some((engine::SnapshotPolicy::default(), publish)),
+    );
+    let snap_row = row(
+        "snapshots",
+        t.elapsed().as_secs_f64(),
+        a.agg.stats.packets,
+        a.agg.stats.bytes,
+    );
+    let (first_seconds, count, first_packets) = seen.into_inner().unwrap_or_default();
+
     Ok(BenchReport {
         packets,
         bytes,
-        stages: vec![read, dec, timeline, tables, report],
+        stages: vec![read, dec, timeline, tables, report, snap_row],
+        snapshots: SnapshotFigures {
+            first_seconds,
+            count,
+            first_packets,
+        },
         peak_rss_bytes: peak_rss_bytes(),
         threads: rayon::current_num_threads(),
     })
@@ -157,12 +203,23 @@ impl BenchReport {
             || "unknown".into(),
             |b| format!("{:.1} MiB", b as f64 / 1048576.0),
         );
+        let snap = &self.snapshots;
+        let first = snap.first_seconds.map_or_else(
+            || "no snapshot (the pass ended first)".into(),
+            |s| {
+                format!(
+                    "first snapshot after {s:.2} s ({} packets)",
+                    snap.first_packets
+                )
+            },
+        );
         format!(
-            "{} packets, {} bytes, {} threads\n{}peak RSS {rss}\n",
+            "{} packets, {} bytes, {} threads\n{}{first}, {} snapshots\npeak RSS {rss}\n",
             self.packets,
             self.bytes,
             self.threads,
-            t.text()
+            t.text(),
+            snap.count
         )
     }
 }

@@ -22,6 +22,7 @@ pub mod live;
 mod pcapng;
 pub mod privilege;
 mod stream;
+pub mod write;
 
 pub use file::{from_reader, open};
 pub use index::{IndexContext, PacketIndex, read_packet_at};
@@ -191,6 +192,8 @@ pub enum WarningKind {
     UnknownInterface,
     /// Packets whose decoding stopped early (malformed headers), counted per layer.
     DecodeError,
+    /// Live ingest fell behind the link and kept only 1 in N packets for a while.
+    Sampled,
 }
 
 /// A problem that did not stop processing.
@@ -245,6 +248,10 @@ pub struct CaptureInfo {
     pub compression: Compression,
 }
 
+/// Called by a source that is waiting for data which has not arrived yet (see
+/// [`PacketSource::set_idle_hook`]).
+pub type IdleHook = Box<dyn FnMut() + Send>;
+
 /// A stream of raw records in file order.
 pub trait PacketSource {
     /// Facts from the header.
@@ -269,5 +276,15 @@ pub trait PacketSource {
     /// without random access (live capture) return `None`.
     fn index_context(&self) -> Option<IndexContext> {
         None
+    }
+
+    /// Asks the source to call `hook` (on the reading thread) whenever it waits for data that
+    /// has not arrived yet: a quiet interface, a followed file nobody is writing. The reader
+    /// then hands over the packets it holds instead of sitting on a half-full batch until the
+    /// traffic resumes. Returns false for sources that never wait (files, stdin), which drop
+    /// the hook.
+    fn set_idle_hook(&mut self, hook: IdleHook) -> bool {
+        drop(hook);
+        false
     }
 }

@@ -30,6 +30,16 @@ struct Cli {
     /// Session file to restore and save to (sessions/NAME.ron).
     #[arg(long)]
     session: Option<PathBuf>,
+    /// Watch a live interface in the TUI (needs CAP_NET_RAW): panes follow the present until
+    /// you move the cursor (End returns to live).
+    #[arg(long, short = 'i', conflicts_with_all = ["capture", "session"])]
+    interface: Option<String>,
+    /// With --interface: stop capturing after this long (e.g. 5m); default: until quit.
+    #[arg(long, value_parser = parse_duration_ns, requires = "interface")]
+    duration: Option<i64>,
+    /// With --interface: keep this much in detail (`10m`, `512MB`, `10m,512MB`); default 10m.
+    #[arg(long, value_parser = holoscope::engine::retention::Retention::parse, requires = "interface")]
+    retention: Option<holoscope::engine::retention::Retention>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +86,25 @@ enum Command {
         /// Skip the residual-profile stage (faster; no residual heatmap or wave profiles).
         #[arg(long)]
         no_residual: bool,
+        /// Stream alerts as JSON lines on standard output while analysing (one line per wave
+        /// start, update and end, numbered by `seq`); the report then goes only to --output.
+        #[arg(long)]
+        follow_json: bool,
+        /// Keep only the recent part of the stream in detail, by time (`10m`), wire bytes
+        /// (`512MB`, `1GiB`) or both (`10m,512MB`; the stricter wins): older buckets fold into
+        /// a history summary that seeds the baseline, older flows and hosts are evicted, so
+        /// memory stays bounded on endless input. Default: none for files and stdin, 10m for
+        /// --interface.
+        #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+        retention: Option<holoscope::engine::retention::Retention>,
+        /// Also save every packet read as pcapng to this file (written as FILE.part, renamed
+        /// when the capture ends).
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Analyse only packets matching these rule conditions (`proto=6 dst_port=80,443`,
+        /// optionally joined by `and`); the others are counted as filtered.
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -103,27 +132,11 @@ enum Command {
         no_residual: bool,
     },
     /// Investigate in a line-editing shell (the TUI's commands, printed as tables).
-    Shell {
-        /// Capture file (default: the shipped sample).
-        #[arg(required_unless_present_any = ["interface", "session"])]
-        capture: Option<PathBuf>,
-        /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
-        #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
-        interface: Option<String>,
-        /// How long to capture live before the shell opens (e.g. 30s).
-        #[arg(long, value_parser = parse_duration_ns)]
-        duration: Option<i64>,
-        /// Restore this session (its capture is opened).
-        #[arg(long)]
-        session: Option<PathBuf>,
-        /// Run the commands of this file (one per line, `#` comments) and exit; the first
-        /// failing line ends the run with exit code 1.
-        #[arg(long)]
-        commands: Option<PathBuf>,
-    },
+    Shell(ShellArgs),
     /// Write the deterministic sample capture and its ground truth.
     Sample {
-        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv).
+        /// Output pcap path (the truth goes beside it as .truth.ron and .truth.csv); `-`
+        /// streams the pcap to standard output (no truth files).
         #[arg(short, long, default_value = DEFAULT_CAPTURE)]
         output: PathBuf,
         /// PRNG seed.
@@ -136,6 +149,37 @@ enum Command {
         #[arg(long)]
         packets: Option<u64>,
     },
+}
+
+/// `holoscope shell` arguments.
+#[derive(clap::Args, Debug)]
+struct ShellArgs {
+    /// Capture file (default: the shipped sample).
+    #[arg(required_unless_present_any = ["interface", "session"])]
+    capture: Option<PathBuf>,
+    /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
+    #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
+    interface: Option<String>,
+    /// How long to capture live before the shell opens (e.g. 30s).
+    #[arg(long, value_parser = parse_duration_ns)]
+    duration: Option<i64>,
+    /// Restore this session (its capture is opened).
+    #[arg(long)]
+    session: Option<PathBuf>,
+    /// Run the commands of this file (one per line, `#` comments) and exit; the first
+    /// failing line ends the run with exit code 1.
+    #[arg(long)]
+    commands: Option<PathBuf>,
+    /// Keep only the recent part in detail (`10m`, `512MB`, `10m,512MB`; see `report
+    /// --help`). Default: none for files, 10m for --interface.
+    #[arg(long, value_parser = holoscope::engine::retention::Retention::parse)]
+    retention: Option<holoscope::engine::retention::Retention>,
+    /// Also save every packet read as pcapng to this file (see `report --write`).
+    #[arg(long, value_name = "FILE", conflicts_with = "session")]
+    write: Option<PathBuf>,
+    /// Analyse only packets matching these rule conditions (see `report --filter`).
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
 }
 
 /// Parses `250ms`, `1s`, `1.5s`, `2m`, `1h` into nanoseconds.
@@ -163,6 +207,34 @@ fn parse_duration_ns(s: &str) -> Result<i64, String> {
         Err("duration must be positive".into())
     } else {
         Ok(ns)
+    }
+}
+
+type Filter = std::sync::Arc<holoscope::rules::filter::PacketFilter>;
+
+/// Parses `--filter` here rather than in clap, so a bad expression is one line (exit 2).
+fn parse_filter(s: Option<&str>) -> Result<Option<Filter>, Failure> {
+    s.map(|s| {
+        holoscope::rules::filter::PacketFilter::parse(s)
+            .map(std::sync::Arc::new)
+            .map_err(|e| Failure {
+                code: 2,
+                message: format!("--filter: {e}"),
+            })
+    })
+    .transpose()
+}
+
+/// Prints what the filter kept (the text report does not mention it).
+fn filter_note(f: Option<&holoscope::rules::filter::PacketFilter>) {
+    if let Some(f) = f {
+        let c = f.counts();
+        eprintln!(
+            "holoscope: filter {:?} kept {} of {} packets",
+            c.expr,
+            c.packets_matched,
+            c.packets_matched + c.packets_filtered
+        );
     }
 }
 
@@ -216,11 +288,110 @@ fn progress_bar(path: &Path) -> ProgressBar {
 }
 
 fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Failure> {
-    let src = capture::open(path)?;
+    analyze_to(path, opts, None, None)
+}
+
+/// [`analyze`] with an optional `--write` copy and `--follow-json` alert stream.
+fn analyze_to(
+    path: &Path,
+    opts: &engine::Options,
+    write: Option<&Path>,
+    alerts: Option<&Alerts>,
+) -> Result<engine::Analysis, Failure> {
+    let (src, written) = tee(capture::open(path)?, write, Some(path), false)?;
     let pb = progress_bar(path);
-    let a = engine::analyze(src, opts, |p| pb.set_position(p.offset));
+    let a = run_engine(src, opts, |p| pb.set_position(p.offset), alerts);
     pb.finish_and_clear();
+    wrote(written)?;
     Ok(a)
+}
+
+/// `--follow-json`: the alert stream shared by the snapshot thread and the final analysis.
+type Alerts = std::sync::Arc<std::sync::Mutex<holoscope::report::alerts::AlertStream>>;
+
+/// Writes alert lines to standard output, flushed at once (a closed pipe is ignored: the
+/// analysis and its report still finish).
+fn print_alerts(events: &[holoscope::report::alerts::AlertEvent]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for e in events {
+        if let Ok(line) = serde_json::to_string(e) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+}
+
+fn alert_events(
+    stream: &Alerts,
+    a: &engine::Analysis,
+    last: bool,
+) -> Vec<holoscope::report::alerts::AlertEvent> {
+    let at = a.agg.stats.last_ts.map_or(0.0, |t| t.as_secs_f64());
+    let n = a.agg.stats.packets;
+    match stream.lock() {
+        Ok(mut s) if last => s.finish(&a.findings, at, n),
+        Ok(mut s) => s.observe(&a.findings, at, n),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs the engine, streaming alerts from its snapshots (once a second) when asked.
+fn run_engine(
+    src: Box<dyn capture::PacketSource + Send>,
+    opts: &engine::Options,
+    progress: impl FnMut(engine::Progress),
+    alerts: Option<&Alerts>,
+) -> engine::Analysis {
+    let Some(stream) = alerts else {
+        return engine::analyze(src, opts, progress);
+    };
+    let s = std::sync::Arc::clone(stream);
+    let policy = engine::SnapshotPolicy {
+        interval: std::time::Duration::from_secs(1),
+        ..engine::SnapshotPolicy::default()
+    };
+    let publish =
+        move |snap: engine::Snapshot| print_alerts(&alert_events(&s, &snap.analysis, false));
+    let a = engine::analyze_with(src, opts, progress, Some((policy, publish)));
+    print_alerts(&alert_events(stream, &a, true));
+    a
+}
+
+type Source = Box<dyn capture::PacketSource + Send>;
+
+/// Wraps a source in the `--write` tee when asked, after refusing a target that is the input.
+fn tee(
+    src: Source,
+    write: Option<&Path>,
+    input: Option<&Path>,
+    follow: bool,
+) -> Result<(Source, Option<capture::write::WriteHandle>), Failure> {
+    let Some(dest) = write else {
+        return Ok((src, None));
+    };
+    if let Some(input) = input {
+        capture::write::check_target(dest, input, follow)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let part = capture::write::part_path(dest);
+    let (src, h) = capture::write::tee(src, dest).map_err(|e| io_fail(&part, &e))?;
+    Ok((src, Some(h)))
+}
+
+/// Reports what `--write` saved; a failed write is an error (its `.part` file is kept).
+fn wrote(h: Option<capture::write::WriteHandle>) -> Result<(), Failure> {
+    let Some(h) = h else { return Ok(()) };
+    match h.outcome() {
+        Ok((n, path)) => {
+            eprintln!(
+                "holoscope: wrote {n} packets to {} (pcapng)",
+                holoscope::text::escape_terminal_str(&path.display().to_string())
+            );
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 1, message }),
+    }
 }
 
 /// A stop flag raised by Ctrl-C, so a live capture or a follow ends cleanly and the report is
@@ -238,6 +409,8 @@ fn analyze_follow(
     path: &Path,
     idle: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
+    alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let follow = capture::follow::FollowOptions {
@@ -249,8 +422,14 @@ fn analyze_follow(
         "holoscope: following {} ...",
         holoscope::text::escape_terminal_str(&path.display().to_string())
     );
-    let src = capture::follow::open(path, follow)?;
-    Ok(engine::analyze(src, opts, |_| {}))
+    if let Some(dest) = write {
+        capture::write::check_target(dest, path, true)
+            .map_err(|message| Failure { code: 2, message })?;
+    }
+    let (src, written) = tee(capture::follow::open(path, follow)?, write, None, true)?;
+    let a = run_engine(src, opts, |_| {}, alerts);
+    wrote(written)?;
+    Ok(a)
 }
 
 /// Captures live until the duration elapses or Ctrl-C, then analyses what was captured.
@@ -258,29 +437,41 @@ fn analyze_live(
     iface: &str,
     duration: Option<i64>,
     opts: &engine::Options,
+    write: Option<&Path>,
+    alerts: Option<&Alerts>,
 ) -> Result<engine::Analysis, Failure> {
     let stop = stop_on_ctrl_c();
     let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
     let src = capture::live::LiveSource::open(iface, d, stop)?;
-    // The socket is open: root is no longer needed (files are then written as the sudo user).
-    match capture::privilege::drop_to_invoking_user() {
-        Ok(Some(who)) => eprintln!(
-            "holoscope: capture socket open; running as uid {} gid {} (the sudo user) from now on",
-            who.uid, who.gid
-        ),
-        Ok(None) => {}
-        Err(message) => {
-            return Err(Failure {
-                code: 1,
-                message: format!("could not drop root privileges: {message}"),
-            });
-        }
-    }
+    drop_root()?;
     eprintln!(
         "holoscope: capturing on {} ...",
         holoscope::text::escape_terminal_str(iface)
     );
-    Ok(engine::analyze(Box::new(src), opts, |_| {}))
+    // Created after the privilege drop, so the copy belongs to the invoking user.
+    let (src, written) = tee(Box::new(src), write, None, false)?;
+    let a = run_engine(src, opts, |_| {}, alerts);
+    wrote(written)?;
+    Ok(a)
+}
+
+/// The capture socket is open: root is no longer needed (files are then written as the sudo
+/// user).
+fn drop_root() -> Result<(), Failure> {
+    match capture::privilege::drop_to_invoking_user() {
+        Ok(Some(who)) => {
+            eprintln!(
+                "holoscope: capture socket open; running as uid {} gid {} (the sudo user) from now on",
+                who.uid, who.gid
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(message) => Err(Failure {
+            code: 1,
+            message: format!("could not drop root privileges: {message}"),
+        }),
+    }
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> Result<(), Failure> {
@@ -321,11 +512,16 @@ pub fn run() -> Result<(), Failure> {
             baseline,
             output,
             no_residual,
+            follow_json,
+            retention,
+            write,
+            filter,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
             idle,
         }) => {
+            let filter = parse_filter(filter.as_deref())?;
             let opts = engine::Options {
                 bucket_ns: bucket,
                 detect: holoscope::detect::DetectOptions {
@@ -334,19 +530,29 @@ pub fn run() -> Result<(), Failure> {
                     ..Default::default()
                 },
                 residual: !no_residual,
+                retention: retention.or_else(|| {
+                    interface
+                        .as_ref()
+                        .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+                }),
+                filter: filter.clone(),
                 ..engine::Options::default()
             };
+            let alerts: Option<Alerts> = follow_json.then(Alerts::default);
+            let alerts = alerts.as_ref();
             #[cfg(feature = "follow")]
             let followed = match &follow {
-                Some(path) => Some(analyze_follow(path, idle, &opts)?),
+                Some(path) => Some(analyze_follow(path, idle, &opts, write.as_deref(), alerts)?),
                 None => None,
             };
             #[cfg(not(feature = "follow"))]
             let followed: Option<engine::Analysis> = None;
             let a = match (followed, &interface, &capture) {
                 (Some(a), _, _) => a,
-                (None, Some(iface), _) => analyze_live(iface, duration, &opts)?,
-                (None, None, Some(path)) => analyze(path, &opts)?,
+                (None, Some(iface), _) => {
+                    analyze_live(iface, duration, &opts, write.as_deref(), alerts)?
+                }
+                (None, None, Some(path)) => analyze_to(path, &opts, write.as_deref(), alerts)?,
                 (None, None, None) => {
                     return Err(Failure {
                         code: 2,
@@ -361,6 +567,10 @@ pub fn run() -> Result<(), Failure> {
                     entities: limit,
                 },
             );
+            if let Some(f) = &filter {
+                filter_note(Some(f));
+                r = r.with_filter(f);
+            }
             // Drafting re-reads the file: not possible for stdin or a live capture.
             if let Some(path) = capture.as_deref().filter(|p| p.as_os_str() != "-")
                 && interface.is_none()
@@ -372,6 +582,10 @@ pub fn run() -> Result<(), Failure> {
                         holoscope::text::escape_terminal_str(&e.to_string())
                     ),
                 }
+            }
+            // With --follow-json standard output carries the alert stream only.
+            if follow_json && output.is_none() {
+                return Ok(());
             }
             write_out(output.as_deref(), &render(&r, format)?)
         }
@@ -403,14 +617,11 @@ pub fn run() -> Result<(), Failure> {
             hostile,
             packets,
         }) => sample_cmd(&output, seed, hostile, packets),
-        Some(Command::Shell {
-            capture,
-            interface,
-            duration,
-            session,
-            commands,
-        }) => shell_cmd(capture, interface, duration, session, commands),
-        None => open_tui(cli.capture, cli.theme, cli.session),
+        Some(Command::Shell(args)) => shell_cmd(args),
+        None => match cli.interface {
+            Some(iface) => open_live_tui(&iface, cli.duration, cli.theme, cli.retention),
+            None => open_tui(cli.capture, cli.theme, cli.session),
+        },
     }
 }
 
@@ -447,6 +658,51 @@ fn open_tui(
         }
         Err(message) => Err(Failure { code: 2, message }),
     }
+}
+
+/// `holoscope --interface IFACE`: the TUI over a live capture. The socket is opened and root
+/// dropped before the terminal is taken over, so those messages print plainly.
+#[cfg(feature = "tui")]
+fn open_live_tui(
+    iface: &str,
+    duration: Option<i64>,
+    theme: Option<String>,
+    retention: Option<holoscope::engine::retention::Retention>,
+) -> Result<(), Failure> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d = duration.map(|ns| std::time::Duration::from_nanos(u64::try_from(ns).unwrap_or(0)));
+    let src = capture::live::LiveSource::open(iface, d, std::sync::Arc::clone(&stop))?;
+    drop_root()?;
+    let live = holoscope::ui::runtime::LiveRun {
+        interface: iface.to_string(),
+        source: Box::new(src),
+        stop,
+        engine: engine::Options {
+            retention: retention.or(Some(holoscope::engine::retention::LIVE_DEFAULT)),
+            ..engine::Options::default()
+        },
+    };
+    match holoscope::ui::runtime::run_live(live, theme) {
+        Ok(m) => {
+            eprintln!("holoscope: {m}");
+            Ok(())
+        }
+        Err(message) => Err(Failure { code: 2, message }),
+    }
+}
+
+/// Without the TUI feature, `holoscope --interface IFACE` prints a report when the capture ends.
+#[cfg(not(feature = "tui"))]
+fn open_live_tui(
+    iface: &str,
+    duration: Option<i64>,
+    _theme: Option<String>,
+) -> Result<(), Failure> {
+    let a = analyze_live(iface, duration, &engine::Options::default(), None)?;
+    write_out(
+        None,
+        &render(&Report::build(&a, Limits::default()), Format::Text)?,
+    )
 }
 
 /// Without the TUI feature, `holoscope CAPTURE` prints the text report.
@@ -513,18 +769,8 @@ fn rules_cmd(
     write_out(output, &text)
 }
 
-fn sample_cmd(
-    output: &Path,
-    seed: Option<u64>,
-    hostile: bool,
-    packets: Option<u64>,
-) -> Result<(), Failure> {
-    let file = std::fs::File::create(output).map_err(|e| io_fail(output, &e))?;
-    let mut w = std::io::BufWriter::new(file);
-    if let Some(n) = packets {
-        return sample::write_bench_capture(n, seed.unwrap_or(1), &mut w)
-            .map_err(|e| io_fail(output, &e));
-    }
+/// The demo or hostile sample's configuration, with the seed given.
+fn sample_config(hostile: bool, seed: Option<u64>) -> sample::SampleConfig {
     let mut cfg = if hostile {
         sample::SampleConfig::hostile()
     } else {
@@ -533,6 +779,38 @@ fn sample_cmd(
     if let Some(s) = seed {
         cfg.seed = s;
     }
+    cfg
+}
+
+fn sample_cmd(
+    output: &Path,
+    seed: Option<u64>,
+    hostile: bool,
+    packets: Option<u64>,
+) -> Result<(), Failure> {
+    if output.as_os_str() == "-" {
+        // Streamed to standard output (`holoscope sample --packets N -o - | holoscope report -`);
+        // the truth files need a path, so only the pcap is written.
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        let done = match packets {
+            Some(n) => sample::write_bench_capture(n, seed.unwrap_or(1), &mut w),
+            None => sample::write_sample(&sample_config(hostile, seed), &mut w)
+                .and_then(|_| std::io::Write::flush(&mut w)),
+        };
+        // The reader closing the pipe early (`| head`) is not an error worth a message.
+        return match done {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r.map_err(|e| io_fail(output, &e)),
+        };
+    }
+    let file = std::fs::File::create(output).map_err(|e| io_fail(output, &e))?;
+    let mut w = std::io::BufWriter::new(file);
+    if let Some(n) = packets {
+        return sample::write_bench_capture(n, seed.unwrap_or(1), &mut w)
+            .map_err(|e| io_fail(output, &e));
+    }
+    let cfg = sample_config(hostile, seed);
     let truth = sample::write_sample(&cfg, &mut w).map_err(|e| io_fail(output, &e))?;
     let ron_path = output.with_extension("truth.ron");
     let csv_path = output.with_extension("truth.csv");
@@ -567,27 +845,39 @@ fn hooks() -> holoscope::investigation::Hooks {
 /// `holoscope shell`: builds the investigation (from a capture, a live capture or a session)
 /// and runs the interactive shell or a `--commands` script.
 #[cfg(feature = "shell")]
-fn shell_cmd(
-    capture: Option<PathBuf>,
-    interface: Option<String>,
-    duration: Option<i64>,
-    session: Option<PathBuf>,
-    commands: Option<PathBuf>,
-) -> Result<(), Failure> {
+fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
     use holoscope::investigation::Investigation;
+    let ShellArgs {
+        capture,
+        interface,
+        duration,
+        session,
+        commands,
+        retention,
+        write,
+        filter,
+    } = args;
     use std::sync::Arc;
     let bad = |message: String| Failure { code: 2, message };
     let saved = match &session {
         Some(s) => Some(holoscope::session::SessionFile::load(s).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
-    let opts = engine::Options::default();
+    let opts = engine::Options {
+        retention: retention.or_else(|| {
+            interface
+                .as_ref()
+                .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
+        }),
+        filter: parse_filter(filter.as_deref())?,
+        ..engine::Options::default()
+    };
     let (path, a) = match (&interface, &capture, &saved) {
         (Some(iface), _, _) => (
             PathBuf::from(format!("live:{iface}")),
-            analyze_live(iface, duration, &opts)?,
+            analyze_live(iface, duration, &opts, write.as_deref(), None)?,
         ),
-        (None, Some(p), _) => (p.clone(), analyze(p, &opts)?),
+        (None, Some(p), _) => (p.clone(), analyze_to(p, &opts, write.as_deref(), None)?),
         (None, None, Some(s)) => {
             let p = PathBuf::from(&s.capture.path);
             let a = analyze(&p, &opts)?;
@@ -595,6 +885,7 @@ fn shell_cmd(
         }
         (None, None, None) => return Err(bad("give a capture, --interface or --session".into())),
     };
+    filter_note(opts.filter.as_deref());
     let a = Arc::new(a);
     let mut inv = match &saved {
         Some(s) => {
@@ -633,13 +924,7 @@ fn shell_cmd(
 
 /// Without the shell feature the subcommand explains how to get it.
 #[cfg(not(feature = "shell"))]
-fn shell_cmd(
-    _capture: Option<PathBuf>,
-    _interface: Option<String>,
-    _duration: Option<i64>,
-    _session: Option<PathBuf>,
-    _commands: Option<PathBuf>,
-) -> Result<(), Failure> {
+fn shell_cmd(_args: ShellArgs) -> Result<(), Failure> {
     Err(Failure {
         code: 2,
         message: "this holoscope was built without the shell feature".into(),

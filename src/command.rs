@@ -155,6 +155,53 @@ impl fmt::Display for RuleSel {
     }
 }
 
+impl Command {
+    /// The command's name, as typed.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Goto(_) => "goto",
+            Command::Window(_) => "window",
+            Command::Baseline(_) => "baseline",
+            Command::Accept(_) => "accept",
+            Command::Reject(_) => "reject",
+            Command::Edit(..) => "edit",
+            Command::Suppress(..) => "suppress",
+            Command::Unsuppress(..) => "unsuppress",
+            Command::Export(..) => "export",
+            Command::Save(_) => "save",
+            Command::Theme(_) => "theme",
+            Command::Note(_) => "note",
+            Command::Shifts => "shifts",
+            Command::Entities => "entities",
+            Command::Waves => "waves",
+            Command::Rules => "rules",
+            Command::Explain(_) => "explain",
+            Command::Help => "help",
+            Command::Quit => "quit",
+        }
+    }
+
+    /// True for commands that only change what is shown (cursor, window, theme, listings),
+    /// never a decision: these work on a snapshot of an analysis that is still running.
+    #[must_use]
+    pub fn is_view(&self) -> bool {
+        matches!(
+            self,
+            Command::Goto(_)
+                | Command::Window(_)
+                | Command::Theme(_)
+                | Command::Shifts
+                | Command::Entities
+                | Command::Waves
+                | Command::Rules
+                | Command::Explain(_)
+                | Command::Help
+                | Command::Quit
+        )
+    }
+}
+
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -383,6 +383,24 @@ pub fn detect(
         ),
     };
     let frozen = base.is_frozen();
+    // Retention folded older buckets into a history summary: it seeds the baseline, so the
+    // kept part is judged against what came before instead of starting a full warm-up again
+    // (the warm-up buckets remain, for the per-feature spreads, without the time floor).
+    let hist = tl.history();
+    let prior = !frozen && hist.buckets > 0;
+    if prior {
+        base.absorb_prior(
+            &hist.bucket,
+            hist.to_ns.unwrap_or(0),
+            hist.span_ns(),
+            opts.warmup_ns,
+        );
+    }
+    let (warmup_buckets, warmup_ns) = if prior {
+        (opts.warmup_buckets, 0)
+    } else {
+        (opts.warmup_buckets, opts.warmup_ns)
+    };
     let mut warmup_end = None;
     let t0 = buckets.first().map_or(0, |b| b.start(width).0);
     let mut seg = Segmenter::default();
@@ -393,14 +411,14 @@ pub fn detect(
     for (i, b) in buckets.iter().enumerate() {
         let start = b.start(width);
         let x = features::features(b, &base, width, res_score(i));
-        let warm = !frozen && (i < opts.warmup_buckets || start.0 - t0 < opts.warmup_ns);
+        let warm = !frozen && (i < warmup_buckets || start.0 - t0 < warmup_ns);
         if warm {
             // The first buckets compare against an almost empty baseline: skip them in the
             // norms so they do not inflate every feature's spread.
             if i >= 3 {
                 norms.learn(&x, opts.norm_alpha);
             }
-            if i >= opts.warmup_buckets / 2 {
+            if i >= warmup_buckets / 2 {
                 quiet_scores.add(
                     features::score(&norms.zscores(&x), opts.top_features),
                     opts.norm_alpha,

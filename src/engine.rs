@@ -8,6 +8,9 @@ pub mod community_id;
 pub mod entities;
 pub mod flows;
 pub mod ingest;
+pub mod retention;
+pub mod sampler;
+pub mod snapshot;
 
 use crate::capture::{CaptureInfo, PacketSource, Warning, WarningKind};
 use crate::decode::{self, Packet};
@@ -15,6 +18,7 @@ use crate::time::Timestamp;
 use crate::timeline::Timeline;
 use entities::EntityTable;
 use flows::FlowTable;
+pub use snapshot::{Snapshot, SnapshotPolicy};
 use std::collections::BTreeMap;
 
 /// Options of one analysis.
@@ -29,6 +33,11 @@ pub struct Options {
     pub detect: crate::detect::DetectOptions,
     /// Run the residual-profile stage on its own thread (default true; `--no-residual`).
     pub residual: bool,
+    /// Keep only the recent part of the stream in detail (`--retention`); `None` keeps all.
+    pub retention: Option<retention::Retention>,
+    /// Capture filter (`--filter`): packets it rejects are decoded, counted in the filter and
+    /// dropped before every aggregate and the packet index.
+    pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
 }
 
 impl Default for Options {
@@ -38,6 +47,8 @@ impl Default for Options {
             timeline_only: false,
             detect: crate::detect::DetectOptions::default(),
             residual: true,
+            retention: None,
+            filter: None,
         }
     }
 }
@@ -165,6 +176,12 @@ pub struct Aggregates {
     pub index: Vec<u64>,
     /// Per-session statistics for the protocol-expectation checks.
     pub sessions: crate::detect::session::SessionTable,
+    /// Packet number of `index[0]` (nonzero once retention dropped older entries).
+    pub index_first: u64,
+    /// The retention the pass applied, if any.
+    pub retention: Option<retention::Retention>,
+    /// Sampling of a live source (`None` for files and stdin, which never sample).
+    pub sampling: Option<ingest::Sampling>,
 }
 
 impl Aggregates {
@@ -195,6 +212,33 @@ impl Aggregates {
             self.sessions.add_at(slot, key, pkt);
         }
         self.entities.add(pkt);
+    }
+
+    /// Index entries from packet number `packet_no` on (numbered from the start of the
+    /// stream; retention may have dropped earlier entries, which are then skipped).
+    #[must_use]
+    pub fn index_from(&self, packet_no: u64) -> &[u64] {
+        let skip =
+            usize::try_from(packet_no.saturating_sub(self.index_first)).unwrap_or(usize::MAX);
+        self.index.get(skip.min(self.index.len())..).unwrap_or(&[])
+    }
+
+    /// What retention did, when it was set.
+    #[must_use]
+    pub fn retention_report(&self) -> Option<retention::RetentionReport> {
+        let r = self.retention?;
+        let h = self.timeline.history();
+        #[allow(clippy::cast_precision_loss)]
+        Some(retention::RetentionReport {
+            span_s: r.span_ns.map(|ns| ns as f64 / 1e9),
+            bytes: r.bytes,
+            cutoff_ts: h.to_ns.map(|ns| ns as f64 / 1e9),
+            buckets_folded: h.buckets,
+            packets_in_history: h.packets(),
+            flows_evicted: self.flows.evicted(),
+            entities_evicted: self.entities.evicted(),
+            index_dropped: self.index_first,
+        })
     }
 
     /// Adds aggregates of another part of a capture (or of another capture). Every part is a
@@ -230,6 +274,8 @@ pub struct Progress {
     pub packets: u64,
     /// Stream offset reached (decompressed bytes).
     pub offset: u64,
+    /// Live sampling: 1 in this many packets is kept right now (0 or 1: no sampling).
+    pub sample_ratio: u64,
 }
 
 /// Runs the whole pipeline on a source and returns the analysis.
@@ -242,21 +288,49 @@ pub fn analyze(
     opts: &Options,
     progress: impl FnMut(Progress),
 ) -> Analysis {
-    let (info, warnings, agg, track) = ingest_all(source, opts, progress);
-    let findings = match track.map(|t| t.for_timeline(&agg.timeline)) {
-        Some((map, summaries)) => {
-            let mut f = crate::detect::detect(&agg, &opts.detect, Some(&summaries));
-            f.attach_residual(map);
-            f
-        }
-        None => crate::detect::detect(&agg, &opts.detect, None),
-    };
-    let findings = std::sync::Arc::new(findings);
+    analyze_with(
+        source,
+        opts,
+        progress,
+        None::<(SnapshotPolicy, fn(Snapshot))>,
+    )
+}
+
+/// [`analyze`], publishing [`Snapshot`]s of the pass so far to `snapshots` while it runs (at
+/// most as often as the policy allows; see [`snapshot`]). The final analysis is returned as
+/// usual and is not published.
+pub fn analyze_with<F>(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    progress: impl FnMut(Progress),
+    snapshots: Option<(SnapshotPolicy, F)>,
+) -> Analysis
+where
+    F: FnMut(Snapshot) + Send,
+{
+    let (info, warnings, agg, track) = ingest_all(source, opts, progress, snapshots);
+    let findings = std::sync::Arc::new(detect_all(&agg, opts, track.as_ref()));
     Analysis {
         info,
         warnings,
         agg,
         findings,
+    }
+}
+
+/// Detection over aggregates, with the residual track when the stage ran.
+fn detect_all(
+    agg: &Aggregates,
+    opts: &Options,
+    track: Option<&crate::detect::residual::ResidualTrack>,
+) -> crate::detect::Findings {
+    match track.map(|t| t.for_timeline(&agg.timeline)) {
+        Some((map, summaries)) => {
+            let mut f = crate::detect::detect(agg, &opts.detect, Some(&summaries));
+            f.attach_residual(map);
+            f
+        }
+        None => crate::detect::detect(agg, &opts.detect, None),
     }
 }
 
@@ -271,38 +345,71 @@ pub fn ingest(
         residual: false,
         ..opts.clone()
     };
-    let (info, warnings, agg, _) = ingest_all(source, &opts, progress);
+    let (info, warnings, agg, _) = ingest_all(
+        source,
+        &opts,
+        progress,
+        None::<(SnapshotPolicy, fn(Snapshot))>,
+    );
     (info, warnings, agg)
 }
 
-/// The streaming pass with the residual stage's result.
-fn ingest_all(
-    source: Box<dyn PacketSource + Send>,
-    opts: &Options,
-    mut progress: impl FnMut(Progress),
-) -> (
+/// What [`ingest_all`] returns: source facts, warnings, aggregates and the residual track.
+type Ingested = (
     CaptureInfo,
     Vec<Warning>,
     Aggregates,
     Option<crate::detect::residual::ResidualTrack>,
-) {
-    let (rx, reader) = ingest::spawn_reader(source, ingest::BATCH_RECORDS);
+);
+
+/// The streaming pass with the residual stage's result.
+fn ingest_all<F>(
+    source: Box<dyn PacketSource + Send>,
+    opts: &Options,
+    mut progress: impl FnMut(Progress),
+    snapshots: Option<(SnapshotPolicy, F)>,
+) -> Ingested
+where
+    F: FnMut(Snapshot) + Send,
+{
+    use snapshot::Msg;
+    let info = source.info().clone();
+    // Only a live source samples: files and stdin wait for the consumers instead.
+    let sampler = (info.format == crate::capture::CaptureFormat::Live)
+        .then(|| std::sync::Arc::new(ingest::SampleCounters::default()));
+    let (rx, reader) = ingest::spawn_reader_with(source, ingest::BATCH_RECORDS, sampler.clone());
     let mut tls = decode::tls::FirstFlight::default();
     let mut last_offset = 0;
     let mut index = Vec::new();
     let mut packets = 0u64;
     // The timeline gets its own thread; every other aggregate shares the second one. Each sees
     // every packet in file order, so the result is exactly that of a single thread.
-    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
-    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<Msg<Timeline>>(4);
+    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<Msg<Aggregates>>(4);
     let mut agg = Aggregates::new(opts);
     let mut timeline = std::mem::take(&mut agg.timeline);
+    let (mut tl_keep, mut tb_keep) = (
+        retention::Keeper::new(opts.retention),
+        retention::Keeper::new(opts.retention),
+    );
+    let mut index_keep = retention::Keeper::new(opts.retention);
+    let mut index_first = 0u64;
     let tl_thread = std::thread::Builder::new()
         .name("holo-timeline".into())
         .spawn(move || {
-            for batch in tl_rx {
-                for p in batch.iter() {
-                    timeline.add(p);
+            for msg in tl_rx {
+                match msg {
+                    Msg::Batch(batch) => {
+                        for p in batch.iter() {
+                            timeline.add(p);
+                        }
+                        tl_keep.timeline(&mut timeline, &batch);
+                    }
+                    Msg::Snap(to) => {
+                        let mut copy = timeline.clone();
+                        copy.flush();
+                        snapshot::reply(&to, copy);
+                    }
                 }
             }
             timeline.flush();
@@ -313,31 +420,78 @@ fn ingest_all(
     let tables_thread = std::thread::Builder::new()
         .name("holo-tables".into())
         .spawn(move || {
-            for batch in tb_rx.iter().filter(|_| tables) {
-                for p in batch.iter() {
-                    agg.observe_tables(p);
+            for msg in tb_rx {
+                match msg {
+                    Msg::Batch(batch) if tables => {
+                        for p in batch.iter() {
+                            agg.observe_tables(p);
+                        }
+                        tb_keep.tables(&mut agg, &batch);
+                    }
+                    Msg::Batch(_) => {}
+                    Msg::Snap(to) => snapshot::reply(&to, agg.clone()),
                 }
             }
             agg
         });
-    for batch in rx {
-        let pkts = std::sync::Arc::new(ingest::decode_batch(&batch, &mut tls));
-        for r in batch.iter() {
-            index.push(r.offset);
-            last_offset = r.offset;
+    std::thread::scope(|scope| {
+        let mut snapper =
+            snapshots.map(|(policy, publish)| snapshot::start(scope, info, opts, policy, publish));
+        loop {
+            // With snapshots, wake up during quiet periods too, so the last batch before a
+            // pause gets published without waiting for more traffic.
+            let next = if snapper.is_some() {
+                rx.recv_timeout(snapshot::TICK)
+            } else {
+                rx.recv()
+                    .map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected)
+            };
+            let batch = match next {
+                Ok(b) => Some(b),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            };
+            let batch_arrived = batch.is_some();
+            if let Some(batch) = batch {
+                let pkts = ingest::decode_batch(&batch, &mut tls);
+                // Progress counts what was read, filtered or not.
+                if let Some(r) = batch.iter().last() {
+                    last_offset = r.offset;
+                }
+                let (batch, pkts) = ingest::apply_filter(opts.filter.as_deref(), batch, pkts);
+                let pkts = std::sync::Arc::new(pkts);
+                index.extend(batch.iter().map(|r| r.offset));
+                packets += pkts.len() as u64;
+                index_keep.index(&mut index, &mut index_first, &pkts);
+                // Sends fail only if an aggregation thread died; ingest must not stall on it.
+                let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+                if let Some((tx, _)) = &residual {
+                    let _ = tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
+                }
+                let _ = tb_tx.send(Msg::Batch(pkts));
+            }
+            let p = Progress {
+                packets,
+                offset: last_offset,
+                sample_ratio: sampler
+                    .as_ref()
+                    .map_or(1, |s| s.ratio.load(std::sync::atomic::Ordering::Relaxed)),
+            };
+            if batch_arrived {
+                progress(p);
+            }
+            if let Some(s) = &mut snapper {
+                let to = snapshot::Consumers {
+                    timeline: &tl_tx,
+                    tables: &tb_tx,
+                    residual: residual.as_ref().map(|(tx, _)| tx),
+                };
+                s.maybe_request(p, (&index, index_first), &to);
+            }
         }
-        packets += pkts.len() as u64;
-        // Sends fail only if an aggregation thread died; ingest must not stall on it.
-        let _ = tl_tx.send(std::sync::Arc::clone(&pkts));
-        if let Some((tx, _)) = &residual {
-            let _ = tx.send(std::sync::Arc::clone(&pkts));
-        }
-        let _ = tb_tx.send(pkts);
-        progress(Progress {
-            packets,
-            offset: last_offset,
-        });
-    }
+        // Dropping the snapshotter ends its thread once a snapshot in flight is published.
+        drop(snapper);
+    });
     drop((tl_tx, tb_tx));
     let track = residual.and_then(|(tx, handle)| {
         drop(tx);
@@ -352,6 +506,9 @@ fn ingest_all(
         _ => Timeline::default(),
     };
     agg.index = index;
+    agg.index_first = index_first;
+    agg.retention = opts.retention.filter(|r| !r.is_unbounded());
+    agg.sampling = sampler.map(|s| s.summary());
     let end = match reader.map(std::thread::JoinHandle::join) {
         Ok(Ok(end)) => end,
         _ => ingest::ReaderEnd {
@@ -378,6 +535,16 @@ fn ingest_all(
         });
     }
     warnings.extend(decode_warnings(&agg.stats));
+    if let Some(s) = agg.sampling.filter(|s| s.packets_dropped > 0) {
+        warnings.push(Warning {
+            kind: WarningKind::Sampled,
+            message: format!(
+                "ingest fell behind the link: {} of {} packets sampled out (up to 1 in {} kept); counts are of the kept packets",
+                s.packets_dropped, s.packets_seen, s.max_ratio
+            ),
+            offset: None,
+        });
+    }
     (end.info, warnings, agg, track)
 }
 

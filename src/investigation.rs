@@ -140,6 +140,21 @@ impl Investigation {
         }
     }
 
+    /// Replaces the analysis with a newer snapshot of the same (growing) capture and keeps the
+    /// analyst's view: the cursor stays at the same time (bucket widths may have changed since),
+    /// or moves to the newest bucket when `follow` is set (live mode).
+    pub fn refresh(&mut self, analysis: Arc<Analysis>, follow: bool) {
+        let (t, was_empty) = (self.cursor_time(), self.is_empty());
+        self.analysis = analysis;
+        self.cursor = if follow {
+            self.len().saturating_sub(1)
+        } else if was_empty {
+            0
+        } else {
+            self.pos_at(t)
+        };
+    }
+
     /// The current findings.
     #[must_use]
     pub fn findings(&self) -> &Findings {

@@ -4,6 +4,7 @@
 //! The JSON is a contract read by tests outside the repository: field names given by the issues
 //! are kept forever; new fields may be added, none renamed or dropped.
 
+pub mod alerts;
 pub mod findings;
 pub mod markdown;
 pub mod rules;
@@ -61,6 +62,12 @@ pub struct CaptureSection {
     pub decoded: BTreeMap<String, u64>,
     /// Problems that did not stop processing.
     pub warnings: Vec<WarningRow>,
+    /// What retention kept and folded (present only with `--retention` or a live capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::engine::retention::RetentionReport>,
+    /// Live sampling (present only for a live capture).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::engine::ingest::Sampling>,
 }
 
 /// One timeline bucket as reported.
@@ -109,6 +116,9 @@ pub struct Report {
     pub residual: Option<findings::ResidualRow>,
     /// Drafted mitigation rules with their replay figures (empty unless drafted).
     pub rules: Vec<rules::RuleRow>,
+    /// The capture filter and its counts (absent without `--filter`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::rules::filter::FilterCounts>,
 }
 
 /// How many rows of each table to include.
@@ -169,6 +179,8 @@ impl Report {
                         offset: w.offset,
                     })
                     .collect(),
+                retention: a.agg.retention_report(),
+                sampling: a.agg.sampling,
             },
             flows: a.agg.flows.top(limits.flows),
             flows_total: a.agg.flows.len(),
@@ -191,7 +203,15 @@ impl Report {
             baseline: findings::baseline(&a.findings),
             residual: findings::residual(a),
             rules: Vec::new(),
+            filter: None,
         }
+    }
+
+    /// The report with the `filter` section filled from the filter the analysis used.
+    #[must_use]
+    pub fn with_filter(mut self, f: &crate::rules::filter::PacketFilter) -> Self {
+        self.filter = Some(f.counts());
+        self
     }
 
     /// The report with the `rules` section filled from drafts.

@@ -10,6 +10,7 @@
 pub mod draft;
 pub mod edit;
 pub mod export;
+pub mod filter;
 pub mod matcher;
 pub mod model;
 mod probe;

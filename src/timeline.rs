@@ -8,9 +8,11 @@
 
 pub mod bucket;
 pub mod dense;
+pub mod history;
 pub mod key;
 
 pub use bucket::{Bucket, NFIELDS};
+pub use history::History;
 pub use key::{FieldKey, Interner};
 
 use crate::decode::{Field, Packet, Value, ValueRef};
@@ -54,6 +56,10 @@ pub struct Timeline {
     buckets: Vec<Bucket>,
     interner: Interner,
     dense: dense::Dense,
+    /// Buckets folded out by retention ([`Timeline::fold_before`]).
+    history: History,
+    /// Interner size at which the next fold compacts it.
+    compact_at: usize,
 }
 
 impl Default for Timeline {
@@ -73,6 +79,8 @@ impl Timeline {
             buckets: Vec::new(),
             interner: Interner::default(),
             dense: dense::Dense::default(),
+            history: History::default(),
+            compact_at: 1 << 16,
         }
     }
 
@@ -86,6 +94,8 @@ impl Timeline {
             buckets: Vec::new(),
             interner: Interner::default(),
             dense: dense::Dense::default(),
+            history: History::default(),
+            compact_at: 1 << 16,
         }
     }
 
@@ -227,6 +237,21 @@ impl Timeline {
                 }
             });
         }
+        let src = &other.interner;
+        let interner = &mut self.interner;
+        self.history.bucket.merge_with(&other.history.bucket, |k| {
+            if k.is_interned() {
+                interner.key(k.field(), src.value(k).as_ref())
+            } else {
+                k
+            }
+        });
+        self.history.buckets += other.history.buckets;
+        self.history.from_ns = match (self.history.from_ns, other.history.from_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.history.to_ns = self.history.to_ns.max(other.history.to_ns);
         if !self.fixed {
             self.coarsen();
         }

@@ -5,6 +5,8 @@
 //! message otherwise, but fails in CI, which runs it as root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,8 +63,16 @@ while time.time() < end:
     time.sleep(0.05)
 "#;
 
-#[test]
-fn live_syn_sweep_is_reported_as_a_wave() {
+/// Two namespaces `a` (10.231.0.1, device `va`) and `b` (10.231.0.2, device `vb`) joined by
+/// a veth pair, removed on drop; `None` (skip) only outside CI without root, iproute2, python3.
+struct Pair {
+    _guard: Netns,
+    a: String,
+    b: String,
+    va: String,
+}
+
+fn veth_pair(tag: &str) -> Option<Pair> {
     if !is_root() || !ip(&["netns", "list"]) || Command::new("python3").arg("-V").output().is_err()
     {
         assert!(
@@ -70,12 +80,12 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             "CI must run the live test as root with iproute2 and python3"
         );
         eprintln!("skipping live capture test: needs root, iproute2 and python3");
-        return;
+        return None;
     }
     let id = std::process::id() % 100_000;
-    let (a, b) = (format!("holo-a-{id}"), format!("holo-b-{id}"));
-    let (va, vb) = (format!("hla{id}"), format!("hlb{id}"));
-    let _guard = Netns(vec![a.clone(), b.clone()]);
+    let (a, b) = (format!("holo-{tag}a-{id}"), format!("holo-{tag}b-{id}"));
+    let (va, vb) = (format!("h{tag}a{id}"), format!("h{tag}b{id}"));
+    let guard = Netns(vec![a.clone(), b.clone()]);
     assert!(ip(&["netns", "add", &a]) && ip(&["netns", "add", &b]));
     assert!(ip(&[
         "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b
@@ -85,6 +95,19 @@ fn live_syn_sweep_is_reported_as_a_wave() {
         assert!(ip(&["-n", ns, "link", "set", dev, "up"]));
         assert!(ip(&["-n", ns, "link", "set", "lo", "up"]));
     }
+    Some(Pair {
+        _guard: guard,
+        a,
+        b,
+        va,
+    })
+}
+
+#[test]
+fn live_syn_sweep_is_reported_as_a_wave() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("l") else {
+        return;
+    };
     let mut holo = Command::new("ip")
         .args([
             "netns",
@@ -130,8 +153,11 @@ fn live_syn_sweep_is_reported_as_a_wave() {
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["capture"]["format"], "live");
+    // About 2 300 packets are sent (warm-up, 1000 SYNs and their RSTs, tail). On a loaded
+    // 2-core machine the kernel drops some before the socket is read (seen: 1 794-1 988); what
+    // matters is that most arrive and the sweep is found.
     assert!(
-        j["capture"]["packets"].as_u64().unwrap() > 2000,
+        j["capture"]["packets"].as_u64().unwrap() > 1500,
         "{}",
         j["capture"]
     );
@@ -202,4 +228,50 @@ fn live_capture_drops_root_to_the_sudo_user() {
         (65534, 65534),
         "report written as root"
     );
+}
+
+/// The TUI on a live interface (`holoscope --interface IFACE` in tmux): it says LIVE, the sweep
+/// shows up as a wave while the capture still runs, jumping back to it pins the view (whose
+/// shifts name the swept field), End returns to live, and quitting ends the capture with a
+/// one-line summary.
+#[test]
+fn live_tui_follows_the_sweep_and_pins_on_scrub() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("t") else {
+        return;
+    };
+    let Some(t) = common::tmux::Tmux::new("live") else {
+        assert!(std::env::var_os("CI").is_none(), "CI installs tmux");
+        return;
+    };
+    let bin = env!("CARGO_BIN_EXE_holoscope");
+    let dir = tempfile::tempdir().unwrap();
+    t.start(
+        "tui",
+        dir.path(),
+        &format!("ip netns exec {a} {bin} --interface {va} --duration 120s"),
+    );
+    t.wait_text("tui", "LIVE");
+    let sweep = Command::new("ip")
+        .args(["netns", "exec", &b, "python3", "-c", SWEEP, "10.231.0.1"])
+        .status()
+        .unwrap();
+    assert!(sweep.success());
+    // The sweep shows up as a wave on the slider while the capture is still live.
+    let s = t.wait("tui", "the sweep as a live wave", |s| {
+        s.contains("LIVE") && s.contains("W1")
+    });
+    assert!(!s.contains("capture ended"), "{s}");
+    // Jumping back to it pins the view, and the shifts there name the sweep.
+    t.keys("tui", &["["]);
+    t.wait("tui", "the pinned wave with its shift", |s| {
+        s.contains("PINNED") && s.contains("dst_port")
+    });
+    t.keys("tui", &["End"]);
+    t.wait("tui", "back to live", |s| {
+        s.contains("LIVE") && !s.contains("PINNED")
+    });
+    t.keys("tui", &["q"]);
+    let s = t.wait_text("tui", "HOLO-EXIT=");
+    assert!(s.contains("HOLO-EXIT=0"), "{s}");
+    assert!(s.contains("live capture on"), "{s}");
 }

@@ -209,6 +209,7 @@ fn whole_app_scripted_session() {
         app.handle(AppEvent::Progress(holoscope::engine::Progress {
             packets: 1000,
             offset: 3_000_000,
+            sample_ratio: 1,
         }));
         insta::assert_snapshot!(
             format!("app_loading_{w}x{h}"),

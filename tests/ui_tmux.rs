@@ -5,102 +5,11 @@
 
 use holoscope::investigation::{Hooks, Investigation};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_holoscope");
-const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Tmux {
-    sock: String,
-}
-
-impl Tmux {
-    fn new(test: &str) -> Option<Self> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("SKIPPED: tmux is not installed (CI installs it)");
-            return None;
-        }
-        Some(Self {
-            sock: format!("holo-{test}-{}", std::process::id()),
-        })
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.sock, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Starts `cmd` (a shell line) in a new detached session of 160x48 in `cwd`; the shell
-    /// prints the exit code and stays, so the last screen can still be read.
-    fn start(&self, name: &str, cwd: &Path, cmd: &str) {
-        let line = format!("{cmd}; echo HOLO-EXIT=$?; sleep 600");
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            "160",
-            "-y",
-            "48",
-            "-c",
-            cwd.to_str().unwrap(),
-            "sh",
-            "-c",
-            &line,
-        ]);
-        self.run(&["set-option", "-t", name, "-s", "escape-time", "0"]);
-    }
-
-    fn screen(&self, name: &str) -> String {
-        self.run(&["capture-pane", "-p", "-t", name])
-    }
-
-    fn screen_colours(&self, name: &str) -> String {
-        self.run(&["capture-pane", "-p", "-e", "-t", name])
-    }
-
-    fn wait(&self, name: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen(name);
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < DEADLINE,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_text(&self, name: &str, text: &str) -> String {
-        self.wait(name, text, |s| s.contains(text))
-    }
-
-    fn keys(&self, name: &str, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", name];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn type_line(&self, name: &str, text: &str) {
-        self.run(&["send-keys", "-t", name, "-l", text]);
-        self.keys(name, &["Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        self.run(&["kill-server"]);
-    }
-}
+mod common;
+use common::tmux::{DEADLINE, Tmux};
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo.pcap")

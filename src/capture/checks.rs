@@ -31,6 +31,7 @@ pub(crate) struct Checks {
     absurd: Tally,
     snaplen: Tally,
     unknown_iface: Tally,
+    ignored_descriptions: Tally,
 }
 
 impl Checks {
@@ -65,6 +66,11 @@ impl Checks {
         self.unknown_iface.note(offset);
     }
 
+    /// A section or interface description beyond the reader's limits (ignored).
+    pub(crate) fn ignored_description(&mut self, offset: u64) {
+        self.ignored_descriptions.note(offset);
+    }
+
     /// Appends one warning per anomaly seen and resets the counters.
     pub(crate) fn finish(&mut self, out: &mut Vec<Warning>) {
         let items = [
@@ -87,6 +93,11 @@ impl Checks {
                 self.unknown_iface,
                 WarningKind::UnknownInterface,
                 "packets referring to an undescribed interface were skipped",
+            ),
+            (
+                self.ignored_descriptions,
+                WarningKind::Corrupt,
+                "section or interface descriptions beyond the limit of 65536 each were ignored",
             ),
         ];
         for (tally, kind, what) in items {

@@ -64,7 +64,48 @@ pub fn open(
         path: path.to_path_buf(),
         source,
     })?;
-    super::from_reader(path.display().to_string(), Box::new(reader))
+    let slot = std::sync::Arc::clone(&reader.idle);
+    let inner = super::from_reader(path.display().to_string(), Box::new(reader))?;
+    Ok(Box::new(Followed { inner, slot }))
+}
+
+/// Where the reader's idle hook goes: set through the source, called by the `Read` below it.
+type IdleSlot = std::sync::Arc<std::sync::Mutex<Option<super::IdleHook>>>;
+
+/// The parsing source over a [`FollowReader`], which passes the idle hook down to it.
+struct Followed {
+    inner: Box<dyn PacketSource + Send>,
+    slot: IdleSlot,
+}
+
+impl PacketSource for Followed {
+    fn info(&self) -> &super::CaptureInfo {
+        self.inner.info()
+    }
+
+    fn next_packet(&mut self) -> Result<Option<super::RawPacket<'_>>, CaptureError> {
+        self.inner.next_packet()
+    }
+
+    fn take_warnings(&mut self) -> Vec<super::Warning> {
+        self.inner.take_warnings()
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read()
+    }
+
+    fn index_context(&self) -> Option<super::IndexContext> {
+        self.inner.index_context()
+    }
+
+    fn set_idle_hook(&mut self, hook: super::IdleHook) -> bool {
+        if let Ok(mut s) = self.slot.lock() {
+            *s = Some(hook);
+            return true;
+        }
+        false
+    }
 }
 
 /// A `Read` over a growing, rotating capture (see the module docs).
@@ -80,6 +121,8 @@ pub struct FollowReader {
     /// The first bytes of the stream (the legacy pcap header, if it is one).
     head: Vec<u8>,
     ended: bool,
+    /// Called before each wait for data (see [`PacketSource::set_idle_hook`]).
+    idle: IdleSlot,
 }
 
 const LEGACY_HEADER: usize = 24;
@@ -110,6 +153,7 @@ impl FollowReader {
             last_data: Instant::now(),
             head: Vec::with_capacity(LEGACY_HEADER),
             ended: false,
+            idle: IdleSlot::default(),
         })
     }
 
@@ -130,6 +174,12 @@ impl FollowReader {
             .is_some_and(|idle| self.last_data.elapsed() >= idle)
         {
             return false;
+        }
+        // Nobody is writing right now: let the reader hand over what it holds.
+        if let Ok(mut hook) = self.idle.lock()
+            && let Some(h) = hook.as_mut()
+        {
+            h();
         }
         let _ = self.events.recv_timeout(self.opts.poll);
         while self.events.try_recv().is_ok() {}

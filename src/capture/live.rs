@@ -32,6 +32,17 @@ pub struct LiveSource {
     stop: Arc<AtomicBool>,
     bytes: u64,
     packets: u64,
+    idle: Option<super::IdleHook>,
+}
+
+// Debug by hand: the receiver and the idle hook have no Debug.
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("info", &self.info)
+            .field("packets", &self.packets)
+            .finish_non_exhaustive()
+    }
 }
 
 fn now() -> Timestamp {
@@ -119,6 +130,7 @@ impl LiveSource {
             stop,
             bytes: 0,
             packets: 0,
+            idle: None,
         })
     }
 
@@ -130,6 +142,11 @@ impl LiveSource {
 }
 
 impl PacketSource for LiveSource {
+    fn set_idle_hook(&mut self, hook: super::IdleHook) -> bool {
+        self.idle = Some(hook);
+        true
+    }
+
     fn info(&self) -> &CaptureInfo {
         &self.info
     }
@@ -165,7 +182,13 @@ impl PacketSource for LiveSource {
                         std::io::ErrorKind::TimedOut
                             | std::io::ErrorKind::WouldBlock
                             | std::io::ErrorKind::Interrupted
-                    ) => {}
+                    ) =>
+                {
+                    // A quiet interface: let the reader hand over what it holds.
+                    if let Some(hook) = &mut self.idle {
+                        hook();
+                    }
+                }
                 Err(e) => {
                     return Err(CaptureError::Io {
                         path: PathBuf::from(&self.info.source),

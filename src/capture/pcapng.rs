@@ -10,9 +10,22 @@ use crate::time::Timestamp;
 use pcap_parser::PcapBlockOwned;
 use pcap_parser::pcapng::Block;
 
+/// Most sections kept. Every section and interface is kept to the end (the index context needs
+/// them), so without a cap a stream of SHBs or IDBs would grow memory with the input: 24 MB of
+/// SHB+IDB pairs took 139 MB before these caps. Real captures have a handful of each; a follow
+/// of `tcpdump -G 60` rotations makes one section a minute (45 days to reach the cap).
+pub(crate) const MAX_SECTIONS: usize = 1 << 16;
+/// Most interfaces kept, over all sections (see `MAX_SECTIONS`).
+pub(crate) const MAX_INTERFACES: u32 = 1 << 16;
+
+// The warning in checks.rs names this limit.
+const _: () = assert!(MAX_SECTIONS == 65536 && MAX_INTERFACES == 65536);
+
 /// Tracks sections and interfaces, turns packet blocks into packets.
 #[derive(Default)]
 pub(crate) struct NgSink {
+    /// A section past [`MAX_SECTIONS`] began: its packets cannot be attributed and are skipped.
+    flooded: bool,
     sections: Vec<Section>,
     /// Timestamps given to SPBs (they carry none), by block offset; only non-zero ones.
     untimed: Vec<(u64, Timestamp)>,
@@ -36,6 +49,11 @@ impl BlockSink for NgSink {
         match block {
             Block::SectionHeader(shb) => {
                 self.big_endian = shb.big_endian();
+                if self.flooded || self.sections.len() >= MAX_SECTIONS {
+                    self.flooded = true;
+                    self.checks.ignored_description(offset);
+                    return None;
+                }
                 self.sections.push(Section {
                     start: offset,
                     big_endian: self.big_endian,
@@ -46,6 +64,11 @@ impl BlockSink for NgSink {
                 None
             }
             Block::InterfaceDescription(idb) => {
+                if self.flooded || self.next_global >= MAX_INTERFACES {
+                    // Its packets are then skipped as referring to an undescribed interface.
+                    self.checks.ignored_description(offset);
+                    return None;
+                }
                 if let Some(section) = self.sections.last_mut() {
                     section
                         .interfaces
@@ -75,6 +98,10 @@ impl BlockSink for NgSink {
 impl NgSink {
     fn packet(&mut self, offset: u64, block: &Block<'_>) -> Option<PacketMeta> {
         let rec = ng_record(block, self.big_endian)?;
+        if self.flooded {
+            self.checks.unknown_interface(offset);
+            return None;
+        }
         let section = self.sections.last()?;
         let Some(iface) = section.interfaces.get(rec.if_id as usize) else {
             self.checks.unknown_interface(offset);

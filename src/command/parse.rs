@@ -64,6 +64,11 @@ pub fn time(s: &str) -> Result<TimeSpec, ParseError> {
                 _ => return err(format!("bad time {s:?} (try 1:30 or 90s)")),
             }
         }
+        // Each part finite is not enough: a long enough h:m:s overflows the sum (found by
+        // fuzzing; `inf` would print as a time that does not parse back).
+        if !total.is_finite() {
+            return err(format!("time {s:?} is out of range"));
+        }
         return Ok(TimeSpec::Offset(total));
     }
     if s == "0" || s == "0s" {
@@ -176,6 +181,15 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_times_that_overflow_are_refused() {
+        // 1e307 hours is a finite number; times 60 it is not.
+        let huge = format!("1{}:00", "0".repeat(307));
+        assert!(time(&huge).is_err(), "hours * 60 overflow to inf");
+        assert!(parse(&format!("baseline {huge}..90s")).is_err());
+        assert!(time("1:30").is_ok());
+    }
 
     #[test]
     fn display_round_trips_through_parse() {

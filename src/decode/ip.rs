@@ -6,7 +6,7 @@
 //! slices keep a TCP packet's decode well under 100 ns.)
 
 use super::field::{Layer, Packet, Stopped};
-use etherparse::{Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
+use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice};
 
 /// What the transport decoder needs from the network layer.
 #[derive(Debug)]
@@ -108,19 +108,16 @@ fn ipv6<'a>(pkt: &mut Packet, bytes: &'a [u8], off: usize) -> Result<Transport<'
         (40 + plen).min(bytes.len())
     };
     let payload = bytes.get(40..end).unwrap_or_default();
-    let (exts, next, rest, err) = Ipv6ExtensionsSlice::from_slice_lax(h.next_header(), payload);
-    pkt.proto = Some(next.0);
+    let walk = walk_ipv6_extensions(h.next_header().0, payload);
+    let (next, rest) = (walk.next, walk.rest);
+    pkt.proto = Some(next);
     let mut frag_offset = 0;
-    if !exts.is_empty() {
-        for ext in exts {
-            if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                frag_offset = f.fragment_offset().value().saturating_mul(8);
-                pkt.frag_offset = Some(frag_offset);
-                pkt.frag_more = Some(f.more_fragments());
-            }
-        }
+    if let Some((offset, more)) = walk.fragment {
+        frag_offset = offset.saturating_mul(8);
+        pkt.frag_offset = Some(frag_offset);
+        pkt.frag_more = Some(more);
     }
-    if err.is_some() {
+    if walk.truncated {
         return Err(stop("bad ip extension header"));
     }
     let ext_len = payload.len() - rest.len();
@@ -130,7 +127,7 @@ fn ipv6<'a>(pkt: &mut Packet, bytes: &'a [u8], off: usize) -> Result<Transport<'
         plen.saturating_sub(ext_len)
     };
     Ok(Transport {
-        proto: next.0,
+        proto: next,
         bytes: rest,
         offset: off + 40 + ext_len,
         wire_len: len_u32(wire_len),
@@ -138,10 +135,94 @@ fn ipv6<'a>(pkt: &mut Packet, bytes: &'a [u8], off: usize) -> Result<Transport<'
     })
 }
 
+/// What walking an IPv6 extension header chain found.
+struct ExtWalk<'a> {
+    /// Protocol after the last extension header.
+    next: u8,
+    /// Bytes after the last extension header.
+    rest: &'a [u8],
+    /// Fragment header: offset in 8-byte units and the more-fragments flag.
+    fragment: Option<(u16, bool)>,
+    /// The chain ran past the captured bytes.
+    truncated: bool,
+}
+
+/// Walks the extension header chain with checked slicing.
+///
+/// Written by hand: etherparse 0.21's `Ipv6ExtensionsSlice::from_slice_lax` iterator read past
+/// the end of its input on a fuzzed packet (AddressSanitizer heap-buffer-overflow in
+/// `Ipv6RawExtHeaderSlice::from_slice_unchecked`; reproducer in fuzz/regressions/link). The
+/// chain format is simple (RFC 8200 section 4: next header, length in 8-octet units beyond
+/// the first; AH counts 4-octet units beyond the first two), so a few checked lines replace it.
+fn walk_ipv6_extensions(first: u8, mut bytes: &[u8]) -> ExtWalk<'_> {
+    // Hop-by-hop, routing, fragment, destination options, AH, mobility, HIP, shim6.
+    const EXT: [u8; 8] = [0, 43, 44, 60, 51, 135, 139, 140];
+    let mut next = first;
+    let mut fragment = None;
+    // At most one of each in a sane packet; bound the walk so a crafted chain stays cheap.
+    for _ in 0..16 {
+        if !EXT.contains(&next) {
+            break;
+        }
+        let len = match (next, bytes.get(1)) {
+            (44, Some(_)) => 8,
+            (51, Some(l)) => (usize::from(*l) + 2) * 4,
+            (_, Some(l)) => (usize::from(*l) + 1) * 8,
+            (_, None) => 0,
+        };
+        let (Some(head), Some(tail)) = (bytes.get(..len).filter(|_| len > 0), bytes.get(len..))
+        else {
+            return ExtWalk {
+                next,
+                rest: bytes,
+                fragment,
+                truncated: true,
+            };
+        };
+        if next == 44 {
+            let word = u16::from_be_bytes([head[2], head[3]]);
+            fragment = Some((word >> 3, word & 1 == 1));
+        }
+        next = head[0];
+        bytes = tail;
+    }
+    ExtWalk {
+        next,
+        rest: bytes,
+        fragment,
+        truncated: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+
+    #[test]
+    fn ipv6_extension_chain_is_walked_with_checks() {
+        // Hop-by-hop (8 bytes) -> fragment (offset 185 x 8, more) -> UDP.
+        let mut b = vec![44, 0, 1, 4, 0, 0, 0, 0];
+        b.extend_from_slice(&[17, 0, 0x05, 0xc9, 0, 0, 0, 1]);
+        b.extend_from_slice(b"udp");
+        let w = walk_ipv6_extensions(0, &b);
+        assert_eq!((w.next, w.rest, w.truncated), (17, &b"udp"[..], false));
+        assert_eq!(w.fragment, Some((185, true)));
+        // AH counts 4-octet units beyond two: length 1 -> 12 bytes.
+        let mut ah = vec![6, 1];
+        ah.extend_from_slice(&[0; 10]);
+        ah.push(0xaa);
+        let w = walk_ipv6_extensions(51, &ah);
+        assert_eq!((w.next, w.rest), (6, &[0xaa][..]));
+        // A header claiming more than was captured stops the walk, never reads past it.
+        let w = walk_ipv6_extensions(60, &[6, 200, 0, 0]);
+        assert!(w.truncated);
+        assert_eq!(w.next, 60);
+        assert!(walk_ipv6_extensions(0, &[]).truncated);
+        // Not an extension header: nothing to walk.
+        let w = walk_ipv6_extensions(6, b"tcp");
+        assert_eq!((w.next, w.rest, w.truncated), (6, &b"tcp"[..], false));
+    }
 
     #[test]
     fn ipv4_lengths_come_from_the_header_not_the_capture() {

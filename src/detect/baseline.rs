@@ -161,6 +161,21 @@ impl Baseline {
         self.absorb_scaled(b, width_ns, weight.min(1.0));
     }
 
+    /// Seeds the baseline with a summary of earlier traffic (the retention history) spanning
+    /// `span_ns` and ending at `end_ns`, scaled to `mass_ns` worth of it. The history holds
+    /// every folded bucket, attack waves included (which a baseline fed bucket by bucket
+    /// would have left out), so it is kept light: it makes old values familiar and gives the
+    /// rate a reference, and the kept buckets outweigh it within seconds. No-op when frozen.
+    pub fn absorb_prior(&mut self, b: &Bucket, end_ns: i64, span_ns: i64, mass_ns: i64) {
+        if self.frozen || b.packets == 0 || span_ns <= 0 {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let weight = (mass_ns.max(0) as f64 / span_ns as f64).min(1.0);
+        self.decay_to(end_ns);
+        self.absorb_scaled(b, span_ns, weight);
+    }
+
     fn absorb_raw(&mut self, b: &Bucket, width_ns: i64) {
         self.absorb_scaled(b, width_ns, 1.0);
     }

@@ -93,6 +93,9 @@ pub struct ResidualOptions {
     pub baseline: Option<(BaselineTime, BaselineTime)>,
     /// Fixed cell width (the timeline's fixed bucket width), or adaptive along the ladder.
     pub cell_ns: Option<i64>,
+    /// Memory budget of the leaf cache in bytes (values first seen once it is full share
+    /// their field's overflow leaf).
+    pub leaf_budget: usize,
 }
 
 impl ResidualOptions {
@@ -105,12 +108,13 @@ impl ResidualOptions {
             warmup_ns: detect.warmup_ns,
             baseline: detect.baseline,
             cell_ns: bucket_ns,
+            leaf_budget: crate::algebra::leaf::DEFAULT_LEAF_BUDGET,
         }
     }
 }
 
 /// The streaming stage; feed packets in file order with [`ResidualStage::observe`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ResidualStage {
     opts: ResidualOptions,
     table: LeafTable,
@@ -152,7 +156,10 @@ impl ResidualStage {
             None => (LADDER[0], false),
         };
         Self {
-            table: LeafTable::new(schema),
+            table: {
+                let d = (schema.layout.stripe_dim as usize).max(1);
+                LeafTable::with_capacity(schema, opts.leaf_budget / (4 * d))
+            },
             sub: StripedSubspace::new(opts.layout, opts.k),
             scorer: None,
             judge: ProfileJudge::new(stripes),
@@ -274,6 +281,13 @@ impl ResidualStage {
         }
     }
 
+    /// Forgets the cells that ended at or before `cutoff_ns` (retention): the heatmap covers
+    /// the kept timeline buckets only, so nothing here grows with the stream's length.
+    pub fn forget_before(&mut self, cutoff_ns: i64) {
+        let first_kept = cutoff_ns.div_euclid(self.cell_ns);
+        self.cells = self.cells.split_off(&first_kept);
+    }
+
     /// Next ladder step: cells merge exactly because each step divides the next.
     fn coarsen(&mut self) {
         while self.cells.len() > MAX_CELLS {
@@ -377,6 +391,13 @@ impl ResidualStage {
                     .unwrap_or(f64::INFINITY)
             })
             .collect()
+    }
+
+    /// The track so far, as if the pass ended now (for snapshots of a running pass; the stage
+    /// itself goes on unchanged).
+    #[must_use]
+    pub fn snapshot(&self) -> ResidualTrack {
+        self.clone().finish()
     }
 
     /// Ends the pass.

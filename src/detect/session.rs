@@ -284,6 +284,7 @@ pub struct SessionTable {
     stats: Vec<SessionStats>,
     /// Packets of sessions that could not be created because the table was full.
     pub dropped: u64,
+    evicted: u64,
 }
 
 impl SessionTable {
@@ -299,6 +300,7 @@ impl SessionTable {
             }
         }
         self.dropped += other.dropped;
+        self.evicted += other.evicted;
     }
 
     /// Counts one packet (packets without IP addresses are ignored).
@@ -357,6 +359,46 @@ impl SessionTable {
             src == s.client
         };
         s.add(pkt, from_client);
+    }
+
+    /// Keeps the sessions whose slot is marked in `keep` (the flow table's mask from
+    /// [`crate::engine::flows::FlowTable::evict_before`]) and renumbers them the same way, so
+    /// flow and session slots still agree.
+    pub fn retain_slots(&mut self, keep: &[bool]) {
+        let n = self.stats.len();
+        let kept = |i: usize| keep.get(i).copied().unwrap_or(true);
+        let mut renum = Vec::with_capacity(n);
+        let mut next = 0u32;
+        for i in 0..n {
+            renum.push(next);
+            next += u32::from(kept(i));
+        }
+        let mut i = 0;
+        self.keys.retain(|_| {
+            i += 1;
+            kept(i - 1)
+        });
+        let mut i = 0;
+        self.stats.retain(|_| {
+            i += 1;
+            kept(i - 1)
+        });
+        self.slots.retain(|_, v| {
+            let i = *v as usize;
+            if i < n && kept(i) {
+                *v = renum[i];
+                true
+            } else {
+                false
+            }
+        });
+        self.evicted += (n - self.stats.len()) as u64;
+    }
+
+    /// Sessions evicted by retention so far.
+    #[must_use]
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Number of sessions.

@@ -146,6 +146,7 @@ pub fn endpoints(pkt: &Packet) -> Option<(EntityId, EntityId)> {
 #[derive(Debug, Default, Clone)]
 pub struct EntityTable {
     map: FxHashMap<EntityId, EntityStats>,
+    evicted: u64,
 }
 
 impl EntityTable {
@@ -183,6 +184,7 @@ impl EntityTable {
 
     /// Adds another table (a parallel shard of the same capture).
     pub fn merge(&mut self, other: EntityTable) {
+        self.evicted += other.evicted;
         for (id, o) in other.map {
             match self.map.entry(id) {
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -202,6 +204,19 @@ impl EntityTable {
                 }
             }
         }
+    }
+
+    /// Evicts the entities last seen before `cutoff` (retention).
+    pub fn evict_before(&mut self, cutoff: Timestamp) {
+        let n = self.map.len();
+        self.map.retain(|_, s| s.last >= cutoff);
+        self.evicted += (n - self.map.len()) as u64;
+    }
+
+    /// Entities evicted by retention so far.
+    #[must_use]
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Number of entities.

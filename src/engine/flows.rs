@@ -120,6 +120,7 @@ pub struct FlowTable {
     slots: FxHashMap<FlowKey, u32>,
     keys: Vec<FlowKey>,
     stats: Vec<FlowStats>,
+    evicted: u64,
 }
 
 impl FlowTable {
@@ -165,6 +166,7 @@ impl FlowTable {
     /// Adds another table (a parallel shard). Shards split by flow key never share a flow; if
     /// they do, the counters add up and the earlier first packet decides the originator.
     pub fn merge(&mut self, other: FlowTable) {
+        self.evicted += other.evicted;
         for (k, o) in other.keys.into_iter().zip(other.stats) {
             let Some(&i) = self.slots.get(&k) else {
                 self.slots
@@ -188,6 +190,43 @@ impl FlowTable {
             s.last = s.last.max(o.last);
             s.tcp_flags |= o.tcp_flags;
         }
+    }
+
+    /// Evicts the flows last seen before `cutoff` (retention). Slots are renumbered in order,
+    /// so the returned keep-mask (per old slot) lets a table that shares the numbering (the
+    /// sessions) do the same; `None` when nothing was evicted.
+    pub fn evict_before(&mut self, cutoff: Timestamp) -> Option<Vec<bool>> {
+        if !self.stats.iter().any(|s| s.last < cutoff) {
+            return None;
+        }
+        let keep: Vec<bool> = self.stats.iter().map(|s| s.last >= cutoff).collect();
+        let mut renum = Vec::with_capacity(keep.len());
+        let mut next = 0u32;
+        for k in &keep {
+            renum.push(next);
+            next += u32::from(*k);
+        }
+        let mut it = keep.iter();
+        self.keys.retain(|_| it.next().copied().unwrap_or(true));
+        let mut it = keep.iter();
+        self.stats.retain(|_| it.next().copied().unwrap_or(true));
+        self.slots.retain(|_, v| {
+            let i = *v as usize;
+            if keep.get(i).copied().unwrap_or(false) {
+                *v = renum[i];
+                true
+            } else {
+                false
+            }
+        });
+        self.evicted += (keep.len() - self.stats.len()) as u64;
+        Some(keep)
+    }
+
+    /// Flows evicted by retention so far.
+    #[must_use]
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Number of flows.

@@ -5,11 +5,14 @@
 //! decoding stage (TLS first-flight reassembly) in file order, and feeds every packet to the
 //! sink. Bounded channels keep memory flat however large the input.
 
+use super::sampler::Sampler;
+pub use super::sampler::{MAX_SAMPLE_RATIO, SampleCounters, Sampling};
 use crate::capture::{CaptureInfo, LinkType, OwnedPacket, PacketSource, RawPacket, Warning};
 use crate::decode::{self, Packet};
 use crate::time::Timestamp;
-use crossbeam_channel::{Receiver, bounded};
+use crossbeam_channel::{Receiver, TrySendError, bounded};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Records per batch: large enough to amortise channel and rayon overhead, small enough that a
 /// batch of jumbo frames stays a few megabytes.
@@ -80,6 +83,18 @@ impl RawBatch {
         (0..self.recs.len()).filter_map(|i| self.raw(i))
     }
 
+    /// Every other record (the sampler halving a batch it could not hand on).
+    #[must_use]
+    pub fn thin(&self) -> RawBatch {
+        let mut out = RawBatch::default();
+        for i in (0..self.recs.len()).step_by(2) {
+            if let Some(r) = self.raw(i) {
+                out.push(&r);
+            }
+        }
+        out
+    }
+
     /// Owned copies (tests).
     #[must_use]
     pub fn to_owned_packets(&self) -> Vec<OwnedPacket> {
@@ -100,10 +115,25 @@ pub struct ReaderEnd {
 }
 
 /// Starts the reader thread. Batches arrive on the returned channel; the join handle yields
-/// the source's closing facts.
+/// the source's closing facts. The reader waits when the consumers are behind.
 pub fn spawn_reader(
+    source: Box<dyn PacketSource + Send>,
+    batch_records: usize,
+) -> (
+    Receiver<RawBatch>,
+    std::io::Result<std::thread::JoinHandle<ReaderEnd>>,
+) {
+    spawn_reader_with(source, batch_records, None)
+}
+
+/// Like [`spawn_reader`]; with `sampler`, a full channel never blocks the reader (a live
+/// socket would then overflow and the kernel drop packets silently): it keeps 1 in N packets,
+/// doubling N while the consumers stay behind and halving it once they keep up, and counts
+/// what it left out.
+pub fn spawn_reader_with(
     mut source: Box<dyn PacketSource + Send>,
     batch_records: usize,
+    sampler: Option<Arc<SampleCounters>>,
 ) -> (
     Receiver<RawBatch>,
     std::io::Result<std::thread::JoinHandle<ReaderEnd>>,
@@ -112,24 +142,39 @@ pub fn spawn_reader(
     let handle = std::thread::Builder::new()
         .name("holo-reader".into())
         .spawn(move || {
+            // Sources that wait for data (live, follow) get a hook that hands over the partial
+            // batch whenever they wait, so nothing sits in the reader while traffic is quiet.
+            // They pay a lock per record; files keep the lock-free loop below.
+            let shared = std::sync::Arc::new(std::sync::Mutex::new(RawBatch::default()));
+            let (slot, hook_tx) = (std::sync::Arc::clone(&shared), tx.clone());
+            let waits = source.set_idle_hook(Box::new(move || {
+                let taken = slot
+                    .lock()
+                    .ok()
+                    .filter(|b| !b.is_empty())
+                    .map(|mut b| std::mem::take(&mut *b));
+                if let Some(b) = taken {
+                    let _ = hook_tx.send(b);
+                }
+            }));
             let mut batch = RawBatch::default();
             let mut error = None;
+            let mut s = Sampler::default();
+            let to = Offer {
+                tx: &tx,
+                sampler: sampler.as_deref(),
+                batch_records: batch_records.max(1),
+            };
             loop {
                 match source.next_packet() {
                     Ok(Some(p)) => {
-                        batch.push(&p);
-                        if batch.recs.len() >= batch_records {
-                            // The next batch starts at this one's size: growing from empty
-                            // re-copied every batch's bytes several times (callgrind: 5% of
-                            // read + decode + timeline in realloc copies).
-                            let next = RawBatch {
-                                data: Vec::with_capacity(batch.data.len() + batch.data.len() / 8),
-                                recs: Vec::with_capacity(batch_records),
-                            };
-                            // A send error means the consumer is gone: stop reading.
-                            if tx.send(std::mem::replace(&mut batch, next)).is_err() {
-                                break;
-                            }
+                        let go = if waits {
+                            shared.lock().is_ok_and(|mut b| to.take(&mut b, &p, &mut s))
+                        } else {
+                            to.take(&mut batch, &p, &mut s)
+                        };
+                        if !go {
+                            break;
                         }
                     }
                     Ok(None) => break,
@@ -139,8 +184,17 @@ pub fn spawn_reader(
                     }
                 }
             }
+            if let Ok(mut b) = shared.lock() {
+                let rest = std::mem::take(&mut *b);
+                if !rest.is_empty() {
+                    let _ = tx.send(rest);
+                }
+            }
             if !batch.is_empty() {
                 let _ = tx.send(batch);
+            }
+            if let Some(c) = &sampler {
+                s.publish(c);
             }
             ReaderEnd {
                 info: source.info().clone(),
@@ -150,6 +204,57 @@ pub fn spawn_reader(
             }
         });
     (rx, handle)
+}
+
+/// Where the reader's records go: the channel, sampling when a live source outruns the
+/// consumers.
+struct Offer<'a> {
+    tx: &'a crossbeam_channel::Sender<RawBatch>,
+    sampler: Option<&'a SampleCounters>,
+    batch_records: usize,
+}
+
+impl Offer<'_> {
+    /// Adds one record to `batch` and sends the batch when it is full; false when the
+    /// consumers are gone and reading must stop.
+    fn take(&self, batch: &mut RawBatch, p: &RawPacket<'_>, s: &mut Sampler) -> bool {
+        s.seen += 1;
+        if self.sampler.is_some() && s.skip() {
+            return true;
+        }
+        batch.push(p);
+        // While the consumers are behind, a held batch is offered again each time it grows by
+        // another batch's worth.
+        if batch.recs.len() % self.batch_records != 0 {
+            return true;
+        }
+        // The next batch starts at this one's size: growing from empty re-copied every batch's
+        // bytes several times (callgrind: 5% of read + decode + timeline in realloc copies).
+        let fresh = RawBatch {
+            data: Vec::with_capacity(batch.data.len() + batch.data.len() / 8),
+            recs: Vec::with_capacity(self.batch_records),
+        };
+        let Some(counters) = self.sampler else {
+            // A send error means the consumer is gone: stop reading.
+            return self.tx.send(std::mem::replace(batch, fresh)).is_ok();
+        };
+        match self.tx.try_send(std::mem::replace(batch, fresh)) {
+            Ok(()) => s.kept_up(),
+            Err(TrySendError::Full(b)) => {
+                *batch = b;
+                s.behind();
+                // Hold at most a few batches: halve what is held beyond that.
+                if batch.len() >= 4 * self.batch_records {
+                    let thin = batch.thin();
+                    s.dropped += (batch.len() - thin.len()) as u64;
+                    *batch = thin;
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+        s.publish(counters);
+        true
+    }
 }
 
 /// Decodes a batch on all cores (order preserved), then runs TLS first-flight reassembly in
@@ -173,27 +278,65 @@ pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec
     pkts
 }
 
+/// Drops the packets a capture filter rejects, from the decoded batch and from the raw batch
+/// (whose offsets feed the packet index), and counts both outcomes in the filter. TLS
+/// reassembly already saw every packet, so a filter on `tls_sni` sees reassembled names.
+#[must_use]
+pub fn apply_filter(
+    filter: Option<&crate::rules::filter::PacketFilter>,
+    mut batch: RawBatch,
+    mut pkts: Vec<Packet>,
+) -> (RawBatch, Vec<Packet>) {
+    let Some(f) = filter else {
+        return (batch, pkts);
+    };
+    let keep: Vec<bool> = pkts.iter().map(|p| f.matches(p)).collect();
+    let kept = keep.iter().filter(|k| **k).count();
+    f.count(kept as u64, (keep.len() - kept) as u64);
+    if kept < keep.len() {
+        let mut k = keep.iter();
+        pkts.retain(|_| k.next().copied().unwrap_or(false));
+        let mut k = keep.iter();
+        batch.recs.retain(|_| k.next().copied().unwrap_or(false));
+    }
+    (batch, pkts)
+}
+
 /// Starts the residual-profile consumer (`holo-residual`) when the options ask for it: a
 /// sender for packet batches (file order) and the thread that returns the stage's track.
 #[allow(clippy::type_complexity)]
-pub fn spawn_residual(
+pub(super) fn spawn_residual(
     opts: &super::Options,
 ) -> Option<(
-    crossbeam_channel::Sender<std::sync::Arc<Vec<Packet>>>,
+    crossbeam_channel::Sender<super::snapshot::Msg<crate::detect::residual::ResidualTrack>>,
     std::thread::JoinHandle<crate::detect::residual::ResidualTrack>,
 )> {
     if !opts.residual || opts.timeline_only {
         return None;
     }
-    let ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
-    let (tx, rx) = bounded::<std::sync::Arc<Vec<Packet>>>(4);
+    let mut ro = crate::detect::residual::ResidualOptions::new(&opts.detect, opts.bucket_ns);
+    let retention = opts.retention;
+    if retention.is_some_and(|r| !r.is_unbounded()) {
+        // On endless input new values never stop arriving: the leaf cache would fill its whole
+        // default budget (256 MB) over hours. A retained window needs far fewer leaves.
+        ro.leaf_budget = ro.leaf_budget.min(super::retention::LEAF_BUDGET);
+    }
+    let (tx, rx) = bounded::<super::snapshot::Msg<crate::detect::residual::ResidualTrack>>(4);
     let handle = std::thread::Builder::new()
         .name("holo-residual".into())
         .spawn(move || {
+            use super::snapshot::Msg;
             let mut stage = crate::detect::residual::ResidualStage::new(ro);
-            for batch in rx {
-                for p in batch.iter() {
-                    stage.observe(p);
+            let mut keep = super::retention::Keeper::new(retention);
+            for msg in rx {
+                match msg {
+                    Msg::Batch(batch) => {
+                        for p in batch.iter() {
+                            stage.observe(p);
+                        }
+                        keep.residual(&mut stage, &batch);
+                    }
+                    Msg::Snap(to) => super::snapshot::reply(&to, stage.snapshot()),
                 }
             }
             stage.finish()

@@ -22,7 +22,7 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    vec![
+    let mut lines = vec![
         format!(
             "capture   {} ({}, compression {})",
             c.source, c.format, c.compression
@@ -40,7 +40,36 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
             r.timeline.buckets.len(),
             r.timeline.bucket_seconds
         ),
-    ]
+    ];
+    if let Some(k) = &c.retention {
+        let mut kept = Vec::new();
+        if let Some(s) = k.span_s {
+            kept.push(format!("{s} s"));
+        }
+        if let Some(b) = k.bytes {
+            kept.push(format!("{b} bytes"));
+        }
+        lines.push(if k.buckets_folded == 0 {
+            format!("retention last {} in detail; nothing older yet", kept.join(" and "))
+        } else {
+            format!(
+            "retention last {} in detail; {} packets before {} folded into history ({} buckets), {} flows and {} entities evicted",
+            kept.join(" and "),
+            k.packets_in_history,
+            when(k.cutoff_ts),
+            k.buckets_folded,
+            k.flows_evicted,
+            k.entities_evicted
+        )
+        });
+    }
+    if let Some(s) = &c.sampling {
+        lines.push(format!(
+            "sampling  {} of {} packets sampled out (effective 1 in {:.2}, at most 1 in {})",
+            s.packets_dropped, s.packets_seen, s.ratio, s.max_ratio
+        ));
+    }
+    lines
 }
 
 pub(crate) fn flows_table(r: &Report) -> Table {

@@ -350,6 +350,35 @@ impl FromStr for Condition {
     }
 }
 
+/// Parses the condition list of a rule (`proto=6 dst_port=80,443`), as used by `--filter`:
+/// conditions separated by spaces, optionally joined by `and`. At least one is required.
+///
+/// # Errors
+/// The first condition that does not parse, a dangling `and`, or an empty list.
+pub fn parse_conditions(s: &str) -> Result<Vec<Condition>, RuleParseError> {
+    let toks = tokens(s)?;
+    let mut out = Vec::with_capacity(toks.len());
+    let mut after_and = false;
+    for t in toks {
+        if t == "and" {
+            if out.is_empty() || after_and {
+                return err("`and` goes between two conditions");
+            }
+            after_and = true;
+            continue;
+        }
+        after_and = false;
+        out.push(t.parse()?);
+    }
+    if after_and {
+        return err("`and` goes between two conditions");
+    }
+    if out.is_empty() {
+        return err("no condition given (e.g. proto=6 dst_port=80,443)");
+    }
+    Ok(out)
+}
+
 impl FromStr for RuleDef {
     type Err = RuleParseError;
 

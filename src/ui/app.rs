@@ -36,6 +36,15 @@ pub struct App {
     pub file_len: u64,
     /// Latest progress.
     pub progress: Progress,
+    /// The analysis is still running: `inv` (if any) is a snapshot without rule drafts, and
+    /// only commands that change the view are accepted.
+    pub loading: bool,
+    /// Live source: `Some(true)` while the cursor follows the present (Live), `Some(false)`
+    /// once the analyst moved it (Pinned); `None` for a file.
+    pub live: Option<bool>,
+    /// A saved session is being restored: its cursor and window win over the ones the analyst
+    /// used while the capture loaded.
+    pub restoring: bool,
     /// Injected stages.
     pub hooks: Hooks,
     /// Focused pane.
@@ -75,6 +84,9 @@ impl App {
             path,
             file_len,
             progress: Progress::default(),
+            loading: true,
+            live: None,
+            restoring: false,
             hooks,
             focus: Pane::Shifts,
             sel: [0; 5],
@@ -109,16 +121,33 @@ impl App {
 
     /// Handles one event; true when the screen must be redrawn.
     pub fn handle(&mut self, ev: AppEvent) -> bool {
+        let before = self.inv.as_ref().map(|i| i.cursor);
+        let by_analyst =
+            self.live == Some(true) && matches!(ev, AppEvent::Key(_) | AppEvent::Mouse(_));
+        let redraw = self.handle_event(ev);
+        // Live mode: any cursor move by the analyst pins the view; End returns to Live.
+        if by_analyst && self.live == Some(true) && self.inv.as_ref().map(|i| i.cursor) != before {
+            self.live = Some(false);
+        }
+        redraw
+    }
+
+    fn handle_event(&mut self, ev: AppEvent) -> bool {
         match ev {
             AppEvent::Key(k) => self.key(k),
             AppEvent::Mouse(m) => return self.mouse(m),
-            AppEvent::Resize => {}
+            // The runtime panics on it before it gets here.
+            AppEvent::Resize | AppEvent::WorkerPanicked => {}
             AppEvent::Progress(p) => self.progress = p,
+            AppEvent::Snapshot(s) => self.snapshot(*s),
             AppEvent::Loaded(b) => {
                 let (inv, notes) = *b;
                 self.loaded(inv, notes);
             }
-            AppEvent::LoadFailed(m) => self.fail(m),
+            AppEvent::LoadFailed(m) => {
+                self.loading = false;
+                self.fail(m);
+            }
             AppEvent::ThemeFileChanged => self.reload_theme(),
             AppEvent::Replayed { index, def, result } => {
                 if let Some(inv) = &mut self.inv {
@@ -145,19 +174,56 @@ impl App {
         true
     }
 
-    fn loaded(&mut self, inv: Investigation, notes: Vec<String>) {
-        if let Some(f) = Pane::ALL.iter().find(|p| p.name() == inv.layout.focus) {
-            self.focus = *f;
+    /// A newer view of the running analysis: panes fill while a large capture loads, and follow
+    /// the present in live mode. Rule drafts come with the final analysis.
+    fn snapshot(&mut self, s: crate::engine::Snapshot) {
+        self.progress = s.progress;
+        if !self.loading {
+            return;
         }
-        for (name, row) in &inv.layout.selected {
-            if let Some(p) = Pane::ALL.iter().find(|p| p.name() == name) {
-                self.sel[p.index()] = *row;
+        let follow = self.live == Some(true);
+        match &mut self.inv {
+            Some(inv) => inv.refresh(s.analysis, follow),
+            None => {
+                let mut inv = Investigation::new(&self.path, s.analysis, Hooks::default());
+                inv.theme.clone_from(&self.theme.name);
+                if follow {
+                    inv.cursor = inv.len().saturating_sub(1);
+                }
+                self.inv = Some(inv);
+            }
+        }
+    }
+
+    fn loaded(&mut self, mut inv: Investigation, notes: Vec<String>) {
+        self.loading = false;
+        let was_live = self.live.take().is_some();
+        // Keep where the analyst looked while it loaded (a restored session decides instead).
+        match self.inv.as_ref().filter(|_| !self.restoring) {
+            Some(prev) => {
+                inv.window_s = prev.window_s;
+                inv.cursor = if was_live && prev.cursor + 1 >= prev.len() {
+                    inv.len().saturating_sub(1)
+                } else {
+                    inv.pos_at(prev.cursor_time())
+                };
+            }
+            None => {
+                if let Some(f) = Pane::ALL.iter().find(|p| p.name() == inv.layout.focus) {
+                    self.focus = *f;
+                }
+                for (name, row) in &inv.layout.selected {
+                    if let Some(p) = Pane::ALL.iter().find(|p| p.name() == name) {
+                        self.sel[p.index()] = *row;
+                    }
+                }
             }
         }
         let restored = inv.session_path.is_some();
         self.inv = Some(inv);
         match notes.first() {
             Some(n) => self.fail(n.clone()),
+            None if was_live => self.say("live capture ended · decisions available"),
             None if restored => self.say("session restored"),
             None => self.say("loaded · ? for help"),
         }
@@ -415,6 +481,12 @@ impl App {
         }
         self.sync_layout();
         let inv = self.inv.as_mut().ok_or("still loading")?;
+        if self.loading && !c.is_view() {
+            return Err(format!(
+                "`{}` waits for the analysis to finish (still loading; view commands work)",
+                c.name()
+            ));
+        }
         match inv.apply(c)? {
             Effect::Message(m) => self.say(m),
             Effect::Show(c) => match c {
@@ -471,9 +543,10 @@ impl App {
             .iter()
             .map(|b| b.packets)
             .sum();
-        let idx = &inv.analysis.agg.index;
-        let start = usize::try_from(before).unwrap_or(usize::MAX).min(idx.len());
-        let offsets = idx[start..(start + PACKET_SCAN).min(idx.len())].to_vec();
+        // Packets folded out by retention precede the kept buckets in the stream.
+        let agg = &inv.analysis.agg;
+        let idx = agg.index_from(agg.timeline.history().packets() + before);
+        let offsets = idx[..PACKET_SCAN.min(idx.len())].to_vec();
         self.jobs.push(Job::EntityPackets {
             entity: entity.clone(),
             path: inv.path.clone(),
@@ -528,6 +601,9 @@ impl App {
                 }
             }
             Action::Start | Action::End => {
+                if a == Action::End && self.live.is_some() {
+                    self.live = Some(true);
+                }
                 if let Some(inv) = &mut self.inv {
                     inv.cursor = if a == Action::Start {
                         0
@@ -657,5 +733,18 @@ impl App {
                 crate::text::escape_terminal_str(&p.display().to_string())
             )
         }))
+    }
+
+    /// [`App::autosave`] after a panic, but only to `owned`, the session file this run holds
+    /// the lock of: a crash must never write over a file another holoscope (or nobody) owns.
+    pub fn save_after_crash(&mut self, owned: &std::path::Path) -> Option<Result<String, String>> {
+        let target = self.inv.as_ref()?.default_session_path();
+        if target != owned {
+            return Some(Err(format!(
+                "its file {} is not the one this run locked",
+                crate::text::escape_terminal_str(&target.display().to_string())
+            )));
+        }
+        self.autosave()
     }
 }

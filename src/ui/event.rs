@@ -23,6 +23,8 @@ pub enum AppEvent {
     /// The investigation is ready (analysis done, rules drafted, session restored), with the
     /// messages restoring produced.
     Loaded(Box<(crate::investigation::Investigation, Vec<String>)>),
+    /// A snapshot of the analysis while it loads (or while live traffic arrives).
+    Snapshot(Box<crate::engine::Snapshot>),
     /// Loading failed.
     LoadFailed(String),
     /// The watched theme file changed.
@@ -45,6 +47,10 @@ pub enum AppEvent {
         /// The index context found on the way, for later lookups.
         ctx: Option<IndexContext>,
     },
+    /// Another thread panicked (the panic hook sends this): the UI thread then panics too, so
+    /// the crash path saves the session and ends the process instead of drawing on a terminal
+    /// the hook already restored.
+    WorkerPanicked,
 }
 
 /// Work for the runtime, off the UI thread.

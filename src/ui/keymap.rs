@@ -79,7 +79,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: "Home g / End G",
         action: Action::Start,
-        help: "start / end of the capture",
+        help: "start / end of the capture (live: End follows the present)",
     },
     Binding {
         keys: "↑ k / ↓ j",

@@ -35,7 +35,9 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         let why = if inv.hooks.drafter.is_some() {
             "no rule drafts: no wave to draft for"
         } else {
-            "no rule drafts: the drafting stage is not built into this binary"
+            // Snapshots (loading, live) carry no drafter: drafting re-reads the capture file.
+            "no rule drafts yet: they come with the final analysis, which re-reads the capture \
+             file (a live capture has none)"
         };
         Paragraph::new(why)
             .style(t.dimmed())

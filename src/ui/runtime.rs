@@ -32,9 +32,16 @@ pub struct RunOptions {
     pub hooks: Hooks,
 }
 
+/// Whether the terminal is in the TUI's modes. Restoring twice is not harmless: leaving the
+/// alternate screen again moves the cursor back to where it was saved on entry, so a panic
+/// message printed after the first restore would be overwritten.
+static IN_TUI: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn restore_terminal() {
-    let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    if IN_TUI.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen);
+    }
 }
 
 /// Runs the TUI until quit; returns the message to print afterwards (where the session went).
@@ -82,6 +89,7 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
         .unwrap_or_else(|| "dark".into());
     let (theme, theme_path) = Theme::load(&theme_name)?;
     let mut app = App::new(capture.clone(), theme, theme_path.clone(), opts.hooks);
+    app.restoring = session.is_some();
     // Restore the session given, or start a new one in the file named by --session.
     let pending = match session {
         Some((s, p)) => Some((Some(s), p)),
@@ -90,25 +98,147 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
 
     let (tx, rx) = crossbeam_channel::unbounded();
     spawn_loader(&capture, opts.hooks, pending, tx.clone());
-    spawn_input(tx.clone());
     let mut watcher = ThemeWatch::new(tx.clone());
     watcher.watch(theme_path.as_deref());
 
-    enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        prev(info);
-    }));
-    let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
-    let result = event_loop(&mut app, &rx, &tx, &mut watcher);
-    restore_terminal();
-    result?;
+    in_terminal(&mut app, &rx, &tx, &mut watcher, Some(&lock_target))?;
     Ok(match app.autosave() {
         Some(Ok(m)) => m,
         Some(Err(e)) => format!("session not saved: {e}"),
         None => "quit before the analysis finished; nothing saved".into(),
     })
+}
+
+/// Runs the event loop in raw mode on the alternate screen, and leaves both whatever happens.
+/// On a panic the session is saved to `crash_save` (the file this run locked) when given.
+fn in_terminal(
+    app: &mut App,
+    rx: &Receiver<AppEvent>,
+    tx: &Sender<AppEvent>,
+    watcher: &mut ThemeWatch,
+    crash_save: Option<&Path>,
+) -> Result<(), String> {
+    enable_raw_mode().map_err(|e| format!("terminal: {e}"))?;
+    IN_TUI.store(true, std::sync::atomic::Ordering::SeqCst);
+    let prev = std::panic::take_hook();
+    let ui_thread = std::thread::current().id();
+    let panic_tx = tx.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        prev(info);
+        // A worker's panic ends the UI too (see `AppEvent::WorkerPanicked`).
+        if std::thread::current().id() != ui_thread {
+            let _ = panic_tx.send(AppEvent::WorkerPanicked);
+        }
+    }));
+    let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        event_loop(app, rx, tx, watcher)
+    }));
+    restore_terminal();
+    match result {
+        Ok(r) => r,
+        Err(payload) => {
+            // The hook restored the terminal and printed the panic; save what the analyst did
+            // (to the session file this run locked, nowhere else), say where, and let the
+            // panic end the process as it would have (exit code 101, lock file removed).
+            let saved = match crash_save.map(|p| app.save_after_crash(p)) {
+                Some(Some(Ok(m))) => m,
+                Some(Some(Err(e))) => format!("session not saved: {e}"),
+                Some(None) => "the analysis had not finished; nothing to save".into(),
+                None => "live captures are not saved as sessions".into(),
+            };
+            eprintln!("holoscope: crashed (this is a bug; please report it); {saved}");
+            std::panic::resume_unwind(payload);
+        }
+    }
+}
+
+/// A live capture to watch (`holoscope --interface IFACE`): the source is opened (and root
+/// dropped) by the caller, before the terminal is taken over, so privilege errors print plainly.
+pub struct LiveRun {
+    /// Interface name (shown as the capture).
+    pub interface: String,
+    /// The open capture.
+    pub source: Box<dyn crate::capture::PacketSource + Send>,
+    /// Raised on quit so the capture ends.
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Engine options (retention, bucket width).
+    pub engine: crate::engine::Options,
+}
+
+/// Watches a live capture: panes follow the present (Live) until the analyst moves the cursor
+/// (Pinned; End returns to Live). When the capture ends (its duration) the final analysis
+/// replaces the snapshots and decisions become available. Live captures have no file to
+/// restore, so no session is saved.
+///
+/// # Errors
+/// Unknown theme, terminal failure.
+pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> {
+    let (theme, theme_path) = Theme::load(theme.as_deref().unwrap_or("dark"))?;
+    let path = PathBuf::from(&live.interface);
+    let mut app = App::new(path.clone(), theme, theme_path.clone(), Hooks::default());
+    app.live = Some(true);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (ltx, stop) = (tx.clone(), std::sync::Arc::clone(&live.stop));
+    let _ = std::thread::Builder::new()
+        .name("holo-live".into())
+        .spawn(move || {
+            let stx = ltx.clone();
+            let policy = crate::engine::SnapshotPolicy {
+                interval: Duration::from_secs(1),
+                ..crate::engine::SnapshotPolicy::default()
+            };
+            let publish = move |s| {
+                let _ = stx.send(AppEvent::Snapshot(Box::new(s)));
+            };
+            let a = crate::engine::analyze_with(
+                live.source,
+                &live.engine,
+                |_| {},
+                Some((policy, publish)),
+            );
+            let built = App::investigate(&path, a, Hooks::default(), None);
+            let _ = ltx.send(AppEvent::Loaded(Box::new(built)));
+        });
+    let mut watcher = ThemeWatch::new(tx.clone());
+    watcher.watch(theme_path.as_deref());
+    let result = in_terminal(&mut app, &rx, &tx, &mut watcher, None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    result?;
+    let packets = app.progress.packets;
+    Ok(format!(
+        "live capture on {} ended after {packets} packets (live captures are not saved as sessions)",
+        crate::text::escape_terminal_str(&live.interface)
+    ))
+}
+
+/// Test-only crash trigger, read once when the UI starts: with `HOLOSCOPE_TEST_PANIC=1` the
+/// F12 key panics on the UI thread, with `HOLOSCOPE_TEST_PANIC=worker` it panics on a new
+/// worker thread, so tests/ui_panic.rs can check the terminal is restored and the session
+/// saved. It cannot fire by accident: it needs that exact variable *and* F12, a key no binding
+/// uses.
+const TEST_PANIC_ENV: &str = "HOLOSCOPE_TEST_PANIC";
+
+/// Panics (or has a worker panic) as `HOLOSCOPE_TEST_PANIC` asks; ends the UI after a worker panic.
+fn check_panics(armed: Option<&str>, ev: &AppEvent) {
+    if matches!(ev, AppEvent::WorkerPanicked) {
+        panic!("a worker thread panicked (see above); ending the UI");
+    }
+    let f12 = matches!(ev, AppEvent::Key(k)
+        if k.code == crossterm::event::KeyCode::F(12)
+            && k.kind == crossterm::event::KeyEventKind::Press);
+    match armed {
+        Some("1") if f12 => {
+            panic!("{TEST_PANIC_ENV}=1 and F12: deliberate panic for the crash-safety test")
+        }
+        Some("worker") if f12 => {
+            let _ = std::thread::Builder::new()
+                .name("holo-test-panic".into())
+                .spawn(|| panic!("{TEST_PANIC_ENV}=worker and F12: deliberate worker panic"));
+        }
+        _ => {}
+    }
 }
 
 fn event_loop(
@@ -117,19 +247,39 @@ fn event_loop(
     tx: &Sender<AppEvent>,
     watcher: &mut ThemeWatch,
 ) -> Result<(), String> {
+    let armed = std::env::var(TEST_PANIC_ENV).ok();
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
         .map_err(|e| format!("terminal: {e}"))?;
     let _ = term.clear();
+    // After the first clear, which asks the terminal for the cursor position through
+    // crossterm's event reader (see `spawn_input`).
+    spawn_input(tx.clone());
     let mut dirty = true;
     loop {
         if dirty {
             term.draw(|f| app.draw(f))
                 .map_err(|e| format!("terminal: {e}"))?;
         }
-        let Ok(ev) = rx.recv() else { return Ok(()) };
-        dirty = app.handle(ev);
+        // Live: redraw at least once a second even when no traffic arrives (the first frame
+        // may have been drawn before the terminal settled its size, and nothing else would
+        // trigger another on a quiet interface).
+        let ev = if app.live.is_some() {
+            match rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(ev) => Some(ev),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        } else {
+            let Ok(ev) = rx.recv() else { return Ok(()) };
+            Some(ev)
+        };
+        if let Some(ev) = &ev {
+            check_panics(armed.as_deref(), ev);
+        }
+        dirty = ev.is_none_or(|ev| app.handle(ev));
         // Drain what queued up meanwhile: only the newest state gets drawn.
         while let Ok(ev) = rx.try_recv() {
+            check_panics(armed.as_deref(), &ev);
             dirty |= app.handle(ev);
         }
         for job in app.take_jobs() {
@@ -168,13 +318,24 @@ fn spawn_loader(
             Ok(src) => {
                 let mut last = Instant::now();
                 let ptx = tx.clone();
-                let a = crate::engine::analyze(src, &crate::engine::Options::default(), |p| {
-                    // At most ten progress events a second.
-                    if last.elapsed() >= Duration::from_millis(100) {
-                        last = Instant::now();
-                        let _ = ptx.send(AppEvent::Progress(p));
-                    }
+                let stx = tx.clone();
+                // Panes fill from snapshots while the pass runs; the first one comes within
+                // half a second, later ones as often as their cost allows.
+                let snapshots = (crate::engine::SnapshotPolicy::default(), move |s| {
+                    let _ = stx.send(AppEvent::Snapshot(Box::new(s)));
                 });
+                let a = crate::engine::analyze_with(
+                    src,
+                    &crate::engine::Options::default(),
+                    |p| {
+                        // At most ten progress events a second.
+                        if last.elapsed() >= Duration::from_millis(100) {
+                            last = Instant::now();
+                            let _ = ptx.send(AppEvent::Progress(p));
+                        }
+                    },
+                    Some(snapshots),
+                );
                 let built = App::investigate(&path, a, hooks, session);
                 let _ = tx.send(AppEvent::Loaded(Box::new(built)));
             }
@@ -186,11 +347,23 @@ fn spawn_loader(
         });
 }
 
+/// Reads terminal events. Never blocks in `event::read` without a pending event: that holds
+/// crossterm's one event-reader lock until the next key, and ratatui's `clear` (first frame,
+/// every resize) needs the same lock to read the cursor position, so the UI froze blank until
+/// a key came (seen about once in ten starts under load). `poll` holds it 100 ms at most.
 fn spawn_input(tx: Sender<AppEvent>) {
     let _ = std::thread::Builder::new()
         .name("holo-input".into())
         .spawn(move || {
-            while let Ok(ev) = crossterm::event::read() {
+            loop {
+                match crossterm::event::poll(Duration::from_millis(100)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => return,
+                }
+                let Ok(ev) = crossterm::event::read() else {
+                    return;
+                };
                 let ev = match ev {
                     Event::Key(k) => AppEvent::Key(k),
                     Event::Mouse(m) => AppEvent::Mouse(m),

@@ -14,6 +14,10 @@ pub struct StatusInfo<'a> {
     pub packets: u64,
     /// Load progress 0..=1, `None` once loaded.
     pub progress: Option<f64>,
+    /// Live source: following the present (`Some(true)`) or pinned by the analyst.
+    pub live: Option<bool>,
+    /// Live ingest keeps 1 packet in this many because it fell behind the link (1: all kept).
+    pub sample_ratio: u64,
     /// Latest message and whether it is an error.
     pub message: Option<(&'a str, bool)>,
 }
@@ -27,9 +31,19 @@ pub fn render(ctx: &PaneCtx<'_>, info: &StatusInfo<'_>, area: Rect, buf: &mut Bu
         format!(" {}", info.capture),
         format!("{} pkts", info.packets),
     ];
-    match (info.progress, ctx.inv) {
-        (Some(p), _) => parts.push(format!("loading {:.0}%", p * 100.0)),
-        (None, Some(inv)) => {
+    match info.live {
+        Some(true) => parts.push("LIVE".into()),
+        Some(false) => parts.push("PINNED (End: live)".into()),
+        None => {}
+    }
+    if info.sample_ratio > 1 {
+        parts.push(format!("SAMPLING 1/{}", info.sample_ratio));
+    }
+    if let (Some(p), None) = (info.progress, info.live) {
+        parts.push(format!("loading {:.0}%", p * 100.0));
+    }
+    match ctx.inv {
+        Some(inv) => {
             parts.push(super::slider::cursor_label(inv));
             parts.push(format!("window {}s", inv.window_s));
             parts.push(match inv.baseline {
@@ -37,7 +51,8 @@ pub fn render(ctx: &PaneCtx<'_>, info: &StatusInfo<'_>, area: Rect, buf: &mut Bu
                 None => "baseline auto".into(),
             });
         }
-        (None, None) => parts.push("no analysis".into()),
+        None if info.progress.is_some() => {}
+        None => parts.push("no analysis".into()),
     }
     parts.push(format!("theme {}", t.name));
     let left = parts.join(" │ ");

@@ -85,3 +85,6 @@ pub fn have(tool: &str) -> bool {
     }
     ok
 }
+
+/// A private tmux server for end-to-end tests.
+pub mod tmux;

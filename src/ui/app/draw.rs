@@ -59,18 +59,23 @@ impl App {
             crate::text::escape_terminal_str(&n.to_string_lossy())
         });
         #[allow(clippy::cast_precision_loss)]
-        let progress = inv.is_none().then(|| {
+        let progress = self.loading.then(|| {
             if self.file_len == 0 {
                 0.0
             } else {
                 (self.progress.offset as f64 / self.file_len as f64).min(1.0)
             }
         });
-        let packets = inv.map_or(self.progress.packets, |i| i.analysis.agg.stats.packets);
+        let packets = match inv {
+            Some(i) if !self.loading => i.analysis.agg.stats.packets,
+            _ => self.progress.packets,
+        };
         let info = crate::ui::status::StatusInfo {
             capture: &name,
             packets,
             progress,
+            live: self.live,
+            sample_ratio: self.progress.sample_ratio,
             message: self.message.as_ref().map(|(m, e)| (m.as_str(), *e)),
         };
         match &self.overlay {

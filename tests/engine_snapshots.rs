@@ -1,0 +1,195 @@
+//! Snapshots of a running pass: every snapshot is a consistent view of a prefix of the capture
+//! (all three consumer threads cut at the same packet), they grow monotonically, and a TUI fed
+//! with them fills its panes before the final analysis, refuses decisions until then, keeps the
+//! analyst's cursor across snapshots and the final result, and in live mode follows the present
+//! until the analyst moves the cursor.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use holoscope::engine::{self, Options, Snapshot, SnapshotPolicy};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A snapshot after every batch: the most the policy can be asked for.
+fn eager() -> SnapshotPolicy {
+    SnapshotPolicy {
+        first_after: Duration::ZERO,
+        interval: Duration::ZERO,
+        cost_factor: 0,
+    }
+}
+
+fn snapshots_of(path: &str) -> (Vec<Snapshot>, engine::Analysis) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&got);
+    let src = holoscope::capture::open(std::path::Path::new(path)).unwrap();
+    let a = engine::analyze_with(
+        src,
+        &Options::default(),
+        |_| {},
+        Some((eager(), move |s| sink.lock().unwrap().push(s))),
+    );
+    let v = std::mem::take(&mut *got.lock().unwrap());
+    (v, a)
+}
+
+#[test]
+fn snapshots_are_consistent_prefixes_of_the_capture() {
+    let (snaps, fin) = snapshots_of("samples/demo.pcap");
+    // One snapshot is built at a time, so while detection runs on one, batches pass by.
+    assert!(
+        snaps.len() >= 2,
+        "a 6 MB capture in 4096-packet batches gives several snapshots, got {}",
+        snaps.len()
+    );
+    let mut last = 0;
+    for s in &snaps {
+        let a = &s.analysis;
+        let n = a.agg.stats.packets;
+        assert_eq!(
+            n, s.progress.packets,
+            "tables thread cut at the progress point"
+        );
+        let in_buckets: u64 = a.agg.timeline.buckets().iter().map(|b| b.packets).sum();
+        assert_eq!(in_buckets, n, "timeline thread cut at the same packet");
+        assert_eq!(a.agg.index.len() as u64, n, "index cut at the same packet");
+        assert!(n > last, "snapshots grow");
+        assert!(n <= fin.agg.stats.packets);
+        last = n;
+    }
+    // Every snapshot that reaches well past the sample's first wave already shows it (which
+    // snapshots exist depends on timing; the detector on a prefix is the same detector).
+    let first = fin.findings.waves.first().expect("the sample has waves");
+    for s in &snaps {
+        let a = &s.analysis;
+        if a.agg
+            .stats
+            .last_ts
+            .is_some_and(|t| t.0 > first.end.0 + 60_000_000_000)
+        {
+            assert!(
+                a.findings
+                    .waves
+                    .iter()
+                    .any(|w| w.start <= first.end && first.start <= w.end),
+                "a snapshot of {} packets misses the first wave",
+                s.progress.packets
+            );
+        }
+    }
+}
+
+#[test]
+fn without_a_policy_nothing_is_published_and_results_are_unchanged() {
+    let (_, with) = snapshots_of("samples/demo.pcap");
+    let src = holoscope::capture::open(std::path::Path::new("samples/demo.pcap")).unwrap();
+    let plain = engine::analyze(src, &Options::default(), |_| {});
+    assert_eq!(with.agg.stats.packets, plain.agg.stats.packets);
+    let spans = |a: &engine::Analysis| -> Vec<_> {
+        a.findings.waves.iter().map(|w| (w.start, w.end)).collect()
+    };
+    assert_eq!(
+        spans(&with),
+        spans(&plain),
+        "snapshots do not change the result"
+    );
+}
+
+#[cfg(feature = "tui")]
+mod tui {
+    use super::*;
+    use holoscope::investigation::Hooks;
+    use holoscope::ui::app::{App, AppEvent};
+    use holoscope::ui::theme::Theme;
+
+    fn key(c: crossterm::event::KeyCode) -> AppEvent {
+        AppEvent::Key(crossterm::event::KeyEvent::new(
+            c,
+            crossterm::event::KeyModifiers::NONE,
+        ))
+    }
+
+    fn command(app: &mut App, line: &str) {
+        app.handle(key(crossterm::event::KeyCode::Char(':')));
+        for ch in line.chars() {
+            app.handle(key(crossterm::event::KeyCode::Char(ch)));
+        }
+        app.handle(key(crossterm::event::KeyCode::Enter));
+    }
+
+    #[test]
+    fn panes_fill_from_snapshots_and_decisions_wait_for_the_end() {
+        let (snaps, fin) = snapshots_of("samples/demo.pcap");
+        let mut app = App::new(
+            "samples/demo.pcap".into(),
+            Theme::default(),
+            None,
+            Hooks::default(),
+        );
+        let mid = snaps.len() / 2;
+        for s in snaps.iter().take(mid + 1) {
+            app.handle(AppEvent::Snapshot(Box::new(s.clone())));
+        }
+        let inv = app.inv.as_ref().expect("a snapshot builds a view");
+        assert!(app.loading);
+        assert!(!inv.is_empty(), "buckets are shown before the end");
+        // View commands work on the snapshot; decisions are refused with a reason.
+        app.handle(key(crossterm::event::KeyCode::Char(']')));
+        let cursor_t = app.inv.as_ref().unwrap().cursor_time();
+        assert!(cursor_t.0 > 0);
+        command(&mut app, "suppress dst_port=53");
+        let (msg, err) = app.message.clone().expect("a message");
+        assert!(err && msg.contains("still loading"), "{msg}");
+        assert!(app.inv.as_ref().unwrap().suppressions.is_empty());
+        // More snapshots keep the cursor at the same time.
+        for s in snaps.iter().skip(mid + 1) {
+            app.handle(AppEvent::Snapshot(Box::new(s.clone())));
+        }
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(
+            inv.bucket_time(inv.cursor),
+            inv.bucket_time(inv.pos_at(cursor_t))
+        );
+        // The final analysis keeps the cursor too, and decisions now work.
+        let built = App::investigate(
+            std::path::Path::new("samples/demo.pcap"),
+            fin,
+            Hooks::default(),
+            None,
+        );
+        app.handle(AppEvent::Loaded(Box::new(built)));
+        assert!(!app.loading);
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(inv.cursor, inv.pos_at(cursor_t));
+        command(&mut app, "suppress dst_port=53");
+        assert_eq!(app.inv.as_ref().unwrap().suppressions.len(), 1);
+    }
+
+    #[test]
+    fn live_follows_the_present_until_pinned() {
+        let (snaps, _) = snapshots_of("samples/demo.pcap");
+        let mut app = App::new("eth0".into(), Theme::default(), None, Hooks::default());
+        app.live = Some(true);
+        for s in snaps.iter().take(2) {
+            app.handle(AppEvent::Snapshot(Box::new(s.clone())));
+        }
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(
+            inv.cursor,
+            inv.len() - 1,
+            "live: cursor at the newest bucket"
+        );
+        // Scrubbing back pins the view; new traffic no longer moves the cursor.
+        app.handle(key(crossterm::event::KeyCode::Left));
+        assert_eq!(app.live, Some(false));
+        let pinned_t = app.inv.as_ref().unwrap().cursor_time();
+        app.handle(AppEvent::Snapshot(Box::new(snaps[snaps.len() - 1].clone())));
+        let inv = app.inv.as_ref().unwrap();
+        assert!(inv.cursor < inv.len() - 1);
+        assert_eq!(inv.cursor, inv.pos_at(pinned_t));
+        // End returns to Live and jumps to the present.
+        app.handle(key(crossterm::event::KeyCode::End));
+        assert_eq!(app.live, Some(true));
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(inv.cursor, inv.len() - 1);
+    }
+}
