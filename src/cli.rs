@@ -868,8 +868,8 @@ fn sample_cmd(
 #[cfg_attr(not(any(feature = "tui", feature = "shell")), allow(dead_code))]
 fn hooks() -> holoscope::investigation::Hooks {
     holoscope::investigation::Hooks {
-        // Drafting re-reads the capture; a capture that cannot be re-read (stdin, live) simply
-        // has no drafts, which the rules pane says.
+        // Drafting re-reads the capture; a capture that cannot be re-read (stdin, or live
+        // without --write) simply has no drafts, which the rules pane says.
         drafter: Some(|a, p| {
             holoscope::rules::draft_for(a, p)
                 .map(|v| v.into_iter().map(|d| (d.rule, Some(d.counts))).collect())
