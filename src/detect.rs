@@ -20,6 +20,7 @@ pub mod session;
 pub mod shift;
 pub mod violations;
 pub mod waves;
+pub mod window;
 
 use crate::engine::Aggregates;
 use crate::time::Timestamp;
@@ -38,6 +39,10 @@ const SCORE_FLOOR: f64 = 0.25;
 /// A closed wave teaches the baseline with this weight in total, relative to the baseline's
 /// own mass (so recurring benign bursts become familiar, an attack's return still stands out).
 const WAVE_LEARN_SHARE: f64 = 0.0;
+/// After warm-up the baseline learns at most this many times its own packet rate...
+const LEARN_RATE_FACTOR: f64 = 2.0;
+/// ...plus bursts of up to this many seconds of its rate.
+const LEARN_BURST_S: f64 = 5.0;
 
 /// Detection settings; every default is documented here and none is tuned to one capture.
 #[derive(Clone, Debug, PartialEq)]
@@ -408,24 +413,43 @@ pub fn detect(
     let mut scores: Vec<BucketScore> = Vec::with_capacity(buckets.len());
     let mut spans = Vec::new();
     let mut bucket_shifts = BTreeMap::new();
+    // End of the previous bucket when it taught the baseline: the empty stretch from there to
+    // the next taught bucket is quiet time too (the timeline stores only buckets with packets).
+    let mut quiet_until: Option<i64> = None;
+    let mut allowance = 0.0f64;
+    let mut window = window::Window::new(width);
     for (i, b) in buckets.iter().enumerate() {
         let start = b.start(width);
+        let gap = quiet_until.map_or(0, |e| start.0 - e);
+        quiet_until = None;
         let x = features::features(b, &base, width, res_score(i));
+        window.advance(buckets, i);
+        let wx = window.features(&base);
         let warm = !frozen && (i < warmup_buckets || start.0 - t0 < warmup_ns);
         if warm {
             // The first buckets compare against an almost empty baseline: skip them in the
             // norms so they do not inflate every feature's spread.
             if i >= 3 {
                 norms.learn(&x, opts.norm_alpha);
+                window.norms.learn(&wx, opts.norm_alpha);
             }
             if i >= warmup_buckets / 2 {
                 quiet_scores.add(
                     features::score(&norms.zscores(&x), opts.top_features),
                     opts.norm_alpha,
                 );
+                let wraw = features::score(
+                    &window
+                        .norms
+                        .zscores_seasoned(&wx, window::MIN_FIELD_HISTORY),
+                    opts.top_features,
+                );
+                window.quiet.add(wraw, opts.norm_alpha);
             }
             learn_novel(&mut base, &x, opts.norm_alpha, i >= 3);
+            base.add_quiet_gap(gap);
             base.absorb(b, width);
+            quiet_until = Some(start.0.saturating_add(width));
             scores.push(BucketScore {
                 start,
                 score: 0.0,
@@ -444,16 +468,42 @@ pub fn detect(
         let raw = features::score(&z, opts.top_features);
         // The raw score is a maximum over dozens of features, so even quiet buckets score
         // above zero; thresholds apply to its standardised form over quiet buckets.
-        let score = if quiet_scores.n >= 5 {
+        let bucket_score = if quiet_scores.n >= 5 {
             quiet_scores.z(raw, SCORE_FLOOR)
         } else {
             raw
         };
-        if let Some(span) = seg.push(&h, i, start.0, width, score) {
+        // The recent window sees what is too diluted for one bucket; the bucket sees what is
+        // too short for the window. The louder of the two decides.
+        let wz = window
+            .norms
+            .zscores_seasoned(&wx, window::MIN_FIELD_HISTORY);
+        let wraw = features::score(&wz, opts.top_features);
+        let window_score = if window.quiet.n >= 5 {
+            window.quiet.z(wraw, SCORE_FLOOR)
+        } else {
+            0.0
+        };
+        let (score, z) = if window_score > bucket_score {
+            (window_score, wz)
+        } else {
+            (bucket_score, z)
+        };
+        // The window opens waves, but an open wave lasts only while its buckets stay hot: the
+        // window lags by its length and, more sensitive to small lasting changes of the mix,
+        // would otherwise hold a wave open across the quiet gap to the next one.
+        let seg_score = if seg.is_open() { bucket_score } else { score };
+        if let Some(span) = seg.push(&h, i, start.0, width, seg_score) {
             // Explain a closed wave now, while the baseline is still the one it was judged
             // by (wave buckets never teach it).
             if excess(&base, buckets, span, width) >= opts.min_wave_packets {
-                spans.push(explain(span, buckets, &base, tl.interner(), opts));
+                let e = explain(span, buckets, &base, tl.interner(), opts);
+                // A wave nobody can say anything about (no field shifted significantly
+                // against the baseline) is noise in the score, not something to hand an
+                // analyst.
+                if !e.2.is_empty() {
+                    spans.push(e);
+                }
             }
             learn_wave(&mut base, buckets, span, width);
         }
@@ -464,10 +514,37 @@ pub fn detect(
             bucket_shifts.insert(i, s);
         }
         if !seg.busy() && score < h.enter {
+            // The spread of quiet scores and features learns from every bucket under the
+            // enter level (that is what quiet noise looks like)...
             quiet_scores.add(raw, opts.norm_alpha);
             norms.learn(&x, opts.norm_alpha);
+            window.quiet.add(wraw, opts.norm_alpha);
+            window.norms.learn(&wx, opts.norm_alpha);
             learn_novel(&mut base, &x, opts.norm_alpha, !frozen);
-            base.absorb(b, width);
+            // ...but only buckets under the exit level teach the baseline's counts: an attack
+            // that ramps up through the grey zone would otherwise be learnt as normal within
+            // seconds (its packets outnumber the background's), and the background after it
+            // would then look anomalous.
+            if score < h.exit {
+                base.add_quiet_gap(gap);
+                // Learning-rate limit: packets teach at most LEARN_RATE_FACTOR times the
+                // baseline's own rate (with a burst allowance), so a sustained jump in
+                // traffic under the enter level cannot swamp the counts within seconds.
+                #[allow(clippy::cast_precision_loss)]
+                let packets = b.packets as f64;
+                let r = base.time_rate();
+                #[allow(clippy::cast_precision_loss)]
+                let dt = (gap + width) as f64 / 1e9;
+                allowance = (allowance + dt * LEARN_RATE_FACTOR * r).min(r * LEARN_BURST_S);
+                let w = if packets > 0.0 && r > 0.0 {
+                    (allowance / packets).clamp(0.05, 1.0)
+                } else {
+                    1.0
+                };
+                allowance = (allowance - packets * w).max(0.0);
+                base.absorb_limited(b, width, w);
+                quiet_until = Some(start.0.saturating_add(width));
+            }
         }
         scores.push(BucketScore {
             start,
@@ -485,7 +562,10 @@ pub fn detect(
     }
     if let Some(span) = seg.finish() {
         if excess(&base, buckets, span, width) >= opts.min_wave_packets {
-            spans.push(explain(span, buckets, &base, tl.interner(), opts));
+            let e = explain(span, buckets, &base, tl.interner(), opts);
+            if !e.2.is_empty() {
+                spans.push(e);
+            }
         }
     }
     let info = match info {
@@ -593,9 +673,14 @@ fn excess(
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     #[allow(clippy::cast_precision_loss)]
     let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    // Wall-clock span: bucket positions skip empty time.
+    let span_ns = match (wb.first(), wb.last()) {
+        (Some(a), Some(z)) => z.start(width).0.saturating_add(width) - a.start(width).0,
+        _ => 0,
+    };
     #[allow(clippy::cast_precision_loss)]
-    let seconds = (sp.last + 1 - sp.first) as f64 * width as f64 / 1e9;
-    packets - base.rate() * seconds
+    let seconds = span_ns as f64 / 1e9;
+    packets - base.time_rate() * seconds
 }
 
 fn learn_wave(

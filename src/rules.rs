@@ -12,6 +12,7 @@ pub mod edit;
 pub mod export;
 pub mod filter;
 pub mod matcher;
+pub mod mirror;
 pub mod model;
 mod probe;
 pub mod replay;

@@ -64,6 +64,7 @@ struct Row {
     found: usize,
     total: usize,
     false_waves: usize,
+    merged: usize,
     reported: usize,
     median_latency: Option<f64>,
     missed: Vec<String>,
@@ -88,6 +89,11 @@ fn evaluate(pcap: &Path, truth: &Path) -> Row {
     let false_waves = waves
         .iter()
         .filter(|w| !truths.iter().any(|t| overlaps(w, t)))
+        .count();
+    // A reported wave spanning two true waves hides the quiet gap between them.
+    let merged = waves
+        .iter()
+        .filter(|w| truths.iter().filter(|t| overlaps(w, t)).count() > 1)
         .count();
     lat.sort_by(f64::total_cmp);
     let t0 = a.agg.stats.first_ts.unwrap().as_secs_f64();
@@ -118,6 +124,7 @@ fn evaluate(pcap: &Path, truth: &Path) -> Row {
         found: truths.len() - missed.len(),
         total: truths.len(),
         false_waves,
+        merged,
         reported: waves.len(),
         median_latency: lat.get(lat.len() / 2).copied(),
         missed,
@@ -164,15 +171,18 @@ fn wave_recall_and_false_waves_on_the_labelled_set() {
     if rows.is_empty() {
         return;
     }
-    println!("| Capture | Recall | False waves | Reported | Median start latency (s) | Missed |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| Capture | Recall | False waves | Merged | Reported | Median start latency (s) | Missed |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {}/{} | {} | {} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} |",
             r.name,
             r.found,
             r.total,
             r.false_waves,
+            r.merged,
             r.reported,
             r.median_latency.map_or("-".into(), |l| format!("{l:+.2}")),
             r.missed.join(" ")
@@ -186,15 +196,35 @@ fn wave_recall_and_false_waves_on_the_labelled_set() {
     let recall = found as f64 / total as f64;
     assert!(recall >= MIN_RECALL, "overall recall {recall:.2}");
     for r in &rows {
+        let floor = FLOORS.iter().find(|f| f.0 == r.name);
+        let (min_found, max_false) = floor.map_or((0, MAX_FALSE_PER_CAPTURE), |f| (f.1, f.2));
         assert!(
-            r.false_waves <= MAX_FALSE_PER_CAPTURE,
+            r.found >= min_found,
+            "{}: found {} of {}, floor {min_found}",
+            r.name,
+            r.found,
+            r.total
+        );
+        assert!(
+            r.false_waves <= max_false,
             "{}: {} false waves",
             r.name,
             r.false_waves
         );
+        assert_eq!(r.merged, 0, "{}: a wave spans two true waves", r.name);
     }
 }
 
 /// Honest floors measured on every capture of the set (see the table in the README).
-const MIN_RECALL: f64 = 0.8;
+const MIN_RECALL: f64 = 0.9;
 const MAX_FALSE_PER_CAPTURE: usize = 3;
+/// Per capture: true waves that must be found, false waves allowed. The false waves of the
+/// two splices are the same two SSDP discovery bursts of their shared real background.
+const FLOORS: &[(&str, usize, usize)] = &[
+    ("lab_E.pcap", 4, 0),
+    ("lab_F.pcap", 5, 0),
+    ("splice_lan_amp_c2.pcapng", 3, 2),
+    ("splice_lan_bruteforce_smurf.pcapng", 3, 0),
+    ("splice_lan_synflood_scan.pcapng", 2, 2),
+    ("demo.pcap", 4, 0),
+];

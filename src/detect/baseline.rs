@@ -59,6 +59,10 @@ pub struct Baseline {
     field_totals: [f64; NFIELDS],
     packets: f64,
     seconds: f64,
+    /// Decayed quiet wall-clock time, empty stretches between buckets included (the
+    /// timeline keeps only buckets that saw packets, so `seconds` alone overstates the rate
+    /// of bursty traffic many times over).
+    elapsed: f64,
     scale: f64,
     /// Sum of squared stored (undecayed) counts, for the cosine drift.
     sq: f64,
@@ -88,6 +92,7 @@ impl Baseline {
             field_totals: [0.0; NFIELDS],
             packets: 0.0,
             seconds: 0.0,
+            elapsed: 0.0,
             scale: 1.0,
             sq: 0.0,
             last_ns: None,
@@ -103,8 +108,18 @@ impl Baseline {
     #[must_use]
     pub fn fixed<'a>(buckets: impl IntoIterator<Item = &'a Bucket>, width_ns: i64) -> Self {
         let mut b = Self::decaying(i64::MAX);
+        let mut span: Option<(i64, i64)> = None;
         for k in buckets {
             b.absorb_raw(k, width_ns);
+            let (s, e) = (
+                k.start(width_ns).0,
+                k.start(width_ns).0.saturating_add(width_ns),
+            );
+            span = Some(span.map_or((s, e), |(a, z)| (a.min(s), z.max(e))));
+        }
+        #[allow(clippy::cast_precision_loss)]
+        if let Some((a, z)) = span {
+            b.elapsed = (z - a) as f64 / 1e9;
         }
         b.frozen = true;
         b
@@ -131,6 +146,7 @@ impl Baseline {
                 }
                 self.packets *= f;
                 self.seconds *= f;
+                self.elapsed *= f;
                 if self.scale < RENORM_BELOW {
                     self.renormalise();
                 }
@@ -176,12 +192,31 @@ impl Baseline {
         self.absorb_scaled(b, span_ns, weight);
     }
 
+    /// Adds a quiet bucket whose packets count with `weight` in (0, 1] while its time counts
+    /// in full: the learning-rate limit of [`crate::detect::detect`], so a rate jump under the
+    /// enter level teaches the baseline no faster than its own rate allows. No-op when frozen.
+    pub fn absorb_limited(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
+        if self.frozen || weight <= 0.0 {
+            return;
+        }
+        self.decay_to(b.start(width_ns).0);
+        let w = weight.min(1.0);
+        self.absorb_scaled(b, width_ns, w);
+        #[allow(clippy::cast_precision_loss)]
+        {
+            let t = width_ns as f64 / 1e9 * (1.0 - w);
+            self.seconds += t;
+            self.elapsed += t;
+        }
+    }
+
     fn absorb_raw(&mut self, b: &Bucket, width_ns: i64) {
         self.absorb_scaled(b, width_ns, 1.0);
     }
 
     fn absorb_scaled(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
-        let inv = weight / self.scale;
+        // `c` below already carries the weight: stored counts are undecayed, hence 1/scale.
+        let inv = 1.0 / self.scale;
         for (k, c) in &b.counts {
             #[allow(clippy::cast_precision_loss)]
             let c = *c as f64 * weight;
@@ -200,6 +235,7 @@ impl Baseline {
         {
             self.packets += b.packets as f64 * weight;
             self.seconds += width_ns as f64 / 1e9 * weight;
+            self.elapsed += width_ns as f64 / 1e9 * weight;
         }
         self.buckets += 1;
         if self.counts.len() > MAX_ENTRIES {
@@ -289,7 +325,31 @@ impl Baseline {
         self.packets
     }
 
-    /// Packets per second of the baseline (0 when empty).
+    /// Counts `ns` of quiet time without packets (the empty stretch before an absorbed
+    /// bucket) towards [`Baseline::time_rate`]. No-op when frozen.
+    pub fn add_quiet_gap(&mut self, ns: i64) {
+        if self.frozen || ns <= 0 {
+            return;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        {
+            self.elapsed += ns as f64 / 1e9;
+        }
+    }
+
+    /// Packets per second of wall-clock quiet time, empty stretches included (0 when empty):
+    /// what the baseline predicts for a span of time, e.g. a wave's excess.
+    #[must_use]
+    pub fn time_rate(&self) -> f64 {
+        if self.elapsed > 0.0 {
+            self.packets / self.elapsed
+        } else {
+            0.0
+        }
+    }
+
+    /// Packets per second of the buckets that saw traffic (0 when empty): the expectation for
+    /// one non-empty bucket.
     #[must_use]
     pub fn rate(&self) -> f64 {
         if self.seconds > 0.0 {
@@ -381,6 +441,31 @@ mod tests {
         let k443 = i.key(Field::DstPort, ValueRef::U(443));
         assert_eq!(b.count(k80), 0.0);
         assert!((b.count(k443) - 20.0).abs() < 0.01, "{}", b.count(k443));
+    }
+
+    #[test]
+    fn time_rate_counts_empty_stretches_and_limited_learning_keeps_time() {
+        let mut i = Interner::default();
+        let s = 1_000_000_000;
+        let mut b = Baseline::decaying(i64::MAX / 4);
+        // Ten 100-packet buckets of 10 ms, each after 990 ms without packets: 100 packets/s
+        // of wall-clock time, though each bucket alone runs at 10 000/s.
+        let w = s / 100;
+        for t in 0..10 {
+            b.add_quiet_gap(if t == 0 { 0 } else { s - w });
+            b.absorb(&bucket(t * 100, &mut i, 80, 100), w);
+        }
+        assert!((b.rate() - 10_000.0).abs() < 1e-6, "{}", b.rate());
+        let expect = 1000.0 / (9.0 * 0.99 + 0.01 * 10.0);
+        assert!((b.time_rate() - expect).abs() < 1e-6, "{}", b.time_rate());
+        // A bucket learnt at a tenth of its weight adds a tenth of its packets but all of its
+        // time, so a burst cannot lift the rate to its own.
+        let before = b.packets();
+        b.absorb_limited(&bucket(10, &mut i, 443, 1000), s, 0.1);
+        assert!((b.packets() - before - 100.0).abs() < 1e-3);
+        let k443 = i.key(Field::DstPort, ValueRef::U(443));
+        assert!((b.count(k443) - 100.0).abs() < 1e-3);
+        assert!(b.time_rate() < expect * 1.2, "{}", b.time_rate());
     }
 
     #[test]

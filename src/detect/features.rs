@@ -182,10 +182,20 @@ impl Norms {
     /// distance over the floor.
     #[must_use]
     pub fn zscores(&self, x: &BucketFeatures) -> Vec<(Feature, f64)> {
+        self.zscores_seasoned(x, 0)
+    }
+
+    /// Like [`Norms::zscores`], leaving out fields seen in fewer than `min_history` quiet
+    /// observations: for the recent window, where one rare packet (the first ICMP echo of a
+    /// quiet network) would otherwise hold a floored, huge z for the window's whole length.
+    #[must_use]
+    pub fn zscores_seasoned(&self, x: &BucketFeatures, min_history: u64) -> Vec<(Feature, f64)> {
         let mut out = Vec::with_capacity(NFIELDS + 4);
         for f in 0..NFIELDS {
             if let Some(v) = x.tv[f] {
-                out.push((Feature::Field(f), self.tv[f].z(v, TV_FLOOR)));
+                if self.tv[f].n >= min_history {
+                    out.push((Feature::Field(f), self.tv[f].z(v, TV_FLOOR)));
+                }
             }
         }
         out.push((Feature::Rate, self.rate.z(x.rate, RATE_FLOOR)));

@@ -102,6 +102,12 @@ impl Segmenter {
         self.open.is_some() || self.streak_start.is_some()
     }
 
+    /// True while a wave is open (not merely a streak pending).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Closes whatever is open at the end of input.
     pub fn finish(&mut self) -> Option<Span> {
         self.open

@@ -155,11 +155,25 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
         let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
         let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
         rule.provenance.evidence = evidence(&choice.conditions, &scores);
+        let reply = super::mirror::mirror(&choice, &sample);
         drafts.push(Draft {
             explanation: explain(&rule, &choice, packets, &sample),
             rule,
             counts: ReplayCounts::default(),
         });
+        if let Some(m) = reply {
+            let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
+            let rule = build_rule(id, &plan.wave_ids[wi], &m, &sample);
+            let explanation = format!(
+                "replies of the conversation the rule above stops: {}",
+                explain(&rule, &m, packets, &sample)
+            );
+            drafts.push(Draft {
+                explanation,
+                rule,
+                counts: ReplayCounts::default(),
+            });
+        }
     }
     let rules: Vec<Rule> = drafts.iter().map(|d| d.rule.clone()).collect();
     for (d, counts) in drafts

@@ -102,7 +102,7 @@ impl Sample<'_> {
     }
 
     #[allow(clippy::cast_precision_loss)]
-    fn excess(&self, wave_n: usize, base_n: usize) -> f64 {
+    pub(crate) fn excess(&self, wave_n: usize, base_n: usize) -> f64 {
         (wave_n as f64 * self.wave_stride - base_n as f64 * self.bg_factor()).max(0.0)
     }
 }
