@@ -15,8 +15,9 @@ use crate::decode::Field;
 
 /// Least share of the wave's excess the mirror must add.
 const MIN_GAIN: f64 = 0.02;
-/// Largest share of baseline packets the mirror may match.
-const MAX_COLLATERAL: f64 = 0.005;
+/// Largest share of baseline packets the mirror may match: the bound under which a draft
+/// may drop rather than only alert.
+const MAX_COLLATERAL: f64 = super::draft::MAX_DROP_COLLATERAL;
 
 /// The condition for the other direction, or `None` when the field is one-directional
 /// (flags, lengths, TTL and MAC differ between requests and replies).
