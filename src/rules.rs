@@ -19,6 +19,7 @@ pub mod replay;
 pub mod scan;
 pub mod select;
 pub mod syntax;
+pub mod text;
 
 pub use draft::{Draft, DraftError, apply, draft_for, replay_all, replay_capture};
 pub use edit::EditError;

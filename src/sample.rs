@@ -125,7 +125,13 @@ fn generate(cfg: &SampleConfig) -> io::Result<(Vec<frame::Rec>, Vec<waves::WaveL
         // One PRNG stream per wave: editing a wave leaves the background and the others alone.
         let mut wrng = rng::SampleRng::new(cfg.seed, 100 + i as u64);
         sink.wave = u8::try_from(i + 1).unwrap_or(u8::MAX);
-        labels.push(waves::generate(&mut sink, &mut wrng, &net, spec)?);
+        labels.push(waves::generate(
+            &mut sink,
+            &mut wrng,
+            &net,
+            spec,
+            &texts.tool_agent,
+        )?);
     }
     Ok((sink.into_sorted(), labels))
 }

@@ -6,7 +6,7 @@
 mod common;
 use common::have;
 
-use holoscope::rules::{ExportFormat, Status, import_ron};
+use holoscope::rules::{ExportFormat, Op, Status, import_ron};
 use std::path::Path;
 use std::process::Command;
 
@@ -245,15 +245,37 @@ fn hostile_text_captures_give_clean_valid_rule_files() {
     validate_drafts(&hostile, dir.path());
     // ...and the demo's four waves with every DNS name, SNI, Host, path and user agent made
     // hostile (quotes, semicolons, braces, newlines, terminal escapes), so drafts exist.
+    // A fifth wave, an HTTP flood whose tool user agent is itself hostile, gets a drafted
+    // text rule: the injection check then covers packet text chosen by the drafter.
     let waves = dir.path().join("hostile_waves.pcap");
-    let cfg = holoscope::sample::SampleConfig {
+    let mut cfg = holoscope::sample::SampleConfig {
         hostile_text: true,
         ..holoscope::sample::SampleConfig::demo()
     };
+    cfg.waves.push(holoscope::sample::WaveSpec {
+        kind: holoscope::sample::WaveKind::HttpFlood,
+        start_secs: 215.0,
+        duration_secs: 10.0,
+        rate: 60.0,
+    });
     let mut w = std::io::BufWriter::new(std::fs::File::create(&waves).unwrap());
     holoscope::sample::write_sample(&cfg, &mut w).unwrap();
     drop(w);
     let ron = stdout(&rules(&[waves.to_str().unwrap(), "--format", "ron"]));
-    assert!(import_ron(&ron).unwrap().len() >= 3, "{ron}");
+    let drafted = import_ron(&ron).unwrap();
+    assert!(drafted.len() >= 3, "{ron}");
+    let agent = drafted
+        .iter()
+        .flat_map(|r| &r.def.conditions)
+        .find(|c| c.field == holoscope::decode::Field::HttpUserAgent)
+        .expect("a text rule on the flood's user agent");
+    assert!(
+        matches!(&agent.op, Op::Eq(holoscope::decode::Value::Text(t)) if t.as_bytes().contains(&0x1b)),
+        "{agent:?}"
+    );
+    let suricata = stdout(&rules(&[waves.to_str().unwrap(), "--format", "suricata"]));
+    assert!(suricata.contains("http.user_agent; content:"), "{suricata}");
+    let bpf = stdout(&rules(&[waves.to_str().unwrap(), "--format", "bpf"]));
+    assert!(bpf.contains("BPF cannot match packet text"), "{bpf}");
     validate_drafts(&waves, dir.path());
 }

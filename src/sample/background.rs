@@ -23,6 +23,8 @@ pub struct Texts {
     pub paths: Vec<Vec<u8>>,
     /// User agents.
     pub agents: Vec<Vec<u8>>,
+    /// User agent of the sample's attack tool (the HTTP flood wave).
+    pub tool_agent: Vec<u8>,
     /// Start with one DNS, HTTP and TLS exchange per name (so every hostile string is on the
     /// wire in every field, whatever the PRNG picks later).
     pub showcase: bool,
@@ -51,6 +53,7 @@ impl Texts {
                 .iter()
                 .map(|u| u.as_bytes().to_vec())
                 .collect(),
+            tool_agent: b"ApacheBench/2.3".to_vec(),
             showcase: false,
         }
     }
@@ -67,10 +70,12 @@ impl Texts {
             .iter()
             .map(|h| [b"Mozilla/5.0 ".as_slice(), h].concat())
             .collect();
+        let tool_agent = [b"ab/2.3 ".as_slice(), HOSTILE[3], HOSTILE[0]].concat();
         Self {
             names,
             paths,
             agents,
+            tool_agent,
             showcase: true,
         }
     }

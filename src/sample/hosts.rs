@@ -10,6 +10,8 @@ pub const GATEWAY_MAC: [u8; 6] = [0x00, 0x1b, 0x21, 0x3a, 0x9c, 0x01];
 
 /// Internal SYN scanner (wave kind `port_scan_tcp_syn`).
 pub const SCANNER: [u8; 4] = [10, 0, 0, 66];
+/// Internal host of the HTTP request flood (wave kind `http_request_flood`).
+pub const HTTP_FLOODER: [u8; 4] = [10, 0, 0, 88];
 /// Internal host running the DNS tunnel.
 pub const TUNNEL_HOST: [u8; 4] = [10, 0, 0, 77];
 /// The tunnel's authoritative server on the Internet.

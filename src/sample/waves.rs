@@ -23,6 +23,9 @@ pub enum WaveKind {
     DnsTunnel,
     /// NTP monlist (mode 7) amplification: many reflectors flood one client.
     NtpAmplification,
+    /// HTTP request flood: one internal host fetches one page of the web server over and over
+    /// with a benchmarking tool's user agent (the hostile sample's tool agent is hostile).
+    HttpFlood,
 }
 
 impl WaveKind {
@@ -34,6 +37,7 @@ impl WaveKind {
             WaveKind::SynFlood => "syn_flood_spoofed",
             WaveKind::DnsTunnel => "dns_tunnel_txt",
             WaveKind::NtpAmplification => "ntp_amplification",
+            WaveKind::HttpFlood => "http_request_flood",
         }
     }
 }
@@ -74,6 +78,7 @@ pub fn generate(
     rng: &mut SampleRng,
     net: &Net,
     spec: &WaveSpec,
+    tool_agent: &[u8],
 ) -> io::Result<WaveLabel> {
     let t0 = (spec.start_secs * 1e6) as i64;
     let len = (spec.duration_secs * 1e6).max(1.0) as i64;
@@ -83,7 +88,39 @@ pub fn generate(
         WaveKind::SynFlood => syn_flood(sink, rng, net, t0, len, count),
         WaveKind::DnsTunnel => dns_tunnel(sink, rng, net, t0, len, count),
         WaveKind::NtpAmplification => ntp_amp(sink, rng, net, t0, len, count),
+        WaveKind::HttpFlood => http_flood(sink, rng, net, (t0, len, count), tool_agent),
     }
+}
+
+/// `count` complete HTTP exchanges (handshake, GET, response, close) from the flooder to the
+/// web server, each on a new connection.
+fn http_flood(
+    sink: &mut Sink,
+    rng: &mut SampleRng,
+    net: &Net,
+    (t0, len, count): (i64, i64, u64),
+    agent: &[u8],
+) -> io::Result<WaveLabel> {
+    let flooder = hosts::lan(hosts::HTTP_FLOODER[3], false);
+    let req = apps::http_request(b"intranet.corp.example", b"/login", agent);
+    let ts: Vec<i64> = times(rng, t0, len, count).collect();
+    for t in ts {
+        let mut conn = super::tcp::Conn::new(rng, flooder, net.web, 80);
+        let t = conn.handshake(sink, rng, t)?;
+        let t = conn.send(sink, rng, t, true, &req)?;
+        let resp = apps::http_response(rng, b"/login", 600);
+        let t = conn.send(sink, rng, t + 500, false, &resp)?;
+        conn.close(sink, t + 100)?;
+    }
+    Ok(WaveLabel {
+        attacker: v4(&flooder),
+        target: v4(&net.web),
+        filter: format!(
+            "ip.addr=={} && ip.addr=={} && tcp.port==80",
+            v4(&flooder),
+            v4(&net.web)
+        ),
+    })
 }
 
 /// Spreads `count` events over `len` microseconds with jitter, in increasing order.
