@@ -161,29 +161,19 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
             rule,
             counts: ReplayCounts::default(),
         });
-        let text = super::text::text_rule(&sample);
-        if let Some(m) = reply {
+        let companions = [
+            (reply, "replies of the conversation the rule above stops"),
+            (
+                super::text::text_rule(&sample),
+                "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
+            ),
+        ];
+        for (c, why) in companions {
+            let Some(c) = c else { continue };
             let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
-            let rule = build_rule(id, &plan.wave_ids[wi], &m, &sample);
-            let explanation = format!(
-                "replies of the conversation the rule above stops: {}",
-                explain(&rule, &m, packets, &sample)
-            );
+            let rule = build_rule(id, &plan.wave_ids[wi], &c, &sample);
             drafts.push(Draft {
-                explanation,
-                rule,
-                counts: ReplayCounts::default(),
-            });
-        }
-        if let Some(t) = text {
-            let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
-            let rule = build_rule(id, &plan.wave_ids[wi], &t, &sample);
-            let explanation = format!(
-                "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it): {}",
-                explain(&rule, &t, packets, &sample)
-            );
-            drafts.push(Draft {
-                explanation,
+                explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample)),
                 rule,
                 counts: ReplayCounts::default(),
             });
