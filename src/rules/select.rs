@@ -8,7 +8,7 @@
 //! is measured on the actual (sampled) packets, not estimated from marginals.
 
 use super::model::{Condition, Kind, MAX_SET, Op, kind, mask32, mask128, max_value};
-use crate::decode::{Field, Packet, Value};
+use crate::decode::{Field, Packet, Value, ValueRef};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -107,43 +107,78 @@ impl Sample<'_> {
     }
 }
 
-/// Per-value counts of one field over the current wave and baseline packets, with excess.
-fn value_counts(s: &Sample<'_>, w: &[usize], b: &[usize], field: Field) -> Vec<(Value, f64)> {
-    let mut cw: FxHashMap<Value, (u64, u64)> = FxHashMap::default();
-    for &i in w {
-        if let Some(v) = super::matcher::field_value(&s.wave[i], field) {
-            cw.entry(v.to_owned()).or_default().0 += 1;
+/// Packets of the current wave and baseline samples per distinct value of one field. Whether
+/// a packet matches a condition depends only on its value of the condition's field, so every
+/// candidate is counted over the distinct values instead of over the packets again.
+struct FieldCounts<'a> {
+    /// Value -> (wave packets, baseline packets).
+    by_value: FxHashMap<ValueRef<'a>, (u64, u64)>,
+}
+
+impl<'a> FieldCounts<'a> {
+    fn new(s: &Sample<'a>, w: &[usize], b: &[usize], field: Field) -> Self {
+        let mut by_value: FxHashMap<ValueRef<'a>, (u64, u64)> = FxHashMap::default();
+        for &i in w {
+            if let Some(v) = s
+                .wave
+                .get(i)
+                .and_then(|p| super::matcher::field_value(p, field))
+            {
+                by_value.entry(v).or_default().0 += 1;
+            }
         }
-    }
-    for &i in b {
-        if let Some(v) = super::matcher::field_value(&s.base[i], field)
-            && let Some(e) = cw.get_mut(&v.to_owned())
-        {
-            e.1 += 1;
+        for &i in b {
+            if let Some(v) = s
+                .base
+                .get(i)
+                .and_then(|p| super::matcher::field_value(p, field))
+            {
+                by_value.entry(v).or_default().1 += 1;
+            }
         }
+        FieldCounts { by_value }
     }
-    #[allow(clippy::cast_precision_loss)]
-    let mut out: Vec<(Value, f64)> = cw
-        .into_iter()
-        .map(|(v, (nw, nb))| {
-            let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
-            (v, ex)
-        })
-        .filter(|(_, ex)| *ex > 0.0)
-        .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    out
+
+    /// Wave and baseline packets matching `cond` (a condition on this field).
+    fn matching(&self, cond: &Condition) -> (usize, usize) {
+        let (mut nw, mut nb) = (0u64, 0u64);
+        for (v, (w, b)) in &self.by_value {
+            if cond.matches_value(*v) {
+                nw += w;
+                nb += b;
+            }
+        }
+        let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+        (n(nw), n(nb))
+    }
+
+    /// The wave's values with their excess over the scaled baseline, positive ones only,
+    /// largest first.
+    fn excess(&self, s: &Sample<'_>) -> Vec<(Value, f64)> {
+        #[allow(clippy::cast_precision_loss)]
+        let mut out: Vec<(Value, f64)> = self
+            .by_value
+            .iter()
+            .filter(|(_, (nw, _))| *nw > 0)
+            .map(|(v, (nw, nb))| {
+                let ex = *nw as f64 * s.wave_stride - *nb as f64 * s.bg_factor();
+                ((*v).to_owned(), ex)
+            })
+            .filter(|(_, ex)| *ex > 0.0)
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
 }
 
 /// Candidate conditions on `field` from the values that carry the current excess.
 fn candidates_for(
     s: &Sample<'_>,
-    w: &[usize],
-    b: &[usize],
+    counts: &FieldCounts<'_>,
     field: Field,
     prior: &dyn Fn(Field, &Value) -> f64,
 ) -> Vec<Candidate> {
-    let vals = value_counts(s, w, b, field);
+    let vals = counts.excess(s);
     let Some((top, _)) = vals.first() else {
         return Vec::new();
     };
@@ -274,15 +309,16 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
     // The empty rule is never a draft: the first condition is taken whatever it scores.
     let mut best_obj = f64::NEG_INFINITY;
     while choice.conditions.len() < MAX_CONDITIONS {
-        let mut best: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
-        let mut best_keeping: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
+        let mut best: Option<(f64, Candidate)> = None;
+        let mut best_keeping: Option<(f64, Candidate)> = None;
         for &field in FIELDS {
             if choice.conditions.iter().any(|c| c.cond.field == field) {
                 continue;
             }
-            for cand in candidates_for(s, &w, &b, field, prior) {
-                let (w2, b2) = narrow(s, &w, &b, &cand);
-                let (cov, col) = figures(w2.len(), b2.len());
+            let counts = FieldCounts::new(s, &w, &b, field);
+            for cand in candidates_for(s, &counts, field, prior) {
+                let (w2, b2) = counts.matching(&cand.cond);
+                let (cov, col) = figures(w2, b2);
                 #[allow(clippy::cast_precision_loss)]
                 let obj = cov
                     - COLLATERAL_WEIGHT * col
@@ -296,14 +332,15 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
                 } else {
                     &mut best
                 };
-                if slot.as_ref().is_none_or(|(o, ..)| obj > *o) {
-                    *slot = Some((obj, cand, w2, b2));
+                if slot.as_ref().is_none_or(|(o, _)| obj > *o) {
+                    *slot = Some((obj, cand));
                 }
             }
         }
-        let Some((obj, cand, w2, b2)) = best_keeping.or(best) else {
+        let Some((obj, cand)) = best_keeping.or(best) else {
             break;
         };
+        let (w2, b2) = narrow(s, &w, &b, &cand);
         if obj <= best_obj + 1e-4 {
             break;
         }
@@ -340,17 +377,15 @@ fn tighten(
         {
             continue;
         }
-        let best = candidates_for(s, &w, &b, field, prior)
+        let counts = FieldCounts::new(s, &w, &b, field);
+        let best = candidates_for(s, &counts, field, prior)
             .into_iter()
             .filter(|c| match &c.cond.op {
                 Op::Eq(_) => true,
                 Op::In(vs) => vs.len() <= ANCHOR_SET,
                 _ => false,
             })
-            .map(|c| {
-                let n = w.iter().filter(|&&i| c.cond.matches(&s.wave[i])).count();
-                (n, c)
-            })
+            .map(|c| (counts.matching(&c.cond).0, c))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
         let Some((_, cand)) = best else { continue };
         let (w2, b2) = narrow(s, &w, &b, &cand);
