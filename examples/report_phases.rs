@@ -23,7 +23,10 @@ fn main() {
         let mut seen = 0u64;
         holoscope::rules::scan::scan(path, &plan, |_, _| seen += 1).unwrap();
         let t_scan = t.elapsed().as_secs_f64();
-        println!("  one labelled scan of {seen} packets: {:.3}s", t_scan - t_rep);
+        println!(
+            "  one labelled scan of {seen} packets: {:.3}s",
+            t_scan - t_rep
+        );
         let t_rep = t.elapsed().as_secs_f64();
         let d = holoscope::rules::draft_for(&a, path).unwrap();
         let r = r.with_rules(&d);
