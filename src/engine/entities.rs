@@ -270,7 +270,15 @@ impl EntityTable {
     #[must_use]
     pub fn top(&self, n: usize) -> Vec<EntityRow> {
         let mut v: Vec<_> = self.map.iter().collect();
-        v.sort_unstable_by(|a, b| b.1.packets().cmp(&a.1.packets()).then(a.0.cmp(b.0)));
+        let order = |a: &(&EntityId, &EntityStats), b: &(&EntityId, &EntityStats)| {
+            b.1.packets().cmp(&a.1.packets()).then(a.0.cmp(b.0))
+        };
+        // Ids are unique: selecting the first n, then sorting them, equals a full sort.
+        if n < v.len() {
+            v.select_nth_unstable_by(n, order);
+            v.truncate(n);
+        }
+        v.sort_unstable_by(order);
         v.into_iter()
             .take(n)
             .map(|(id, s)| EntityRow::new(id, s))

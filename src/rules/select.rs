@@ -107,43 +107,85 @@ impl Sample<'_> {
     }
 }
 
+/// No value of the field (the packet lacks it).
+const ABSENT: u32 = u32::MAX;
+
+/// Every sample packet's value of one drafting field, as an index into the field's distinct
+/// values, found once per [`choose`]: each greedy step then counts indices instead of hashing
+/// every packet's value again for every field.
+struct Column<'a> {
+    values: Vec<ValueRef<'a>>,
+    wave: Vec<u32>,
+    base: Vec<u32>,
+}
+
+impl<'a> Column<'a> {
+    fn new(s: &Sample<'a>, field: Field) -> Self {
+        let mut ids: FxHashMap<ValueRef<'a>, u32> = FxHashMap::default();
+        let mut values = Vec::new();
+        let mut id_of = |p: &'a Packet| -> u32 {
+            let Some(v) = super::matcher::field_value(p, field) else {
+                return ABSENT;
+            };
+            *ids.entry(v).or_insert_with(|| {
+                values.push(v);
+                u32::try_from(values.len() - 1).unwrap_or(ABSENT)
+            })
+        };
+        let wave = s.wave.iter().map(&mut id_of).collect();
+        let base = s.base.iter().map(&mut id_of).collect();
+        Column { values, wave, base }
+    }
+}
+
 /// Packets of the current wave and baseline samples per distinct value of one field. Whether
 /// a packet matches a condition depends only on its value of the condition's field, so every
 /// candidate is counted over the distinct values instead of over the packets again.
-struct FieldCounts<'a> {
-    /// Value -> (wave packets, baseline packets).
-    by_value: FxHashMap<ValueRef<'a>, (u64, u64)>,
+struct FieldCounts<'c, 'a> {
+    column: &'c Column<'a>,
+    /// Per value index: (wave packets, baseline packets).
+    counts: Vec<(u64, u64)>,
 }
 
-impl<'a> FieldCounts<'a> {
-    fn new(s: &Sample<'a>, w: &[usize], b: &[usize], field: Field) -> Self {
-        let mut by_value: FxHashMap<ValueRef<'a>, (u64, u64)> = FxHashMap::default();
+impl<'c, 'a> FieldCounts<'c, 'a> {
+    fn new(column: &'c Column<'a>, w: &[usize], b: &[usize]) -> Self {
+        let mut counts = vec![(0u64, 0u64); column.values.len()];
         for &i in w {
-            if let Some(v) = s
+            if let Some(c) = column
                 .wave
                 .get(i)
-                .and_then(|p| super::matcher::field_value(p, field))
+                .and_then(|id| counts.get_mut(*id as usize))
             {
-                by_value.entry(v).or_default().0 += 1;
+                c.0 += 1;
             }
         }
         for &i in b {
-            if let Some(v) = s
+            if let Some(c) = column
                 .base
                 .get(i)
-                .and_then(|p| super::matcher::field_value(p, field))
+                .and_then(|id| counts.get_mut(*id as usize))
             {
-                by_value.entry(v).or_default().1 += 1;
+                c.1 += 1;
             }
         }
-        FieldCounts { by_value }
+        FieldCounts { column, counts }
+    }
+
+    /// The values present in the current packets with their counts.
+    fn present(&self) -> impl Iterator<Item = (ValueRef<'a>, u64, u64)> + '_ {
+        self.column
+            .values
+            .iter()
+            .zip(&self.counts)
+            .filter(|(_, (w, b))| *w > 0 || *b > 0)
+            .map(|(v, (w, b))| (*v, *w, *b))
     }
 
     /// Wave and baseline packets matching `cond` (a condition on this field).
     fn matching(&self, cond: &Condition) -> (usize, usize) {
         let (mut nw, mut nb) = (0u64, 0u64);
-        for (v, (w, b)) in &self.by_value {
-            if cond.matches_value(*v) {
+        for (v, w, b) in self.present() {
+            if cond.matches_value(v) {
                 nw += w;
                 nb += b;
             }
@@ -157,12 +199,11 @@ impl<'a> FieldCounts<'a> {
     fn excess(&self, s: &Sample<'_>) -> Vec<(Value, f64)> {
         #[allow(clippy::cast_precision_loss)]
         let mut out: Vec<(Value, f64)> = self
-            .by_value
-            .iter()
-            .filter(|(_, (nw, _))| *nw > 0)
-            .map(|(v, (nw, nb))| {
-                let ex = *nw as f64 * s.wave_stride - *nb as f64 * s.bg_factor();
-                ((*v).to_owned(), ex)
+            .present()
+            .filter(|(_, nw, _)| *nw > 0)
+            .map(|(v, nw, nb)| {
+                let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
+                (v.to_owned(), ex)
             })
             .filter(|(_, ex)| *ex > 0.0)
             .collect();
@@ -174,7 +215,7 @@ impl<'a> FieldCounts<'a> {
 /// Candidate conditions on `field` from the values that carry the current excess.
 fn candidates_for(
     s: &Sample<'_>,
-    counts: &FieldCounts<'_>,
+    counts: &FieldCounts<'_, '_>,
     field: Field,
     prior: &dyn Fn(Field, &Value) -> f64,
 ) -> Vec<Candidate> {
@@ -288,6 +329,7 @@ fn narrow(s: &Sample<'_>, w: &[usize], b: &[usize], cand: &Candidate) -> (Vec<us
 /// `prior(field, value)` is the evidence score of a value (ties go to stronger evidence).
 #[must_use]
 pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
+    let columns: Vec<Column<'_>> = FIELDS.iter().map(|f| Column::new(s, *f)).collect();
     let mut w: Vec<usize> = (0..s.wave.len()).collect();
     let mut b: Vec<usize> = (0..s.base.len()).collect();
     let e0 = s.excess(w.len(), b.len());
@@ -311,11 +353,11 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
     while choice.conditions.len() < MAX_CONDITIONS {
         let mut best: Option<(f64, Candidate)> = None;
         let mut best_keeping: Option<(f64, Candidate)> = None;
-        for &field in FIELDS {
+        for (fi, &field) in FIELDS.iter().enumerate() {
             if choice.conditions.iter().any(|c| c.cond.field == field) {
                 continue;
             }
-            let counts = FieldCounts::new(s, &w, &b, field);
+            let counts = FieldCounts::new(&columns[fi], &w, &b);
             for cand in candidates_for(s, &counts, field, prior) {
                 let (w2, b2) = counts.matching(&cand.cond);
                 let (cov, col) = figures(w2, b2);
@@ -354,7 +396,7 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
         }
     }
     if !choice.conditions.is_empty() {
-        tighten(s, prior, &mut choice, &w, &b, &figures);
+        tighten(s, &columns, prior, &mut choice, (&w, &b), &figures);
     }
     choice
 }
@@ -364,10 +406,10 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
 /// hit traffic the baseline never showed.
 fn tighten(
     s: &Sample<'_>,
+    columns: &[Column<'_>],
     prior: &dyn Fn(Field, &Value) -> f64,
     choice: &mut Choice,
-    w: &[usize],
-    b: &[usize],
+    (w, b): (&[usize], &[usize]),
     figures: &dyn Fn(usize, usize) -> (f64, f64),
 ) {
     let (mut w, mut b) = (w.to_vec(), b.to_vec());
@@ -377,7 +419,14 @@ fn tighten(
         {
             continue;
         }
-        let counts = FieldCounts::new(s, &w, &b, field);
+        let Some(column) = FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| columns.get(i))
+        else {
+            continue;
+        };
+        let counts = FieldCounts::new(column, &w, &b);
         let best = candidates_for(s, &counts, field, prior)
             .into_iter()
             .filter(|c| match &c.cond.op {
