@@ -1,6 +1,7 @@
-//! Ingest benchmark: read + decode + timeline on a generated capture of at least 1.5 million
-//! packets, beside the bare pcap-parser streaming rate (and tshark's `-z io,stat,0` when
-//! installed) measured in the same run on the same file. Also measures the marginal resident
+//! Ingest benchmark: read + decode + timeline, the full analysis and the whole `holoscope
+//! report` command (analysis, detection, rule drafting and replay, JSON out) on a generated
+//! capture of at least 1.5 million packets, beside the bare pcap-parser streaming rate (and
+//! tshark's `-q -z io,stat,0` when installed) measured in the same run on the same file. Also measures the marginal resident
 //! memory per packet by running the release binary on captures of N and 2N packets.
 //!
 //! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N).
@@ -76,6 +77,30 @@ fn full(path: &Path) -> u64 {
     .packets
 }
 
+/// The release binary's `report` command end to end (JSON to /dev/null), as a user runs it.
+fn report_command(path: &Path) -> u64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .args(["report", path.to_str().expect("path"), "--format", "json"])
+        .args(["--output", "/dev/null"])
+        .output()
+        .expect("holoscope report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    1
+}
+
+/// tshark's cheapest whole-file statistics pass; `None` when it failed.
+fn tshark(path: &Path) -> Option<()> {
+    let out = Command::new("tshark")
+        .args(["-r", path.to_str()?, "-q", "-z", "io,stat,0"])
+        .output()
+        .ok()?;
+    out.status.success().then_some(())
+}
+
 fn time_runs(runs: usize, f: impl Fn() -> u64) -> (u64, f64) {
     let mut secs = Vec::new();
     let mut n = 0;
@@ -149,57 +174,37 @@ fn main() {
     let (nr, read) = time_runs(5, || holoscope_read(&path));
     let (nt, ingest) = time_runs(3, || timeline_only(&path));
     let (nf, whole) = time_runs(3, || full(&path));
+    let (_, report) = time_runs(3, || report_command(&path));
     assert_eq!(np, nr);
     assert_eq!(np, nt);
     assert_eq!(np, nf);
     let pps = |s: f64| np as f64 / s;
+    let line = |name: &str, secs: f64| {
+        println!(
+            "{name:<48} {:>12.0} {:>10.3} {:>10.2}",
+            pps(secs),
+            bare / secs,
+            report / secs
+        );
+    };
     println!(
-        "{:<44} {:>14} {:>10}",
-        "stage (median)", "packets/s", "vs bare"
+        "{:<48} {:>12} {:>10} {:>10}",
+        "stage (median of runs)", "packets/s", "vs bare", "vs report"
     );
-    println!(
-        "{:<44} {:>14.0} {:>10}",
-        "pcap-parser bare streaming",
-        pps(bare),
-        "1.00"
-    );
-    println!(
-        "{:<44} {:>14.0} {:>10.3}",
-        "holoscope read",
-        pps(read),
-        bare / read
-    );
-    println!(
-        "{:<44} {:>14.0} {:>10.3}",
-        "holoscope read + decode + timeline",
-        pps(ingest),
-        bare / ingest
-    );
-    println!(
-        "{:<44} {:>14.0} {:>10.3}",
-        "holoscope full analysis (report, no rules)",
-        pps(whole),
-        bare / whole
-    );
-    if Command::new("tshark")
+    line("pcap-parser bare streaming (5 runs)", bare);
+    line("holoscope read (5 runs)", read);
+    line("holoscope read + decode + timeline (3 runs)", ingest);
+    line("holoscope full analysis, no rules (3 runs)", whole);
+    line("holoscope report command, end to end (3 runs)", report);
+    let have_tshark = Command::new("tshark")
         .arg("-v")
         .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        let t = Instant::now();
-        let ok = Command::new("tshark")
-            .args(["-r", path.to_str().unwrap_or(""), "-q", "-z", "io,stat,0"])
-            .output();
-        if ok.is_ok_and(|o| o.status.success()) {
-            println!(
-                "{:<44} {:>14.0} {:>10.3}",
-                "tshark -q -z io,stat,0 (one run)",
-                pps(t.elapsed().as_secs_f64()),
-                bare / t.elapsed().as_secs_f64()
-            );
-        }
+        .is_ok_and(|o| o.status.success());
+    if have_tshark && tshark(&path).is_some() {
+        let (_, t) = time_runs(3, || u64::from(tshark(&path).is_some()));
+        line("tshark -q -z io,stat,0 (3 runs)", t);
     } else {
-        println!("tshark not installed: peer figure skipped");
+        println!("tshark not installed or failed: peer figure skipped");
     }
     match (peak_rss_of_binary(&path), peak_rss_of_binary(&path2)) {
         (Some(a), Some(b)) => {

@@ -2,9 +2,9 @@
 //! keeps up with a link.
 //!
 //! Each stage is a separate pass over the same file and includes the stages before it
-//! (read; + decode; + timeline; + flows/entities/sessions; + detection, i.e. the whole
-//! `report`, including the residual-profile stage unless `--no-residual`), so the differences
-//! show what each stage costs. A last pass repeats the full report while publishing snapshots
+//! (read; + decode; + timeline; + flows/entities/sessions; + detection, including the
+//! residual-profile stage unless `--no-residual`; + the report with its rule drafts, i.e. the
+//! whole `holoscope report`), so the differences show what each stage costs. A last pass repeats the full report while publishing snapshots
 //! the way the TUI does, to show what they cost and how soon the first view is ready.
 
 use crate::capture::{self, CaptureError};
@@ -17,7 +17,7 @@ use std::time::Instant;
 /// One stage's figures.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct StageRow {
-    /// Stage name: `read`, `decode`, `timeline`, `tables`, `detect`.
+    /// Stage name: `read`, `decode`, `timeline`, `tables`, `detect`, `report`, `snapshots`.
     pub stage: String,
     /// Wall-clock seconds of the pass.
     pub seconds: f64,
@@ -147,7 +147,24 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
 
     drop(a);
 
-    // Stage 6: the same pass publishing snapshots with the TUI's policy.
+    // Stage 6: the whole `holoscope report` on a file: the analysis, the report and the rule
+    // drafts with their replay (which reads the capture once more).
+    let t = Instant::now();
+    let a = engine::analyze(capture::open(path)?, &full, |_| {});
+    let r = crate::report::Report::build(&a, crate::report::Limits::default());
+    let drafted = crate::rules::draft_for(&a, path).map_err(|e| match e {
+        crate::rules::DraftError::Capture(c) => c,
+    })?;
+    let r = r.with_rules(&drafted);
+    let whole = row(
+        "report",
+        t.elapsed().as_secs_f64(),
+        a.agg.stats.packets,
+        a.agg.stats.bytes,
+    );
+    drop((r, a));
+
+    // Stage 7: the analysis pass publishing snapshots with the TUI's policy.
     let t = Instant::now();
     let seen = std::sync::Mutex::new((None, 0u64, 0u64));
     let publish = |snap: engine::Snapshot| {
@@ -175,7 +192,7 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
     Ok(BenchReport {
         packets,
         bytes,
-        stages: vec![read, dec, timeline, tables, report, snap_row],
+        stages: vec![read, dec, timeline, tables, report, whole, snap_row],
         snapshots: SnapshotFigures {
             first_seconds,
             count,

@@ -11,6 +11,7 @@ pub mod draft;
 pub mod edit;
 pub mod export;
 pub mod filter;
+mod headers;
 pub mod matcher;
 pub mod mirror;
 pub mod model;

@@ -87,14 +87,21 @@ pub fn pairs<'a>(
     span: (Timestamp, Timestamp),
 ) -> Vec<Beacon> {
     type Key = (IpAddr, IpAddr, u16, u8);
+    let sessions: Vec<&SessionStats> = sessions.filter(|s| !s.bursts.is_empty()).collect();
+    let key = |s: &SessionStats| (s.client, s.server, s.server_port, s.proto);
+    // Count events per pair first: a spoofed flood makes hundreds of thousands of one-burst
+    // pairs, and copying each one's events into a vector of its own only to drop it below
+    // MIN_EVENTS was most of this function's time.
+    let mut events: FxHashMap<Key, usize> = FxHashMap::default();
+    for s in &sessions {
+        *events.entry(key(s)).or_default() += s.bursts.len();
+    }
     let mut groups: FxHashMap<Key, (Vec<(Timestamp, u64)>, u64)> = FxHashMap::default();
-    for s in sessions {
-        if s.bursts.is_empty() {
+    for s in &sessions {
+        if events.get(&key(s)).is_none_or(|n| *n < MIN_EVENTS) {
             continue;
         }
-        let g = groups
-            .entry((s.client, s.server, s.server_port, s.proto))
-            .or_default();
+        let g = groups.entry(key(s)).or_default();
         g.0.extend_from_slice(&s.bursts);
         g.1 += s.packets();
     }

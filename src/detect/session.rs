@@ -277,8 +277,13 @@ impl SessionStats {
 /// Stored as a small key -> slot map plus a vector of slots: session records are a few hundred
 /// bytes, and rehashing a map of them on growth (millions of one-packet sessions in a spoofed
 /// flood) cost more than the rest of the per-packet work together.
+///
+/// The key -> slot map is built only when something looks a key up ([`SessionTable::add`],
+/// [`SessionTable::merge`]): the engine's pass finds slots through the flow table, so the map
+/// would duplicate the flow table's for nothing.
 #[derive(Clone, Debug, Default)]
 pub struct SessionTable {
+    /// Slots of `keys[..slots.len()]` (complete after [`SessionTable::sync_slots`]).
     slots: FxHashMap<FlowKey, u32>,
     keys: Vec<FlowKey>,
     stats: Vec<SessionStats>,
@@ -291,6 +296,7 @@ impl SessionTable {
     /// Adds another table (another part of a capture); for a session present in both, this
     /// table's record is kept.
     pub fn merge(&mut self, other: SessionTable) {
+        self.sync_slots();
         for (k, v) in other.keys.into_iter().zip(other.stats) {
             if !self.slots.contains_key(&k) && self.stats.len() < MAX_SESSIONS {
                 self.slots
@@ -311,6 +317,7 @@ impl SessionTable {
         let (Some(src), Some(dst)) = (pkt.src_ip, pkt.dst_ip) else {
             return;
         };
+        self.sync_slots();
         let slot = match self.slots.get(&key) {
             Some(i) => *i as usize,
             None if self.stats.len() >= MAX_SESSIONS => {
@@ -344,8 +351,6 @@ impl SessionTable {
             return;
         };
         if slot == self.stats.len() && slot < MAX_SESSIONS {
-            self.slots
-                .insert(key, u32::try_from(slot).unwrap_or(u32::MAX));
             self.keys.push(key);
             self.stats.push(SessionStats::new(pkt, src, dst));
         }
@@ -383,6 +388,7 @@ impl SessionTable {
             i += 1;
             kept(i - 1)
         });
+        let complete = self.slots.len() == n;
         self.slots.retain(|_, v| {
             let i = *v as usize;
             if i < n && kept(i) {
@@ -392,7 +398,23 @@ impl SessionTable {
                 false
             }
         });
+        if !complete {
+            // A partial map would not cover a prefix of the renumbered keys: rebuild on demand.
+            self.slots.clear();
+        }
         self.evicted += (n - self.stats.len()) as u64;
+    }
+
+    /// Completes the key -> slot map (keys are only appended between calls).
+    fn sync_slots(&mut self) {
+        let have = self.slots.len();
+        if have == self.keys.len() {
+            return;
+        }
+        self.slots.reserve(self.keys.len() - have);
+        for (i, k) in self.keys.iter().enumerate().skip(have) {
+            self.slots.insert(*k, u32::try_from(i).unwrap_or(u32::MAX));
+        }
     }
 
     /// Sessions evicted by retention so far.

@@ -250,11 +250,18 @@ impl FlowTable {
     #[must_use]
     pub fn top(&self, n: usize) -> Vec<FlowRow> {
         let mut v: Vec<_> = self.iter().collect();
-        v.sort_unstable_by(|a, b| {
+        let order = |a: &(&FlowKey, &FlowStats), b: &(&FlowKey, &FlowStats)| {
             (b.1.packets_ab + b.1.packets_ba)
                 .cmp(&(a.1.packets_ab + a.1.packets_ba))
                 .then(a.0.cmp(b.0))
-        });
+        };
+        // Keys are unique, so the order is total and selecting the first n before sorting
+        // them gives exactly the rows a full sort would (a flood has hundreds of thousands).
+        if n < v.len() {
+            v.select_nth_unstable_by(n, order);
+            v.truncate(n);
+        }
+        v.sort_unstable_by(order);
         v.into_iter()
             .take(n)
             .map(|(k, s)| FlowRow::new(k, s))

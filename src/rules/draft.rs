@@ -14,11 +14,12 @@
 //! service: the draft is a rate limit at a high quantile of the baseline rate of the matching
 //! traffic, never a list of addresses.
 
+use super::headers::Headers;
 use super::model::{
     Action, Change, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
 };
 use super::probe::{Probe, Score, evidence};
-use super::replay::{Label, ReplayCounts, replay};
+use super::replay::{Label, ReplayCounts, Replayer};
 use super::scan::{Class, Plan, scan};
 use super::select::{Choice, Sample, choose};
 use crate::capture::CaptureError;
@@ -65,6 +66,9 @@ struct Collected {
     wave_strides: Vec<u64>,
     base: Vec<Packet>,
     base_stride: u64,
+    /// Every packet's draftable fields and class, in file order, for replaying the drafts
+    /// without reading the capture again (`None` if some packet's class did not fit).
+    headers: Option<Vec<Headers>>,
 }
 
 fn stride(total: u64, cap: u64) -> u64 {
@@ -85,8 +89,25 @@ fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
         wave_strides,
         base: Vec::new(),
         base_stride,
+        headers: Some(Vec::with_capacity(
+            usize::try_from(plan.total_packets).unwrap_or(0),
+        )),
     };
-    scan(capture, plan, |p, class| match class {
+    scan(capture, plan, |p, class| {
+        if let Some(h) = &mut c.headers {
+            match Headers::of(p, class) {
+                Some(x) => h.push(x),
+                None => c.headers = None,
+            }
+        }
+        collect_one(&mut c, &mut seen_w, &mut seen_b, p, class);
+    })?;
+    Ok(c)
+}
+
+/// Keeps one packet in the sample of its class when its stride says so.
+fn collect_one(c: &mut Collected, seen_w: &mut [u64], seen_b: &mut u64, p: &Packet, class: Class) {
+    match class {
         Class::Wave(i) => {
             if seen_w[i] % c.wave_strides[i] == 0 {
                 c.waves[i].push(p.clone());
@@ -94,14 +115,13 @@ fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
             seen_w[i] += 1;
         }
         Class::Baseline => {
-            if seen_b % c.base_stride == 0 {
+            if *seen_b % c.base_stride == 0 {
                 c.base.push(p.clone());
             }
-            seen_b += 1;
+            *seen_b += 1;
         }
         Class::Other => {}
-    })?;
-    Ok(c)
+    }
 }
 
 /// Drafts one rule per wave (waves nothing separates get none), replays them all against the
@@ -180,9 +200,10 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
         }
     }
     let rules: Vec<Rule> = drafts.iter().map(|d| d.rule.clone()).collect();
-    for (d, counts) in drafts
-        .iter_mut()
-        .zip(replay_rules(capture, &rules, a, &plan)?)
+    for (d, counts) in
+        drafts
+            .iter_mut()
+            .zip(replay_drafts(capture, &rules, &plan, c.headers.as_deref())?)
     {
         d.counts = counts;
     }
@@ -312,49 +333,51 @@ fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>) -> Str
     text
 }
 
-fn add(into: &mut ReplayCounts, c: &ReplayCounts) {
-    into.wave_total += c.wave_total;
-    into.wave_matched += c.wave_matched;
-    into.baseline_total += c.baseline_total;
-    into.baseline_matched += c.baseline_matched;
-    into.uninvolved_total += c.uninvolved_total;
-    into.uninvolved_matched += c.uninvolved_matched;
+/// Replays the drafts from the fields the drafting pass kept, or against the capture when it
+/// kept none or a rule reads other fields.
+fn replay_drafts(
+    capture: &Path,
+    rules: &[Rule],
+    plan: &Plan,
+    headers: Option<&[Headers]>,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    let Some(headers) = headers.filter(|_| super::headers::covers(rules)) else {
+        return replay_rules(capture, rules, plan);
+    };
+    let mut r = Replayer::new(rules, &plan.wave_hosts);
+    let mut p = Packet::default();
+    for h in headers {
+        h.fill(&mut p);
+        r.add(&p, label(plan, h.class()));
+    }
+    Ok(with_background(r.finish(), rules, plan))
 }
 
-/// Replays many rules in one pass (labels from `plan`), with the expected background of each
-/// rule's wave filled in from the baseline rate.
+fn label(plan: &Plan, class: Class) -> Label<'_> {
+    match class {
+        Class::Wave(i) => plan
+            .wave_ids
+            .get(i)
+            .map_or(Label::Other, |w| Label::Wave(w.as_str())),
+        Class::Baseline => Label::Baseline,
+        Class::Other => Label::Other,
+    }
+}
+
+/// Replays many rules in one pass over the capture (labels from `plan`), with the expected
+/// background of each rule's wave filled in from the baseline rate.
 fn replay_rules(
     capture: &Path,
     rules: &[Rule],
-    _a: &Analysis,
     plan: &Plan,
 ) -> Result<Vec<ReplayCounts>, DraftError> {
-    let mut out = vec![ReplayCounts::default(); rules.len()];
-    let mut batch: Vec<(Packet, Class)> = Vec::with_capacity(4096);
-    let flush = |batch: &mut Vec<(Packet, Class)>, out: &mut Vec<ReplayCounts>| {
-        let labelled = batch.iter().map(|(p, c)| {
-            let l = match c {
-                Class::Wave(i) => Label::Wave(plan.wave_ids[*i].as_str()),
-                Class::Baseline => Label::Baseline,
-                Class::Other => Label::Other,
-            };
-            (p, l)
-        });
-        for (o, c) in out
-            .iter_mut()
-            .zip(replay(rules, labelled, &plan.wave_hosts))
-        {
-            add(o, &c);
-        }
-        batch.clear();
-    };
-    scan(capture, plan, |p, class| {
-        batch.push((p.clone(), class));
-        if batch.len() == 4096 {
-            flush(&mut batch, &mut out);
-        }
-    })?;
-    flush(&mut batch, &mut out);
+    let mut r = Replayer::new(rules, &plan.wave_hosts);
+    scan(capture, plan, |p, class| r.add(p, label(plan, class)))?;
+    Ok(with_background(r.finish(), rules, plan))
+}
+
+/// Fills each rule's expected background from the baseline rate over its wave's span.
+fn with_background(mut out: Vec<ReplayCounts>, rules: &[Rule], plan: &Plan) -> Vec<ReplayCounts> {
     for (c, r) in out.iter_mut().zip(rules) {
         let seconds = r
             .provenance
@@ -364,7 +387,7 @@ fn replay_rules(
             .map_or(0.0, |i| plan.wave_seconds[i]);
         c.set_background(seconds, plan.baseline_seconds);
     }
-    Ok(out)
+    out
 }
 
 /// Replays one rule against the capture: coverage of its wave's packets, collateral on the
@@ -390,7 +413,7 @@ pub fn replay_all(
     rules: &[Rule],
     a: &Analysis,
 ) -> Result<Vec<ReplayCounts>, DraftError> {
-    replay_rules(capture, rules, a, &Plan::new(a))
+    replay_rules(capture, rules, &Plan::new(a))
 }
 
 /// Applies an analyst's edit to a rule and replays the edited rule at once (edits that fail

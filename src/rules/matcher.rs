@@ -89,9 +89,13 @@ impl Condition {
     /// Whether the packet satisfies this condition.
     #[must_use]
     pub fn matches(&self, p: &Packet) -> bool {
-        let Some(v) = field_value(p, self.field) else {
-            return false;
-        };
+        field_value(p, self.field).is_some_and(|v| self.matches_value(v))
+    }
+
+    /// Whether a value of the condition's field satisfies it (a packet's match depends on
+    /// nothing else, so callers may match each distinct value once).
+    #[must_use]
+    pub fn matches_value(&self, v: ValueRef<'_>) -> bool {
         match (&self.op, v) {
             (Op::Eq(want), v) => value_eq(v, want),
             (Op::In(set), v) => set.iter().any(|w| value_eq(v, w)),

@@ -120,10 +120,36 @@ pub fn replay<'p>(
     packets: impl IntoIterator<Item = (&'p Packet, Label<'p>)>,
     wave_hosts: &FxHashSet<IpAddr>,
 ) -> Vec<ReplayCounts> {
-    let mut out = vec![ReplayCounts::default(); rules.len()];
+    let mut r = Replayer::new(rules, wave_hosts);
     for (p, label) in packets {
-        let uninvolved = label_is_uninvolved(p, label, wave_hosts);
-        for (rule, c) in rules.iter().zip(out.iter_mut()) {
+        r.add(p, label);
+    }
+    r.finish()
+}
+
+/// [`replay`] one packet at a time, for callers that see packets by reference in a stream
+/// (no copy of each packet to batch them).
+pub struct Replayer<'r> {
+    rules: &'r [Rule],
+    hosts: &'r FxHashSet<IpAddr>,
+    out: Vec<ReplayCounts>,
+}
+
+impl<'r> Replayer<'r> {
+    /// Counts start at zero.
+    #[must_use]
+    pub fn new(rules: &'r [Rule], wave_hosts: &'r FxHashSet<IpAddr>) -> Self {
+        Replayer {
+            rules,
+            hosts: wave_hosts,
+            out: vec![ReplayCounts::default(); rules.len()],
+        }
+    }
+
+    /// Counts one labelled packet for every rule.
+    pub fn add(&mut self, p: &Packet, label: Label<'_>) {
+        let uninvolved = label_is_uninvolved(p, label, self.hosts);
+        for (rule, c) in self.rules.iter().zip(self.out.iter_mut()) {
             let in_scope = match label {
                 Label::Wave(w) => rule.provenance.wave.as_deref().is_none_or(|rw| rw == w),
                 Label::Baseline => true,
@@ -150,7 +176,12 @@ pub fn replay<'p>(
             }
         }
     }
-    out
+
+    /// One [`ReplayCounts`] per rule, in order.
+    #[must_use]
+    pub fn finish(self) -> Vec<ReplayCounts> {
+        self.out
+    }
 }
 
 fn label_is_uninvolved(p: &Packet, label: Label<'_>, hosts: &FxHashSet<IpAddr>) -> bool {

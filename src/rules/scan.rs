@@ -46,6 +46,8 @@ pub struct Plan {
     pub baseline_seconds: f64,
     /// Addresses named as entities of any wave (for uninvolved-host collateral).
     pub wave_hosts: rustc_hash::FxHashSet<IpAddr>,
+    /// Packets the analysis counted (what a pass over the capture will see).
+    pub total_packets: u64,
 }
 
 impl Plan {
@@ -116,6 +118,7 @@ impl Plan {
             baseline_packets,
             baseline_seconds,
             wave_hosts,
+            total_packets: a.agg.stats.packets,
         }
     }
 

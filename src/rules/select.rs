@@ -8,7 +8,7 @@
 //! is measured on the actual (sampled) packets, not estimated from marginals.
 
 use super::model::{Condition, Kind, MAX_SET, Op, kind, mask32, mask128, max_value};
-use crate::decode::{Field, Packet, Value};
+use crate::decode::{Field, Packet, Value, ValueRef};
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
@@ -107,43 +107,119 @@ impl Sample<'_> {
     }
 }
 
-/// Per-value counts of one field over the current wave and baseline packets, with excess.
-fn value_counts(s: &Sample<'_>, w: &[usize], b: &[usize], field: Field) -> Vec<(Value, f64)> {
-    let mut cw: FxHashMap<Value, (u64, u64)> = FxHashMap::default();
-    for &i in w {
-        if let Some(v) = super::matcher::field_value(&s.wave[i], field) {
-            cw.entry(v.to_owned()).or_default().0 += 1;
-        }
+/// No value of the field (the packet lacks it).
+const ABSENT: u32 = u32::MAX;
+
+/// Every sample packet's value of one drafting field, as an index into the field's distinct
+/// values, found once per [`choose`]: each greedy step then counts indices instead of hashing
+/// every packet's value again for every field.
+struct Column<'a> {
+    values: Vec<ValueRef<'a>>,
+    wave: Vec<u32>,
+    base: Vec<u32>,
+}
+
+impl<'a> Column<'a> {
+    fn new(s: &Sample<'a>, field: Field) -> Self {
+        let mut ids: FxHashMap<ValueRef<'a>, u32> = FxHashMap::default();
+        let mut values = Vec::new();
+        let mut id_of = |p: &'a Packet| -> u32 {
+            let Some(v) = super::matcher::field_value(p, field) else {
+                return ABSENT;
+            };
+            *ids.entry(v).or_insert_with(|| {
+                values.push(v);
+                u32::try_from(values.len() - 1).unwrap_or(ABSENT)
+            })
+        };
+        let wave = s.wave.iter().map(&mut id_of).collect();
+        let base = s.base.iter().map(&mut id_of).collect();
+        Column { values, wave, base }
     }
-    for &i in b {
-        if let Some(v) = super::matcher::field_value(&s.base[i], field)
-            && let Some(e) = cw.get_mut(&v.to_owned())
-        {
-            e.1 += 1;
+}
+
+/// Packets of the current wave and baseline samples per distinct value of one field. Whether
+/// a packet matches a condition depends only on its value of the condition's field, so every
+/// candidate is counted over the distinct values instead of over the packets again.
+struct FieldCounts<'c, 'a> {
+    column: &'c Column<'a>,
+    /// Per value index: (wave packets, baseline packets).
+    counts: Vec<(u64, u64)>,
+}
+
+impl<'c, 'a> FieldCounts<'c, 'a> {
+    fn new(column: &'c Column<'a>, w: &[usize], b: &[usize]) -> Self {
+        let mut counts = vec![(0u64, 0u64); column.values.len()];
+        for &i in w {
+            if let Some(c) = column
+                .wave
+                .get(i)
+                .and_then(|id| counts.get_mut(*id as usize))
+            {
+                c.0 += 1;
+            }
         }
+        for &i in b {
+            if let Some(c) = column
+                .base
+                .get(i)
+                .and_then(|id| counts.get_mut(*id as usize))
+            {
+                c.1 += 1;
+            }
+        }
+        FieldCounts { column, counts }
     }
-    #[allow(clippy::cast_precision_loss)]
-    let mut out: Vec<(Value, f64)> = cw
-        .into_iter()
-        .map(|(v, (nw, nb))| {
-            let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
-            (v, ex)
-        })
-        .filter(|(_, ex)| *ex > 0.0)
-        .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    out
+
+    /// The values present in the current packets with their counts.
+    fn present(&self) -> impl Iterator<Item = (ValueRef<'a>, u64, u64)> + '_ {
+        self.column
+            .values
+            .iter()
+            .zip(&self.counts)
+            .filter(|(_, (w, b))| *w > 0 || *b > 0)
+            .map(|(v, (w, b))| (*v, *w, *b))
+    }
+
+    /// Wave and baseline packets matching `cond` (a condition on this field).
+    fn matching(&self, cond: &Condition) -> (usize, usize) {
+        let (mut nw, mut nb) = (0u64, 0u64);
+        for (v, w, b) in self.present() {
+            if cond.matches_value(v) {
+                nw += w;
+                nb += b;
+            }
+        }
+        let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+        (n(nw), n(nb))
+    }
+
+    /// The wave's values with their excess over the scaled baseline, positive ones only,
+    /// largest first.
+    fn excess(&self, s: &Sample<'_>) -> Vec<(Value, f64)> {
+        #[allow(clippy::cast_precision_loss)]
+        let mut out: Vec<(Value, f64)> = self
+            .present()
+            .filter(|(_, nw, _)| *nw > 0)
+            .map(|(v, nw, nb)| {
+                let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
+                (v.to_owned(), ex)
+            })
+            .filter(|(_, ex)| *ex > 0.0)
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
 }
 
 /// Candidate conditions on `field` from the values that carry the current excess.
 fn candidates_for(
     s: &Sample<'_>,
-    w: &[usize],
-    b: &[usize],
+    counts: &FieldCounts<'_, '_>,
     field: Field,
     prior: &dyn Fn(Field, &Value) -> f64,
 ) -> Vec<Candidate> {
-    let vals = value_counts(s, w, b, field);
+    let vals = counts.excess(s);
     let Some((top, _)) = vals.first() else {
         return Vec::new();
     };
@@ -253,6 +329,7 @@ fn narrow(s: &Sample<'_>, w: &[usize], b: &[usize], cand: &Candidate) -> (Vec<us
 /// `prior(field, value)` is the evidence score of a value (ties go to stronger evidence).
 #[must_use]
 pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
+    let columns: Vec<Column<'_>> = FIELDS.iter().map(|f| Column::new(s, *f)).collect();
     let mut w: Vec<usize> = (0..s.wave.len()).collect();
     let mut b: Vec<usize> = (0..s.base.len()).collect();
     let e0 = s.excess(w.len(), b.len());
@@ -274,15 +351,16 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
     // The empty rule is never a draft: the first condition is taken whatever it scores.
     let mut best_obj = f64::NEG_INFINITY;
     while choice.conditions.len() < MAX_CONDITIONS {
-        let mut best: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
-        let mut best_keeping: Option<(f64, Candidate, Vec<usize>, Vec<usize>)> = None;
-        for &field in FIELDS {
+        let mut best: Option<(f64, Candidate)> = None;
+        let mut best_keeping: Option<(f64, Candidate)> = None;
+        for (fi, &field) in FIELDS.iter().enumerate() {
             if choice.conditions.iter().any(|c| c.cond.field == field) {
                 continue;
             }
-            for cand in candidates_for(s, &w, &b, field, prior) {
-                let (w2, b2) = narrow(s, &w, &b, &cand);
-                let (cov, col) = figures(w2.len(), b2.len());
+            let counts = FieldCounts::new(&columns[fi], &w, &b);
+            for cand in candidates_for(s, &counts, field, prior) {
+                let (w2, b2) = counts.matching(&cand.cond);
+                let (cov, col) = figures(w2, b2);
                 #[allow(clippy::cast_precision_loss)]
                 let obj = cov
                     - COLLATERAL_WEIGHT * col
@@ -296,14 +374,15 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
                 } else {
                     &mut best
                 };
-                if slot.as_ref().is_none_or(|(o, ..)| obj > *o) {
-                    *slot = Some((obj, cand, w2, b2));
+                if slot.as_ref().is_none_or(|(o, _)| obj > *o) {
+                    *slot = Some((obj, cand));
                 }
             }
         }
-        let Some((obj, cand, w2, b2)) = best_keeping.or(best) else {
+        let Some((obj, cand)) = best_keeping.or(best) else {
             break;
         };
+        let (w2, b2) = narrow(s, &w, &b, &cand);
         if obj <= best_obj + 1e-4 {
             break;
         }
@@ -317,7 +396,7 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
         }
     }
     if !choice.conditions.is_empty() {
-        tighten(s, prior, &mut choice, &w, &b, &figures);
+        tighten(s, &columns, prior, &mut choice, (&w, &b), &figures);
     }
     choice
 }
@@ -327,10 +406,10 @@ pub fn choose(s: &Sample<'_>, prior: &dyn Fn(Field, &Value) -> f64) -> Choice {
 /// hit traffic the baseline never showed.
 fn tighten(
     s: &Sample<'_>,
+    columns: &[Column<'_>],
     prior: &dyn Fn(Field, &Value) -> f64,
     choice: &mut Choice,
-    w: &[usize],
-    b: &[usize],
+    (w, b): (&[usize], &[usize]),
     figures: &dyn Fn(usize, usize) -> (f64, f64),
 ) {
     let (mut w, mut b) = (w.to_vec(), b.to_vec());
@@ -340,17 +419,22 @@ fn tighten(
         {
             continue;
         }
-        let best = candidates_for(s, &w, &b, field, prior)
+        let Some(column) = FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| columns.get(i))
+        else {
+            continue;
+        };
+        let counts = FieldCounts::new(column, &w, &b);
+        let best = candidates_for(s, &counts, field, prior)
             .into_iter()
             .filter(|c| match &c.cond.op {
                 Op::Eq(_) => true,
                 Op::In(vs) => vs.len() <= ANCHOR_SET,
                 _ => false,
             })
-            .map(|c| {
-                let n = w.iter().filter(|&&i| c.cond.matches(&s.wave[i])).count();
-                (n, c)
-            })
+            .map(|c| (counts.matching(&c.cond).0, c))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
         let Some((_, cand)) = best else { continue };
         let (w2, b2) = narrow(s, &w, &b, &cand);
