@@ -9,11 +9,26 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+/// True when `path` exists and is neither a regular file nor a directory: a device such as
+/// `/dev/null`, a FIFO or a socket. Output to it is written in place: renaming a temporary
+/// file over it would replace the device node with a plain file (as root, `-o /dev/null`
+/// would break `/dev/null` for the whole machine).
+#[must_use]
+pub fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// Writes `bytes` to `path` atomically: temp file + fsync + rename (+ fsync of the directory).
+/// A device or FIFO ([`is_special`]) is written in place instead.
 ///
 /// # Errors
 /// Any I/O error; the previous file at `path`, if any, is then untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if is_special(path) {
+        let mut f = OpenOptions::new().write(true).open(path)?;
+        f.write_all(bytes)?;
+        return f.flush();
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -141,6 +156,35 @@ impl Drop for FileLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn atomic_write_to_a_fifo_writes_through_and_keeps_the_fifo() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return;
+        }
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                File::open(&fifo).unwrap().read_to_string(&mut s).unwrap();
+                s
+            })
+        };
+        write_atomic(&fifo, b"report").unwrap();
+        assert_eq!(reader.join().unwrap(), "report");
+        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(kind.is_fifo(), "the FIFO was replaced by {kind:?}");
+        assert!(is_special(&fifo) && !is_special(dir.path()));
+    }
 
     #[test]
     fn atomic_write_replaces_and_failed_write_keeps_old_file() {

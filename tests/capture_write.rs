@@ -216,3 +216,53 @@ fn killed_follow_leaves_a_readable_part_file() {
     assert!(!copy.exists(), "no clean end, no rename");
     assert_eq!(count(&part), 32181);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_device_or_fifo_target_is_written_in_place_never_replaced() {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("copy.pcapng");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|st| st.success())
+    {
+        return;
+    }
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            std::fs::File::open(&fifo)
+                .unwrap()
+                .read_to_end(&mut v)
+                .unwrap();
+            v
+        })
+    };
+    // The pcapng copy goes through the FIFO (a `.part` file renamed over it would replace the
+    // node, and the reader above would wait forever); the report goes to a plain file.
+    let report = dir.path().join("r.json");
+    let out = holoscope(&[
+        "report",
+        s(&demo()),
+        "--write",
+        s(&fifo),
+        "--format",
+        "json",
+        "-o",
+        s(&report),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = reader.join().unwrap();
+    assert!(copy.len() > 1000 && copy.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "--write replaced the FIFO with {kind:?}");
+    assert!(!dir.path().join("copy.pcapng.part").exists());
+}

@@ -238,8 +238,14 @@ impl Shared {
             .into_inner()
             .into_inner()
             .map_err(io::IntoInnerError::into_error)
-            .and_then(|f| f.sync_all())
-            .and_then(|()| std::fs::rename(&self.part, &self.dest));
+            .and_then(|f| {
+                if self.part == self.dest {
+                    Ok(())
+                } else {
+                    f.sync_all()?;
+                    std::fs::rename(&self.part, &self.dest)
+                }
+            });
         match result {
             Ok(()) => {
                 let dir = self.dest.parent().filter(|d| !d.as_os_str().is_empty());
@@ -312,13 +318,20 @@ pub fn tee(
     inner: Box<dyn PacketSource + Send>,
     dest: &Path,
 ) -> io::Result<(Box<dyn PacketSource + Send>, WriteHandle)> {
-    let part = part_path(dest);
+    // A device or FIFO (`--write /dev/null`) is written in place: renaming a `.part` file
+    // over it would replace the node with a plain file. Such a target cannot be synced.
+    let special = crate::fsutil::is_special(dest);
+    let part = if special {
+        dest.to_path_buf()
+    } else {
+        part_path(dest)
+    };
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&part)?;
-    let sync = file.try_clone().ok();
+    let sync = if special { None } else { file.try_clone().ok() };
     let writer = PcapngWriter::new(BufWriter::with_capacity(1 << 20, file))?;
     let shared = Arc::new(Shared {
         dest: dest.to_path_buf(),
