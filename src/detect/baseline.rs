@@ -16,6 +16,9 @@ const RENORM_BELOW: f64 = 1e-60;
 /// Largest number of (field, value) entries kept; the smallest are pruned beyond it, so a
 /// spoofed flood in the baseline period cannot grow the map without bound.
 const MAX_ENTRIES: usize = 400_000;
+/// Longest change journal kept; past it the journal restarts as a new generation (whoever
+/// follows it then looks everything up again, once).
+const JOURNAL_MAX: usize = 1 << 18;
 
 /// Running mean and variance with exponential forgetting (plain averaging while young).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -77,6 +80,13 @@ pub struct Baseline {
     /// [`Baseline::values_over`] without scanning every stored value of every field for every
     /// bucket, which made detection quadratic on large captures.
     heavy: Vec<Vec<FieldKey>>,
+    /// Keys whose stored count changed since the current generation began, in order: lets
+    /// the recent window keep its copies of stored counts current from the few keys each
+    /// bucket touches instead of looking up every key of the window for every bucket.
+    journal: Vec<FieldKey>,
+    /// Bumped whenever every stored count may have changed (renormalisation) or the journal
+    /// restarted.
+    generation: u64,
 }
 
 /// Share at which a value is remembered as a candidate for [`Baseline::values_over`]; queries
@@ -101,6 +111,8 @@ impl Baseline {
             buckets: 0,
             novel_rate: [Ema::default(); NFIELDS],
             heavy: vec![Vec::new(); NFIELDS],
+            journal: Vec::new(),
+            generation: 0,
         }
     }
 
@@ -238,6 +250,11 @@ impl Baseline {
             self.elapsed += width_ns as f64 / 1e9 * weight;
         }
         self.buckets += 1;
+        if self.journal.len() + b.counts.len() > JOURNAL_MAX {
+            self.restart_journal();
+        } else {
+            self.journal.extend(b.counts.keys());
+        }
         if self.counts.len() > MAX_ENTRIES {
             self.renormalise();
         }
@@ -285,6 +302,34 @@ impl Baseline {
         });
         self.sq = self.counts.values().map(|c| c * c).sum();
         self.scale = 1.0;
+        self.restart_journal();
+    }
+
+    fn restart_journal(&mut self) {
+        self.journal.clear();
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The stored (undecayed) count of a key: [`Baseline::count`] is this times
+    /// [`Baseline::scale`].
+    #[must_use]
+    pub fn stored(&self, k: FieldKey) -> f64 {
+        self.counts.get(&k).copied().unwrap_or(0.0)
+    }
+
+    /// The global decay multiplier of stored counts.
+    #[must_use]
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
+    /// The journal's generation and the keys whose stored count changed since it began, in
+    /// order. A reader that remembers (generation, length) can later update its copies of
+    /// stored counts from the keys past that length, or must look everything up again when
+    /// the generation moved on.
+    #[must_use]
+    pub fn changes(&self) -> (u64, &[FieldKey]) {
+        (self.generation, &self.journal)
     }
 
     /// Decayed count of a (field, value).
@@ -303,8 +348,13 @@ impl Baseline {
     /// value never seen has a small, finite share (the G-test needs one).
     #[must_use]
     pub fn share(&self, k: FieldKey) -> f64 {
-        let t = self.field_total(k.field() as usize);
-        (self.count(k) + 0.5) / (t + 1.0)
+        Self::share_of(self.count(k), self.field_total(k.field() as usize))
+    }
+
+    /// [`Baseline::share`] from a decayed count and its field's total.
+    #[must_use]
+    pub fn share_of(count: f64, field_total: f64) -> f64 {
+        (count + 0.5) / (field_total + 1.0)
     }
 
     /// True when the value was (almost) never seen: less than one decayed packet.

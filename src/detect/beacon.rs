@@ -102,7 +102,7 @@ pub fn pairs<'a>(
             continue;
         }
         let g = groups.entry(key(s)).or_default();
-        g.0.extend_from_slice(&s.bursts);
+        g.0.extend(s.closed_bursts());
         g.1 += s.packets();
     }
     #[allow(clippy::cast_precision_loss)]

@@ -11,7 +11,7 @@
 //! score join as further features.
 
 use super::baseline::{Baseline, Ema};
-use crate::timeline::{Bucket, NFIELDS};
+use crate::timeline::{Bucket, FieldKey, NFIELDS};
 
 /// Packets added to the denominator when shrinking a small bucket's distance toward zero: a
 /// bucket of three packets differs from any baseline by chance.
@@ -56,18 +56,53 @@ pub fn features(
     for (f, o) in b.other.iter().enumerate() {
         n[f] += o;
     }
+    let entries = b.counts.iter().map(|(k, c)| (*k, *c, base.count(*k)));
+    features_of(
+        &Counted {
+            per_field: &n,
+            other: &b.other,
+            packets: b.packets,
+        },
+        entries,
+        base,
+        width_ns,
+        residual,
+    )
+}
+
+/// Totals of a set of counts, for [`features_of`].
+pub struct Counted<'a> {
+    /// Packets per field, untracked ones included.
+    pub per_field: &'a [u64; NFIELDS],
+    /// Untracked packets per field.
+    pub other: &'a [u64; NFIELDS],
+    /// Packets.
+    pub packets: u64,
+}
+
+/// [`features`] of counts given as (key, count, baseline's decayed count) entries, so a
+/// caller that keeps the baseline's counts at hand (the recent window) need not look them
+/// up again.
+#[must_use]
+pub fn features_of(
+    totals: &Counted<'_>,
+    entries: impl Iterator<Item = (FieldKey, u64, f64)>,
+    base: &Baseline,
+    width_ns: i64,
+    residual: Option<f64>,
+) -> BucketFeatures {
+    let n = totals.per_field;
     let mut abs = [0.0f64; NFIELDS];
     let mut bsum = [0.0f64; NFIELDS];
     let mut novel = [0u64; NFIELDS];
     let mut simpson = [0.0f64; NFIELDS];
     let mut dot = 0.0;
     let mut norm_r = 0.0;
-    for (k, c) in &b.counts {
+    for (k, c, bc) in entries {
         let f = k.field() as usize;
         #[allow(clippy::cast_precision_loss)]
-        let r = *c as f64 / n[f] as f64;
+        let r = c as f64 / n[f] as f64;
         let bt = base.field_total(f);
-        let bc = base.count(*k);
         let bs = if bt > 0.0 { bc / bt } else { 0.0 };
         abs[f] += (r - bs).abs();
         bsum[f] += bs;
@@ -76,7 +111,7 @@ pub fn features(
         }
         simpson[f] += r * r;
         #[allow(clippy::cast_precision_loss)]
-        let cf = *c as f64;
+        let cf = c as f64;
         dot += cf * bc;
         norm_r += cf * cf;
     }
@@ -91,7 +126,7 @@ pub fn features(
         #[allow(clippy::cast_precision_loss)]
         let nf = n[f] as f64;
         #[allow(clippy::cast_precision_loss)]
-        let other = b.other[f] as f64 / nf;
+        let other = totals.other[f] as f64 / nf;
         let d = if base.field_total(f) > 0.0 {
             0.5 * (abs[f] + (1.0 - bsum[f]).max(0.0) + other)
         } else {
@@ -99,7 +134,7 @@ pub fn features(
         };
         tv[f] = Some(d * nf / (nf + SHRINK_PACKETS));
         #[allow(clippy::cast_precision_loss)]
-        let nv = (novel[f] + b.other[f]) as f64 / nf;
+        let nv = (novel[f] + totals.other[f]) as f64 / nf;
         nov[f] = Some(nv);
         hsum += simpson[f];
         hn += 1.0;
@@ -108,7 +143,7 @@ pub fn features(
     let width_s = width_ns as f64 / 1e9;
     let expected = base.rate() * width_s;
     #[allow(clippy::cast_precision_loss)]
-    let rate = ((b.packets as f64 + 1.0) / (expected + 1.0)).log2();
+    let rate = ((totals.packets as f64 + 1.0) / (expected + 1.0)).log2();
     let nb = base.norm();
     let drift = if nb > 0.0 && norm_r > 0.0 {
         1.0 - dot / (nb * norm_r.sqrt())

@@ -264,6 +264,21 @@ impl SessionStats {
         }
     }
 
+    /// The bursts with the open one's byte count filled in: what [`SessionStats::finish`]
+    /// would leave, read without mutating (detection reads a table the pass still owns, and
+    /// copying a table of millions of sessions just to close their bursts cost more than the
+    /// checks themselves).
+    pub fn closed_bursts(&self) -> impl Iterator<Item = (Timestamp, u64)> + '_ {
+        let last = self.bursts.len().wrapping_sub(1);
+        self.bursts.iter().enumerate().map(move |(i, b)| {
+            if i == last {
+                (b.0, self.cur_burst_bytes)
+            } else {
+                *b
+            }
+        })
+    }
+
     /// Finishes the open burst (call before reading [`SessionStats::bursts`]).
     pub fn finish(&mut self) {
         if self.bursts.len() <= MAX_BURSTS {
@@ -503,8 +518,12 @@ mod tests {
             t.add(&tcp(i * 10_000, "10.0.0.1", 5000, "10.0.0.2", 80, 0x18));
             t.add(&tcp(i * 10_000 + 5, "10.0.0.1", 5000, "10.0.0.2", 80, 0x18));
         }
+        let unfinished: Vec<_> = t.iter().next().unwrap().1.closed_bursts().collect();
         t.finish();
         let (_, s) = t.iter().next().unwrap();
+        // Reading the closed bursts of an unfinished table gives what finishing leaves.
+        assert_eq!(unfinished, s.bursts);
+        assert_eq!(s.closed_bursts().collect::<Vec<_>>(), s.bursts);
         assert_eq!(s.bursts.len(), 4);
         assert!(s.bursts.iter().all(|b| b.1 == 80));
         assert_eq!(s.bursts[3].0, Timestamp(30_000_000_000));

@@ -152,8 +152,15 @@ impl WindowCounts {
         };
         for b in buckets {
             w.packets += b.packets;
-            for (k, c) in &b.counts {
-                *w.counts.entry(*k).or_default() += c;
+            if w.counts.is_empty() {
+                // The first bucket's map copied whole: far cheaper than inserting its keys
+                // one by one into a growing map (this runs for every hot bucket).
+                w.counts.clone_from(&b.counts);
+            } else {
+                w.counts.reserve(b.counts.len());
+                for (k, c) in &b.counts {
+                    *w.counts.entry(*k).or_default() += c;
+                }
             }
             for (f, o) in b.other.iter().enumerate() {
                 w.other[f] += o;
@@ -184,7 +191,10 @@ pub fn shifts(w: &WindowCounts, base: &Baseline, interner: &Interner) -> Vec<Shi
     let mut out = Vec::new();
     for (k, c) in &w.counts {
         let f = k.field() as usize;
-        if base.is_novel(*k) {
+        // One lookup serves both questions (this runs for every key of every hot bucket).
+        let bc = base.count(*k);
+        let isnew = bc < 1.0;
+        if isnew {
             novel[f] += c;
         }
         if *c < MIN_COUNT {
@@ -193,7 +203,7 @@ pub fn shifts(w: &WindowCounts, base: &Baseline, interner: &Interner) -> Vec<Shi
         #[allow(clippy::cast_precision_loss)]
         let (cf, nf) = (*c as f64, n[f] as f64);
         let r = cf / nf;
-        let b = base.share(*k);
+        let b = Baseline::share_of(bc, base.field_total(f));
         let kind = if r >= 0.5 && r >= b + 0.25 {
             ShiftKind::Concentrated
         } else if r >= 0.1 && r >= 2.0 * b + 0.05 {
@@ -205,7 +215,6 @@ pub fn shifts(w: &WindowCounts, base: &Baseline, interner: &Interner) -> Vec<Shi
         if z < MIN_SIGNIFICANCE {
             continue;
         }
-        let isnew = base.is_novel(*k);
         out.push(Shift {
             field: k.field(),
             value: Some(interner.value(*k)),
