@@ -116,6 +116,33 @@ struct SessionAgg {
     packets: u64,
 }
 
+/// An entity's score before it is known to make the list.
+struct Scored<'a> {
+    id: EntityId,
+    st: &'a EntityStats,
+    score: f64,
+    c: Components,
+    waves_of: Vec<u32>,
+    viol: BTreeMap<String, (u64, f64)>,
+}
+
+/// The entity a wave names: an address, or a MAC in `aa:bb:cc:dd:ee:ff` form.
+fn parse_entity(name: &str) -> Option<EntityId> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Some(EntityId::Ip(ip));
+    }
+    let mut mac = [0u8; 6];
+    let mut parts = name.split(':');
+    for b in &mut mac {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(EntityId::Mac(mac))
+}
+
 fn tier(score: f64) -> &'static str {
     if score >= TIERS.0 {
         "hot"
@@ -137,7 +164,12 @@ pub fn rank<'a>(
     weights: &Weights,
     limit: usize,
 ) -> Vec<RankedEntity> {
-    let mut per: FxHashMap<String, Partial> = FxHashMap::default();
+    // Keyed by entity, not by name: formatting the address of every session finding and of
+    // every entity of the table (hundreds of thousands under a spoofed flood) to look it up
+    // was most of ranking's time. Only the entities that make the cut get a name below.
+    let mut per: FxHashMap<EntityId, Partial> = FxHashMap::default();
+    // Wave entity names that are no address (none today; kept so nothing is silently lost).
+    let mut per_named: FxHashMap<String, Partial> = FxHashMap::default();
     for w in waves {
         let top = w
             .entities
@@ -146,7 +178,10 @@ pub fn rank<'a>(
             .fold(0.0, f64::max)
             .max(1e-9);
         for e in w.entities {
-            let p = per.entry(e.entity.clone()).or_default();
+            let p = match parse_entity(&e.entity) {
+                Some(id) => per.entry(id).or_default(),
+                None => per_named.entry(e.entity.clone()).or_default(),
+            };
             p.0.confidence = p.0.confidence.max(w.strength * (e.score / top).min(1.0));
             if !p.1.contains(&w.id) {
                 p.1.push(w.id);
@@ -156,7 +191,7 @@ pub fn rank<'a>(
     }
     for f in findings {
         for (ip, factor) in [(f.client, 1.0), (f.server, 0.5)] {
-            let p = per.entry(ip.to_string()).or_default();
+            let p = per.entry(EntityId::Ip(ip)).or_default();
             p.0.protocol = p.0.protocol.max(f.score * factor);
             if factor >= 1.0 {
                 for v in &f.violations {
@@ -188,10 +223,13 @@ pub fn rank<'a>(
             a.packets += s.packets();
         }
     }
-    let mut out: Vec<RankedEntity> = Vec::with_capacity(table.len());
+    let mut scored: Vec<Scored<'_>> = Vec::with_capacity(table.len());
     for (id, st) in table.iter() {
-        let key = id.to_string();
-        let (mut c, waves_of, evidence_packets, viol) = per.remove(&key).unwrap_or_default();
+        let mut partial = per.remove(id);
+        if partial.is_none() && !per_named.is_empty() {
+            partial = per_named.remove(&id.to_string());
+        }
+        let (mut c, waves_of, evidence_packets, viol) = partial.unwrap_or_default();
         #[allow(clippy::cast_precision_loss)]
         {
             c.evidence = ((1.0 + evidence_packets as f64).log10() / 4.0).min(1.0);
@@ -206,6 +244,35 @@ pub fn rank<'a>(
             + weights.recency * c.recency
             + weights.anomaly * c.anomaly
             + weights.protocol * c.protocol;
+        scored.push(Scored {
+            id: *id,
+            st,
+            score,
+            c,
+            waves_of,
+            viol,
+        });
+    }
+    // Only entities scoring at least the limit-th best can make the list (ties included, so
+    // the order by name among equal scores is decided below exactly as with all of them).
+    if limit == 0 {
+        return Vec::new();
+    }
+    if scored.len() > limit {
+        scored.select_nth_unstable_by(limit - 1, |a, b| b.score.total_cmp(&a.score));
+        let cut = scored[limit - 1].score;
+        scored.retain(|x| x.score.total_cmp(&cut).is_ge());
+    }
+    let mut out: Vec<RankedEntity> = Vec::with_capacity(scored.len());
+    for Scored {
+        id,
+        st,
+        score,
+        c,
+        waves_of,
+        viol,
+    } in scored
+    {
         let mut violations: Vec<ViolationCount> = viol
             .into_iter()
             .map(|(kind, (sessions, score))| ViolationCount {
@@ -216,11 +283,11 @@ pub fn rank<'a>(
             .collect();
         violations.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
         let sa = match id {
-            EntityId::Ip(ip) => agg.get(ip),
+            EntityId::Ip(ip) => agg.get(&ip),
             EntityId::Mac(_) => None,
         };
         out.push(RankedEntity {
-            entity: key,
+            entity: id.to_string(),
             score,
             tier: tier(score),
             components: c,
@@ -331,5 +398,40 @@ mod tests {
         assert_eq!(r[0].tier, "hot");
         assert_eq!(r[2].tier, "cold");
         assert_eq!(r[0].fingerprint.len(), FINGERPRINT_DIMS);
+    }
+
+    #[test]
+    fn the_cut_keeps_ties_in_name_order_and_names_parse_back() {
+        let mut t = EntityTable::default();
+        for s in ["10.0.0.9", "10.0.0.3", "10.0.0.7", "10.0.0.5"] {
+            t.add(&Packet {
+                ts: Timestamp(0),
+                src_ip: Some(s.parse().unwrap()),
+                dst_ip: Some("10.0.0.1".parse().unwrap()),
+                proto: Some(17),
+                ..Packet::default()
+            });
+        }
+        let w = Weights::default();
+        let all = rank(&t, std::iter::empty(), &[], &[], Timestamp(0), &w, 10);
+        let two = rank(&t, std::iter::empty(), &[], &[], Timestamp(0), &w, 2);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two, all[..2].to_vec());
+        // The four senders tie; the receiver differs from them.
+        let senders: Vec<&str> = all
+            .iter()
+            .map(|e| e.entity.as_str())
+            .filter(|e| *e != "10.0.0.1")
+            .collect();
+        assert_eq!(senders, ["10.0.0.3", "10.0.0.5", "10.0.0.7", "10.0.0.9"]);
+        let one = rank(&t, std::iter::empty(), &[], &[], Timestamp(0), &w, 1);
+        assert_eq!(one, all[..1].to_vec());
+        assert!(rank(&t, std::iter::empty(), &[], &[], Timestamp(0), &w, 0).is_empty());
+        let mac = EntityId::Mac([0xaa, 0xbb, 0x0c, 0xd, 0xe, 0xff]);
+        assert_eq!(parse_entity(&mac.to_string()), Some(mac));
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(parse_entity("2001:db8::1"), Some(EntityId::Ip(v6)));
+        assert_eq!(parse_entity("aa:bb"), None);
+        assert_eq!(parse_entity("aa:bb:cc:dd:ee:ff:00"), None);
     }
 }
