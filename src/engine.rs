@@ -265,6 +265,10 @@ pub struct Analysis {
     pub agg: Aggregates,
     /// What detection found (an immutable snapshot, shareable with the TUI).
     pub findings: std::sync::Arc<crate::detect::Findings>,
+    /// The capture filter the pass applied (`--filter`), if any: passes that read the capture
+    /// again (rule drafting, replay) apply it too, so rules are drafted and judged on the
+    /// traffic that was analysed.
+    pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
 }
 
 /// Progress of a running pass (for progress bars).
@@ -315,6 +319,7 @@ where
         warnings,
         agg,
         findings,
+        filter: opts.filter.clone(),
     }
 }
 

@@ -82,6 +82,20 @@ fn filtering_to_one_waves_target_keeps_that_wave_only() {
         );
         assert_eq!(overlapping(&all["waves"], lo, hi), 1, "{id} without it");
     }
+    // Drafting re-reads the capture through the same filter: the target's replies, which the
+    // filter dropped, get no rule, and the flood's rule covers the wave the analysis saw.
+    let rules = j["rules"].as_array().unwrap();
+    assert!(!rules.is_empty(), "{j}");
+    for r in rules {
+        for c in r["conditions"].as_array().unwrap() {
+            assert!(
+                !(c["field"] == "src_ip" && c["value"] == "10.0.0.11"),
+                "a rule on filtered-out traffic: {r}"
+            );
+        }
+    }
+    let cover = rules[0]["coverage"].as_f64().unwrap();
+    assert!(cover >= 0.95, "{}", rules[0]);
 }
 
 #[test]

@@ -195,5 +195,6 @@ fn assemble(req: Request, info: &CaptureInfo, opts: &Options) -> Option<Analysis
         warnings: Vec::new(),
         agg,
         findings: Arc::new(findings),
+        filter: opts.filter.clone(),
     })
 }

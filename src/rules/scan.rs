@@ -48,6 +48,8 @@ pub struct Plan {
     pub wave_hosts: rustc_hash::FxHashSet<IpAddr>,
     /// Packets the analysis counted (what a pass over the capture will see).
     pub total_packets: u64,
+    /// The analysis's capture filter: a pass skips the packets it rejects, as the analysis did.
+    filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
 }
 
 impl Plan {
@@ -119,7 +121,14 @@ impl Plan {
             baseline_seconds,
             wave_hosts,
             total_packets: a.agg.stats.packets,
+            filter: a.filter.clone(),
         }
+    }
+
+    /// Whether the analysis's capture filter (if any) kept the packet.
+    #[must_use]
+    pub fn admits(&self, p: &Packet) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(p))
     }
 
     /// The class of a packet, by its timestamp.
@@ -148,7 +157,7 @@ fn host_of(entity: &str) -> Option<IpAddr> {
 }
 
 /// Streams the capture once, decoding every packet as ingest did (TLS first flights too), and
-/// hands each packet with its class to `visit`, in file order.
+/// hands each packet the analysis's capture filter kept to `visit` with its class, in file order.
 ///
 /// # Errors
 /// The capture cannot be opened.
@@ -162,7 +171,11 @@ pub fn scan(
     let mut tls = crate::decode::tls::FirstFlight::default();
     for batch in rx {
         for p in ingest::decode_batch(&batch, &mut tls) {
-            visit(&p, plan.class_of(&p));
+            // Packets the analysis's filter rejected were never analysed: skip them, so
+            // rules are drafted and judged on the same traffic.
+            if plan.admits(&p) {
+                visit(&p, plan.class_of(&p));
+            }
         }
     }
     // Read errors were reported by the analysis pass; a second pass stops at the same place.
