@@ -447,9 +447,15 @@ fn detect_beside(
         let start = b.start(width);
         let gap = quiet_until.map_or(0, |e| start.0 - e);
         quiet_until = None;
-        let x = features::features(b, &base, width, res_score(i));
-        window.advance(buckets, i);
-        let wx = window.features(&base);
+        // The bucket's and the window's features read the same baseline and nothing else
+        // they share: judge them side by side.
+        let (x, wx) = rayon::join(
+            || features::features(b, &base, width, res_score(i)),
+            || {
+                window.advance(buckets, i);
+                window.features(&base)
+            },
+        );
         let warm = !frozen && (i < warmup_buckets || start.0 - t0 < warmup_ns);
         if warm {
             // The first buckets compare against an almost empty baseline: skip them in the
