@@ -164,20 +164,31 @@ fn host_of(entity: &str) -> Option<IpAddr> {
 pub fn scan(
     path: &Path,
     plan: &Plan,
-    mut visit: impl FnMut(&Packet, Class),
+    mut visit: impl FnMut(&Packet, Class) + Send,
 ) -> Result<(), CaptureError> {
     let src = capture::open(path)?;
     let (rx, reader) = ingest::spawn_reader(src, ingest::BATCH_RECORDS);
     let mut tls = crate::decode::tls::FirstFlight::default();
-    for batch in rx {
-        for p in ingest::decode_batch(&batch, &mut tls) {
+    let hand_on = |pkts: &[Packet], visit: &mut dyn FnMut(&Packet, Class)| {
+        for p in pkts {
             // Packets the analysis's filter rejected were never analysed: skip them, so
             // rules are drafted and judged on the same traffic.
-            if plan.admits(&p) {
-                visit(&p, plan.class_of(&p));
+            if plan.admits(p) {
+                visit(p, plan.class_of(p));
             }
         }
+    };
+    let mut decoded: Vec<Packet> = Vec::new();
+    for batch in rx {
+        // Each batch is decoded while the previous one is handed on: the visit is serial, and
+        // would otherwise leave the decoding workers idle for its whole length.
+        let (next, ()) = rayon::join(
+            || ingest::decode_batch(&batch, &mut tls),
+            || hand_on(&decoded, &mut visit),
+        );
+        decoded = next;
     }
+    hand_on(&decoded, &mut visit);
     // Read errors were reported by the analysis pass; a second pass stops at the same place.
     if let Ok(h) = reader {
         let _ = h.join();
