@@ -11,7 +11,7 @@
 
 use super::accumulator::Accumulator;
 use super::encoder::{OwnedFillerKey, PacketEncoder};
-use super::schema::{Filler, Schema};
+use super::schema::{FieldEncoder, Filler, Schema};
 use crate::decode::field::{Field, Packet, ValueRef};
 use rustc_hash::FxHashMap;
 
@@ -188,6 +188,11 @@ impl LeafTable {
     pub fn leaves_of(&mut self, p: &Packet, set: &mut LeafSet) {
         set.leaves.clear();
         p.visit(|field, value| {
+            // A skipped field (the timestamp, DNS ids) has no leaf: without this its ever-new
+            // values each cost a missed probe of the raw-value cache.
+            if matches!(self.encoder.schema().encoder(field), FieldEncoder::Skip) {
+                return;
+            }
             if let ValueRef::U(v) = value
                 && let Some(id) = self.raw.get(&(field as u8, v))
             {

@@ -23,7 +23,7 @@
 //! before two samples.
 
 use super::basis::Basis;
-use crate::algebra::kernel::{axpy, dot, norm2};
+use crate::algebra::kernel::{axpy, axpy_dot, axpy_norm2, dot, norm2, scale_add_norm2_dot};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of an [`OnlineSubspace`].
@@ -71,6 +71,22 @@ pub struct OnlineSubspace {
     n_obs: u64,
     res_mean: f64,
     res_var: f64,
+    /// `‖v_i‖²` of every component, kept in step with `comps`.
+    #[serde(skip)]
+    norms: NormCache,
+}
+
+/// Cached `‖v_i‖²` per component (k slots; empty after deserialising, then rebuilt). Each
+/// update used to recompute them in three of its nine passes over every component; the cache
+/// holds the very values those passes returned, so results are unchanged. A function of
+/// `comps`, so it never makes two subspaces unequal.
+#[derive(Clone, Debug, Default)]
+struct NormCache(Vec<f32>);
+
+impl PartialEq for NormCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl OnlineSubspace {
@@ -95,6 +111,7 @@ impl OnlineSubspace {
             n_obs: 0,
             res_mean: 0.0,
             res_var: 0.0,
+            norms: NormCache(vec![0.0; k]),
         }
     }
 
@@ -127,12 +144,33 @@ impl OnlineSubspace {
         &self.comps[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// `‖v_i‖²` (cached when the cache is built).
+    fn comp_norm2(&self, i: usize) -> f32 {
+        match self.norms.0.get(i) {
+            Some(n) => *n,
+            None => norm2(self.comp(i)),
+        }
+    }
+
+    /// Rebuilds the norm cache unless it covers every component.
+    fn ensure_norms(&mut self) {
+        if self.norms.0.len() != self.params.k {
+            self.norms.0 = (0..self.params.k).map(|i| norm2(self.comp(i))).collect();
+        }
+    }
+
     /// Learns `x` (length `dim`; other lengths are ignored and return NaN) and returns its
     /// residual measured before the update.
+    ///
+    /// The passes over a component are fused (kernel `axpy_dot` and friends): the deflation
+    /// of `u` by `v_i` also yields `u · v_{i+1}`, and the step of `v_i` also yields its new
+    /// norm and `u · v_i`, each with the lanes and order of a separate `dot`, so every value
+    /// is bit-identical to the straightforward sequence of calls.
     pub fn update(&mut self, x: &[f32]) -> f64 {
         if x.len() != self.dim {
             return f64::NAN;
         }
+        self.ensure_norms();
         let r = self.deflation_residual(x);
         self.observe_residual(r);
         self.n += 1;
@@ -146,27 +184,36 @@ impl OnlineSubspace {
         let w2 = 1.0 - w1;
         self.total_var = w1 * self.total_var + w2 * f64::from(norm2(&u));
         let d = self.dim;
+        // `u · v_i` carried over from the fused deflation by `v_{i-1}`.
+        let mut carried: Option<f32> = None;
         for i in 0..self.params.k {
-            let v = &mut self.comps[i * d..(i + 1) * d];
+            let (head, rest) = self.comps.split_at_mut((i + 1) * d);
+            let v = &mut head[i * d..];
             if i == self.initialised {
-                if norm2(&u) > 0.0 {
+                let nu = norm2(&u);
+                if nu > 0.0 {
                     v.copy_from_slice(&u);
+                    self.norms.0[i] = nu;
                     self.initialised += 1;
                 }
                 break;
             }
-            let nv = norm2(v).sqrt();
+            let nv = self.norms.0[i].sqrt();
+            let uv = carried.take();
             if nv <= 0.0 {
                 continue;
             }
-            let coef = (w2 * f64::from(dot(&u, v)) / f64::from(nv)) as f32;
-            for (vi, ui) in v.iter_mut().zip(&u) {
-                *vi = w1 as f32 * *vi + coef * ui;
-            }
-            let nv2 = norm2(v);
+            let uv = uv.unwrap_or_else(|| dot(&u, v));
+            let coef = (w2 * f64::from(uv) / f64::from(nv)) as f32;
+            let (nv2, uv2) = scale_add_norm2_dot(v, w1 as f32, coef, &u);
+            self.norms.0[i] = nv2;
             if nv2 > 0.0 {
-                let p = dot(&u, v) / nv2;
-                axpy(&mut u, -p, v);
+                let p = uv2 / nv2;
+                if i + 1 < self.initialised {
+                    carried = Some(axpy_dot(&mut u, -p, v, &rest[..d]));
+                } else {
+                    axpy(&mut u, -p, v);
+                }
             }
         }
         let ri = self.params.reorth_interval;
@@ -180,15 +227,24 @@ impl OnlineSubspace {
     #[must_use]
     pub fn deflation_residual(&self, x: &[f32]) -> f64 {
         let mut u: Vec<f32> = x.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
+        // Fused as in `update`: each deflation also yields the next dot, the last one the norm.
+        let mut carried: Option<f32> = None;
+        let mut last_norm: Option<f32> = None;
         for i in 0..self.initialised {
             let v = self.comp(i);
-            let nv2 = norm2(v);
+            let nv2 = self.comp_norm2(i);
+            let uv = carried.take();
+            last_norm = None;
             if nv2 > 0.0 {
-                let p = dot(&u, v) / nv2;
-                axpy(&mut u, -p, v);
+                let p = uv.unwrap_or_else(|| dot(&u, v)) / nv2;
+                if i + 1 < self.initialised {
+                    carried = Some(axpy_dot(&mut u, -p, v, self.comp(i + 1)));
+                } else {
+                    last_norm = Some(axpy_norm2(&mut u, -p, v));
+                }
             }
         }
-        f64::from(norm2(&u)).sqrt()
+        f64::from(last_norm.unwrap_or_else(|| norm2(&u))).sqrt()
     }
 
     fn observe_residual(&mut self, r: f64) {
@@ -228,6 +284,7 @@ impl OnlineSubspace {
                 crate::algebra::kernel::scale(v, lambda / nv);
             }
         }
+        self.norms.0 = (0..self.params.k).map(|i| norm2(self.comp(i))).collect();
     }
 
     /// The residual threshold (infinite before two residuals were observed).
