@@ -23,7 +23,7 @@
 //! before two samples.
 
 use super::basis::Basis;
-use crate::algebra::kernel::{axpy, axpy_dot, axpy_norm2, dot, norm2, scale_add_norm2_dot};
+use crate::algebra::kernel::{axpy, dot, norm2};
 use serde::{Deserialize, Serialize};
 
 /// Parameters of an [`OnlineSubspace`].
@@ -78,8 +78,9 @@ pub struct OnlineSubspace {
 
 /// Cached `‖v_i‖²` per component (k slots; empty after deserialising, then rebuilt). Each
 /// update used to recompute them in three of its nine passes over every component; the cache
-/// holds the very values those passes returned, so results are unchanged. A function of
-/// `comps`, so it never makes two subspaces unequal.
+/// holds the very values those passes returned, so results are unchanged. (Fusing the other
+/// passes into one loop was tried: without AVX the extra accumulators spill, and it was
+/// slower.) A function of `comps`, so it never makes two subspaces unequal.
 #[derive(Clone, Debug, Default)]
 struct NormCache(Vec<f32>);
 
@@ -161,11 +162,6 @@ impl OnlineSubspace {
 
     /// Learns `x` (length `dim`; other lengths are ignored and return NaN) and returns its
     /// residual measured before the update.
-    ///
-    /// The passes over a component are fused (kernel `axpy_dot` and friends): the deflation
-    /// of `u` by `v_i` also yields `u · v_{i+1}`, and the step of `v_i` also yields its new
-    /// norm and `u · v_i`, each with the lanes and order of a separate `dot`, so every value
-    /// is bit-identical to the straightforward sequence of calls.
     pub fn update(&mut self, x: &[f32]) -> f64 {
         if x.len() != self.dim {
             return f64::NAN;
@@ -184,11 +180,8 @@ impl OnlineSubspace {
         let w2 = 1.0 - w1;
         self.total_var = w1 * self.total_var + w2 * f64::from(norm2(&u));
         let d = self.dim;
-        // `u · v_i` carried over from the fused deflation by `v_{i-1}`.
-        let mut carried: Option<f32> = None;
         for i in 0..self.params.k {
-            let (head, rest) = self.comps.split_at_mut((i + 1) * d);
-            let v = &mut head[i * d..];
+            let v = &mut self.comps[i * d..(i + 1) * d];
             if i == self.initialised {
                 let nu = norm2(&u);
                 if nu > 0.0 {
@@ -199,21 +192,18 @@ impl OnlineSubspace {
                 break;
             }
             let nv = self.norms.0[i].sqrt();
-            let uv = carried.take();
             if nv <= 0.0 {
                 continue;
             }
-            let uv = uv.unwrap_or_else(|| dot(&u, v));
-            let coef = (w2 * f64::from(uv) / f64::from(nv)) as f32;
-            let (nv2, uv2) = scale_add_norm2_dot(v, w1 as f32, coef, &u);
+            let coef = (w2 * f64::from(dot(&u, v)) / f64::from(nv)) as f32;
+            for (vi, ui) in v.iter_mut().zip(&u) {
+                *vi = w1 as f32 * *vi + coef * ui;
+            }
+            let nv2 = norm2(v);
             self.norms.0[i] = nv2;
             if nv2 > 0.0 {
-                let p = uv2 / nv2;
-                if i + 1 < self.initialised {
-                    carried = Some(axpy_dot(&mut u, -p, v, &rest[..d]));
-                } else {
-                    axpy(&mut u, -p, v);
-                }
+                let p = dot(&u, v) / nv2;
+                axpy(&mut u, -p, v);
             }
         }
         let ri = self.params.reorth_interval;
@@ -227,24 +217,15 @@ impl OnlineSubspace {
     #[must_use]
     pub fn deflation_residual(&self, x: &[f32]) -> f64 {
         let mut u: Vec<f32> = x.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
-        // Fused as in `update`: each deflation also yields the next dot, the last one the norm.
-        let mut carried: Option<f32> = None;
-        let mut last_norm: Option<f32> = None;
         for i in 0..self.initialised {
             let v = self.comp(i);
             let nv2 = self.comp_norm2(i);
-            let uv = carried.take();
-            last_norm = None;
             if nv2 > 0.0 {
-                let p = uv.unwrap_or_else(|| dot(&u, v)) / nv2;
-                if i + 1 < self.initialised {
-                    carried = Some(axpy_dot(&mut u, -p, v, self.comp(i + 1)));
-                } else {
-                    last_norm = Some(axpy_norm2(&mut u, -p, v));
-                }
+                let p = dot(&u, v) / nv2;
+                axpy(&mut u, -p, v);
             }
         }
-        f64::from(last_norm.unwrap_or_else(|| norm2(&u))).sqrt()
+        f64::from(norm2(&u)).sqrt()
     }
 
     fn observe_residual(&mut self, r: f64) {
