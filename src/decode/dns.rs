@@ -72,9 +72,10 @@ fn parse_message(msg: &[u8], wire_len: u32, hinted: bool) -> Option<Dns> {
         size: wire_len,
     };
     if qd > 0 {
-        match read_name(msg, 12) {
-            Ok((name, end)) => {
-                dns.qname = Some(Untrusted::new(&name));
+        let mut name = [0u8; MAX_NAME];
+        match read_name(msg, 12, &mut name) {
+            Ok((len, end)) => {
+                dns.qname = Some(Untrusted::new(name.get(..len).unwrap_or(b".")));
                 dns.qtype = msg
                     .get(end..end + 2)
                     .map(|b| u16::from_be_bytes([b[0], b[1]]));
@@ -106,10 +107,16 @@ enum NameError {
     Invalid,
 }
 
-/// Reads a (possibly compressed) name at `start`: dotted form (`.` for the root) and the offset
-/// just after the name at its original position.
-fn read_name(msg: &[u8], start: usize) -> Result<(Vec<u8>, usize), NameError> {
-    let mut out = Vec::with_capacity(32);
+/// Reads a (possibly compressed) name at `start` into `out` (the stack, not the heap: DNS is
+/// most packets of some captures, and this ran once per packet): the length of its dotted form
+/// (`.` for the root) and the offset just after the name at its original position. A name of
+/// at most [`MAX_NAME`] wire bytes has at most `MAX_NAME - 1` dotted bytes, so `out` holds it.
+fn read_name(
+    msg: &[u8],
+    start: usize,
+    out: &mut [u8; MAX_NAME],
+) -> Result<(usize, usize), NameError> {
+    let mut n = 0usize;
     let mut pos = start;
     let mut end = None;
     let mut hops = 0;
@@ -126,10 +133,14 @@ fn read_name(msg: &[u8], start: usize) -> Result<(Vec<u8>, usize), NameError> {
                 if wire > MAX_NAME {
                     return Err(NameError::Invalid);
                 }
-                if !out.is_empty() {
-                    out.push(b'.');
+                if n > 0 {
+                    *out.get_mut(n).ok_or(NameError::Invalid)? = b'.';
+                    n += 1;
                 }
-                out.extend_from_slice(label);
+                out.get_mut(n..n + label.len())
+                    .ok_or(NameError::Invalid)?
+                    .copy_from_slice(label);
+                n += label.len();
                 pos += 1 + label.len();
             }
             0xc0 => {
@@ -146,10 +157,11 @@ fn read_name(msg: &[u8], start: usize) -> Result<(Vec<u8>, usize), NameError> {
             _ => return Err(NameError::Invalid),
         }
     }
-    if out.is_empty() {
-        out.push(b'.');
+    if n == 0 {
+        out[0] = b'.';
+        n = 1;
     }
-    Ok((out, end.unwrap_or(pos + 1)))
+    Ok((n, end.unwrap_or(pos + 1)))
 }
 
 #[cfg(test)]
@@ -237,9 +249,33 @@ mod tests {
     }
 
     #[test]
+    fn longest_names_fit_and_longer_ones_are_refused() {
+        // 4 labels of 63 bytes + 3 bytes: 254 wire bytes with the lengths, then the root.
+        let mut m = vec![0u8; 12];
+        for len in [63u8, 63, 63, 62] {
+            m.push(len);
+            m.extend(std::iter::repeat_n(b'a', usize::from(len)));
+        }
+        m.push(0);
+        let mut out = [0; MAX_NAME];
+        let (n, end) = read_name(&m, 12, &mut out).unwrap();
+        assert_eq!((n, end), (254, m.len()));
+        assert_eq!(out[63], b'.');
+        // One more byte is past RFC 1035's 255.
+        m[12 + 64 * 3] = 63;
+        m.insert(12 + 64 * 3 + 1, b'a');
+        assert_eq!(read_name(&m, 12, &mut out), Err(NameError::Invalid));
+        assert_eq!(read_name(&[0; 13], 12, &mut out), Ok((1, 13)));
+        assert_eq!(out[0], b'.');
+    }
+
+    #[test]
     fn pointer_loops_are_rejected() {
         let mut m = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-        assert_eq!(read_name(&m, 12), Err(NameError::Invalid));
+        assert_eq!(
+            read_name(&m, 12, &mut [0; MAX_NAME]),
+            Err(NameError::Invalid)
+        );
     }
 }

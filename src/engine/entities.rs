@@ -60,10 +60,13 @@ impl std::fmt::Display for EntityId {
 /// dropped twice are counted twice, so `overflow` is an upper bound).
 #[derive(Clone, Debug)]
 pub struct CappedSet<T: std::hash::Hash + Eq> {
-    /// Values kept.
+    /// Values kept (only ever added to).
     pub items: FxHashSet<T>,
     /// Insertions refused because the set was full.
     pub overflow: u64,
+    /// The last value inserted that is in `items`: a conversation repeats its peer and port
+    /// packet after packet, and this skips the set probe (a cache miss in a large set) then.
+    last: Option<T>,
 }
 
 impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
@@ -71,18 +74,26 @@ impl<T: std::hash::Hash + Eq> Default for CappedSet<T> {
         Self {
             items: FxHashSet::default(),
             overflow: 0,
+            last: None,
         }
     }
 }
 
-impl<T: std::hash::Hash + Eq> CappedSet<T> {
+impl<T: std::hash::Hash + Eq + Copy> CappedSet<T> {
     /// Inserts unless full.
     pub fn insert(&mut self, v: T) {
+        if self.last == Some(v) {
+            // Already held (`items` never shrinks): inserting again changes nothing.
+            return;
+        }
         if self.items.len() < SET_CAP {
             self.items.insert(v);
         } else if !self.items.contains(&v) {
+            // Refused values are not remembered: each repeat counts again, as before.
             self.overflow += 1;
+            return;
         }
+        self.last = Some(v);
     }
 
     /// Adds another set's values (in sorted order, so the kept subset is deterministic).
@@ -359,6 +370,24 @@ mod tests {
         assert_eq!(victim.peers.overflow, 5000 - SET_CAP as u64);
         assert_eq!(t.len(), 5001);
         assert_eq!(t.top(1)[0].entity, "10.10.10.10");
+    }
+
+    #[test]
+    fn repeats_count_like_fresh_inserts_in_full_sets() {
+        let mut s = CappedSet::<u16>::default();
+        for v in 0..SET_CAP as u16 {
+            s.insert(v);
+            s.insert(v);
+        }
+        assert_eq!((s.len(), s.overflow), (SET_CAP, 0));
+        // A refused value counts on every repeat; a held one never does.
+        for _ in 0..3 {
+            s.insert(60_000);
+            s.insert(60_000);
+            s.insert(7);
+        }
+        assert_eq!((s.len(), s.overflow), (SET_CAP, 6));
+        assert!(!s.items.contains(&60_000));
     }
 
     #[test]

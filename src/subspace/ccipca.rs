@@ -71,6 +71,23 @@ pub struct OnlineSubspace {
     n_obs: u64,
     res_mean: f64,
     res_var: f64,
+    /// `‖v_i‖²` of every component, kept in step with `comps`.
+    #[serde(skip)]
+    norms: NormCache,
+}
+
+/// Cached `‖v_i‖²` per component (k slots; empty after deserialising, then rebuilt). Each
+/// update used to recompute them in three of its nine passes over every component; the cache
+/// holds the very values those passes returned, so results are unchanged. (Fusing the other
+/// passes into one loop was tried: without AVX the extra accumulators spill, and it was
+/// slower.) A function of `comps`, so it never makes two subspaces unequal.
+#[derive(Clone, Debug, Default)]
+struct NormCache(Vec<f32>);
+
+impl PartialEq for NormCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl OnlineSubspace {
@@ -95,6 +112,7 @@ impl OnlineSubspace {
             n_obs: 0,
             res_mean: 0.0,
             res_var: 0.0,
+            norms: NormCache(vec![0.0; k]),
         }
     }
 
@@ -127,12 +145,28 @@ impl OnlineSubspace {
         &self.comps[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// `‖v_i‖²` (cached when the cache is built).
+    fn comp_norm2(&self, i: usize) -> f32 {
+        match self.norms.0.get(i) {
+            Some(n) => *n,
+            None => norm2(self.comp(i)),
+        }
+    }
+
+    /// Rebuilds the norm cache unless it covers every component.
+    fn ensure_norms(&mut self) {
+        if self.norms.0.len() != self.params.k {
+            self.norms.0 = (0..self.params.k).map(|i| norm2(self.comp(i))).collect();
+        }
+    }
+
     /// Learns `x` (length `dim`; other lengths are ignored and return NaN) and returns its
     /// residual measured before the update.
     pub fn update(&mut self, x: &[f32]) -> f64 {
         if x.len() != self.dim {
             return f64::NAN;
         }
+        self.ensure_norms();
         let r = self.deflation_residual(x);
         self.observe_residual(r);
         self.n += 1;
@@ -149,13 +183,15 @@ impl OnlineSubspace {
         for i in 0..self.params.k {
             let v = &mut self.comps[i * d..(i + 1) * d];
             if i == self.initialised {
-                if norm2(&u) > 0.0 {
+                let nu = norm2(&u);
+                if nu > 0.0 {
                     v.copy_from_slice(&u);
+                    self.norms.0[i] = nu;
                     self.initialised += 1;
                 }
                 break;
             }
-            let nv = norm2(v).sqrt();
+            let nv = self.norms.0[i].sqrt();
             if nv <= 0.0 {
                 continue;
             }
@@ -164,6 +200,7 @@ impl OnlineSubspace {
                 *vi = w1 as f32 * *vi + coef * ui;
             }
             let nv2 = norm2(v);
+            self.norms.0[i] = nv2;
             if nv2 > 0.0 {
                 let p = dot(&u, v) / nv2;
                 axpy(&mut u, -p, v);
@@ -182,7 +219,7 @@ impl OnlineSubspace {
         let mut u: Vec<f32> = x.iter().zip(&self.mean).map(|(a, b)| a - b).collect();
         for i in 0..self.initialised {
             let v = self.comp(i);
-            let nv2 = norm2(v);
+            let nv2 = self.comp_norm2(i);
             if nv2 > 0.0 {
                 let p = dot(&u, v) / nv2;
                 axpy(&mut u, -p, v);
@@ -228,6 +265,7 @@ impl OnlineSubspace {
                 crate::algebra::kernel::scale(v, lambda / nv);
             }
         }
+        self.norms.0 = (0..self.params.k).map(|i| norm2(self.comp(i))).collect();
     }
 
     /// The residual threshold (infinite before two residuals were observed).
