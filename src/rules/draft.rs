@@ -25,6 +25,7 @@ use super::select::{Choice, Sample, choose};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
 use crate::engine::Analysis;
+use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
@@ -38,6 +39,8 @@ pub const SPOOFED_SOURCES: usize = 1000;
 /// A draft that matches more than this share of baseline packets is an alert, not a drop,
 /// until the analyst narrows it (a drop would cut ordinary traffic).
 pub const MAX_DROP_COLLATERAL: f64 = 0.01;
+/// Header records replayed per parallel part.
+const REPLAY_CHUNK: usize = 1 << 16;
 /// Smallest drafted rate limit (packets/s).
 pub const MIN_RATE_PPS: u32 = 10;
 
@@ -134,70 +137,34 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
     let c = collect(capture, &plan)?;
     let mut probe = Probe::new(&c.base);
     let base_values = baseline_values(&c.base);
-    let mut drafts = Vec::new();
-    for (wi, wave) in a.findings.waves.iter().enumerate() {
-        let packets = &c.waves[wi];
-        if packets.is_empty() {
-            continue;
-        }
-        let diff = probe.difference(packets);
-        // Shift significance per (field, value) the detector found concentrated in the wave.
-        let shifts: FxHashMap<(Field, Value), f64> = wave
-            .shifts
-            .iter()
-            .filter_map(|s| Some(((s.field, s.value.clone()?), s.significance)))
-            .collect();
-        let mut scores: FxHashMap<(Field, Value), Score> = FxHashMap::default();
-        let mut prior = |field: Field, v: &Value| -> f64 {
-            scores
-                .entry((field, v.clone()))
-                .or_insert_with(|| Score {
-                    cosine: probe.cosine(&diff, field, v),
-                    novel: !base_values.contains(&(field, v.clone())),
-                    shift: shifts.get(&(field, v.clone())).copied(),
-                })
-                .prior()
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let sample = Sample {
-            wave: packets,
-            wave_stride: c.wave_strides[wi] as f64,
-            base: &c.base,
-            base_stride: c.base_stride as f64,
-            wave_seconds: plan.wave_seconds[wi],
-            base_seconds: plan.baseline_seconds,
-        };
-        let prior_cell = std::cell::RefCell::new(&mut prior);
-        let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
-        if choice.conditions.is_empty() {
-            continue;
-        }
-        let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
-        let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
-        rule.provenance.evidence = evidence(&choice.conditions, &scores);
-        let reply = super::mirror::mirror(&choice, &sample);
-        drafts.push(Draft {
-            explanation: explain(&rule, &choice, packets, &sample),
-            rule,
-            counts: ReplayCounts::default(),
-        });
-        let companions = [
-            (reply, "replies of the conversation the rule above stops"),
-            (
-                super::text::text_rule(&sample),
-                "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
-            ),
-        ];
-        for (c, why) in companions {
-            let Some(c) = c else { continue };
-            let id = RuleId(u32::try_from(drafts.len() + 1).unwrap_or(u32::MAX));
-            let rule = build_rule(id, &plan.wave_ids[wi], &c, &sample);
-            drafts.push(Draft {
-                explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample)),
-                rule,
-                counts: ReplayCounts::default(),
-            });
-        }
+    // Every wave's difference vector first, in wave order (they intern the waves' leaves
+    // into the shared probe); then the waves are drafted in parallel, each with its own copy
+    // of the probe, so a wave's draft never depends on which other wave ran first.
+    let diffs: Vec<Option<Vec<f64>>> = c
+        .waves
+        .iter()
+        .map(|w| (!w.is_empty()).then(|| probe.difference(w)))
+        .collect();
+    let per_wave: Vec<Vec<Draft>> = a
+        .findings
+        .waves
+        .par_iter()
+        .enumerate()
+        .map(|(wi, wave)| {
+            let Some(diff) = diffs.get(wi).and_then(Option::as_ref) else {
+                return Vec::new();
+            };
+            let ctx = WaveContext {
+                plan: &plan,
+                c: &c,
+                base_values: &base_values,
+            };
+            draft_wave(&ctx, wi, wave, diff, probe.clone())
+        })
+        .collect();
+    let mut drafts: Vec<Draft> = per_wave.into_iter().flatten().collect();
+    for (n, d) in drafts.iter_mut().enumerate() {
+        d.rule.id = RuleId(u32::try_from(n + 1).unwrap_or(u32::MAX));
     }
     let rules: Vec<Rule> = drafts.iter().map(|d| d.rule.clone()).collect();
     for (d, counts) in
@@ -214,6 +181,83 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
         });
     }
     Ok(drafts)
+}
+
+/// What every wave's drafting shares.
+struct WaveContext<'a> {
+    plan: &'a Plan,
+    c: &'a Collected,
+    base_values: &'a FxHashSet<(Field, Value)>,
+}
+
+/// The drafts of one wave (its rule and companions), numbered later: ids follow wave order.
+fn draft_wave(
+    ctx: &WaveContext<'_>,
+    wi: usize,
+    wave: &crate::detect::Wave,
+    diff: &[f64],
+    mut probe: Probe,
+) -> Vec<Draft> {
+    let (plan, c) = (ctx.plan, ctx.c);
+    let packets = &c.waves[wi];
+    // Shift significance per (field, value) the detector found concentrated in the wave.
+    let shifts: FxHashMap<(Field, Value), f64> = wave
+        .shifts
+        .iter()
+        .filter_map(|s| Some(((s.field, s.value.clone()?), s.significance)))
+        .collect();
+    let mut scores: FxHashMap<(Field, Value), Score> = FxHashMap::default();
+    let mut prior = |field: Field, v: &Value| -> f64 {
+        scores
+            .entry((field, v.clone()))
+            .or_insert_with(|| Score {
+                cosine: probe.cosine(diff, field, v),
+                novel: !ctx.base_values.contains(&(field, v.clone())),
+                shift: shifts.get(&(field, v.clone())).copied(),
+            })
+            .prior()
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let sample = Sample {
+        wave: packets,
+        wave_stride: c.wave_strides[wi] as f64,
+        base: &c.base,
+        base_stride: c.base_stride as f64,
+        wave_seconds: plan.wave_seconds[wi],
+        base_seconds: plan.baseline_seconds,
+    };
+    let prior_cell = std::cell::RefCell::new(&mut prior);
+    let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
+    if choice.conditions.is_empty() {
+        return Vec::new();
+    }
+    // Placeholder id: the caller numbers all drafts in wave order.
+    let id = RuleId(0);
+    let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
+    rule.provenance.evidence = evidence(&choice.conditions, &scores);
+    let reply = super::mirror::mirror(&choice, &sample);
+    let mut out = vec![Draft {
+        explanation: explain(&rule, &choice, packets, &sample),
+        rule,
+        counts: ReplayCounts::default(),
+    }];
+    let companions = [
+        (reply, "replies of the conversation the rule above stops"),
+        (
+            super::text::text_rule(&sample),
+            "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
+        ),
+    ];
+    for (c, why) in companions {
+        let Some(c) = c else { continue };
+        let rule = build_rule(id, &plan.wave_ids[wi], &c, &sample);
+        out.push(Draft {
+            explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample)),
+            rule,
+            counts: ReplayCounts::default(),
+        });
+    }
+    out
 }
 
 /// Replay figures in ASCII (history entries end up in every export format's comments).
@@ -344,12 +388,24 @@ fn replay_drafts(
     let Some(headers) = headers.filter(|_| super::headers::covers(rules)) else {
         return replay_rules(capture, rules, plan);
     };
-    let mut r = Replayer::new(rules, &plan.wave_hosts);
-    let mut p = Packet::default();
-    for h in headers {
-        h.fill(&mut p);
-        r.add(&p, label(plan, h.class()));
-    }
+    // Every packet against every rule: with a hundred waves' drafts this is the longest part
+    // of drafting, so parts of the capture replay side by side and their counts add up.
+    let r = headers
+        .par_chunks(REPLAY_CHUNK)
+        .map(|part| {
+            let mut r = Replayer::new(rules, &plan.wave_hosts);
+            let mut p = Packet::default();
+            for h in part {
+                h.fill(&mut p);
+                r.add(&p, label(plan, h.class()));
+            }
+            r
+        })
+        .reduce_with(|mut a, b| {
+            a.merge(b);
+            a
+        })
+        .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
     Ok(with_background(r.finish(), rules, plan))
 }
 

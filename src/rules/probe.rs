@@ -15,6 +15,7 @@ const PROBE_DIM: u32 = 1024;
 const PROBE_LEAVES: usize = 8192;
 
 /// The vector probe: leaf table and the baseline's leaf accumulator.
+#[derive(Clone)]
 pub(super) struct Probe {
     table: LeafTable,
     base: LeafAccumulator,

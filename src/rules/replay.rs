@@ -182,6 +182,21 @@ impl<'r> Replayer<'r> {
     pub fn finish(self) -> Vec<ReplayCounts> {
         self.out
     }
+
+    /// Adds the counts of a replayer of the same rules over other packets (parts of one
+    /// capture replayed side by side).
+    pub fn merge(&mut self, other: Replayer<'_>) {
+        for (a, b) in self.out.iter_mut().zip(other.out) {
+            a.wave_total += b.wave_total;
+            a.wave_matched += b.wave_matched;
+            a.baseline_total += b.baseline_total;
+            a.baseline_matched += b.baseline_matched;
+            a.uninvolved_total += b.uninvolved_total;
+            a.uninvolved_matched += b.uninvolved_matched;
+            a.wave_background += b.wave_background;
+            a.wave_background_matched += b.wave_background_matched;
+        }
+    }
 }
 
 fn label_is_uninvolved(p: &Packet, label: Label<'_>, hosts: &FxHashSet<IpAddr>) -> bool {
@@ -231,7 +246,18 @@ mod tests {
             (&base_miss, Label::Baseline),
             (&other, Label::Other),
         ];
-        let out = replay(&[r, any], input, &hosts);
+        let rules = [r, any];
+        let out = replay(&rules, input, &hosts);
+        // Replaying two parts and adding the counts gives the same figures.
+        for cut in 0..=input.len() {
+            let mut a = Replayer::new(&rules, &hosts);
+            let mut b = Replayer::new(&rules, &hosts);
+            for (i, (p, l)) in input.iter().enumerate() {
+                if i < cut { a.add(p, *l) } else { b.add(p, *l) }
+            }
+            a.merge(b);
+            assert_eq!(a.finish(), out, "cut at {cut}");
+        }
         let c = out[0];
         assert_eq!(
             (c.wave_matched, c.wave_total),
