@@ -103,7 +103,8 @@ fn pool(seed: u64) -> io::Result<Vec<Rec>> {
 }
 
 /// Streams a pcap of exactly `packets` packets: the demo background mix at ~1200 pps from
-/// 120 clients with a short wave of each kind every minute.
+/// 120 clients with a short wave of each kind in every cycle (the pool covers 60 s, but its
+/// sessions run on, so a cycle lasts about two minutes), each cycle in a new address range.
 ///
 /// # Errors
 /// Write errors from `out`, or a frame the generator could not build.
