@@ -31,8 +31,12 @@ fn bench_stream_has_exact_count_and_valid_checksums_across_cycles() {
     assert_eq!(fs.len() as u64, n);
     assert!(fs.windows(2).all(|w| w[0].0 <= w[1].0));
     let mut checked = 0;
-    let mut subnets = std::collections::BTreeSet::new();
-    for (_, f) in &fs {
+    // Client ports of each address pair, per cycle half (the pool spans about 63 s).
+    let mut lan = std::collections::BTreeSet::new();
+    let mut early = std::collections::BTreeSet::new();
+    let mut late = std::collections::BTreeSet::new();
+    let t0 = fs.first().map_or(0, |f| f.0);
+    for (ts, f) in &fs {
         let p = SlicedPacket::from_ethernet(f).unwrap();
         let Some(NetSlice::Ipv4(ip)) = &p.net else {
             continue;
@@ -40,13 +44,26 @@ fn bench_stream_has_exact_count_and_valid_checksums_across_cycles() {
         let h = ip.header().to_header();
         assert_eq!(h.header_checksum, h.calc_header_checksum());
         if h.source[..2] == [10, 0] {
-            subnets.insert(h.source[2]);
+            lan.insert(h.source[2]);
         }
         match &p.transport {
             Some(TransportSlice::Tcp(t)) => {
                 let c = t.to_header().calc_checksum_ipv4(&h, t.payload()).unwrap();
                 assert_eq!(c, t.checksum());
                 checked += 1;
+                if t.syn() && !t.ack() && (32_768..61_000).contains(&t.source_port()) {
+                    let key = (
+                        h.source,
+                        h.destination,
+                        t.destination_port(),
+                        t.source_port(),
+                    );
+                    if *ts - t0 < 50_000_000 {
+                        early.insert(key);
+                    } else if *ts - t0 > 70_000_000 {
+                        late.insert(key);
+                    }
+                }
             }
             Some(TransportSlice::Udp(u)) => {
                 let c = u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap();
@@ -57,7 +74,18 @@ fn bench_stream_has_exact_count_and_valid_checksums_across_cycles() {
         }
     }
     assert!(checked > 100_000, "{checked}");
-    assert!(subnets.len() >= 2, "{subnets:?}");
+    // The LAN keeps its addresses in every cycle (a network does not renumber each minute)...
+    assert_eq!(lan, std::collections::BTreeSet::from([0]), "{lan:?}");
+    // ...but each cycle opens its connections from new client ports.
+    let pairs = |s: &std::collections::BTreeSet<([u8; 4], [u8; 4], u16, u16)>| {
+        s.iter()
+            .map(|k| (k.0, k.1, k.2))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let shared: Vec<_> = pairs(&early).intersection(&pairs(&late)).copied().collect();
+    assert!(shared.len() > 50, "{}", shared.len());
+    let reused = early.intersection(&late).count();
+    assert!(reused * 20 < early.len(), "{reused} of {}", early.len());
 }
 
 #[test]
