@@ -21,7 +21,7 @@ use super::model::{
 use super::probe::{Probe, Score, evidence};
 use super::replay::{Label, ReplayCounts, Replayer};
 use super::scan::{Class, Plan, scan};
-use super::select::{Choice, Sample, choose};
+use super::select::{BaseColumns, Choice, Sample, choose_with};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
 use crate::engine::Analysis;
@@ -137,6 +137,7 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
     let c = collect(capture, &plan)?;
     let mut probe = Probe::new(&c.base);
     let base_values = baseline_values(&c.base);
+    let base_columns = BaseColumns::new(&c.base);
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own copy
     // of the probe, so a wave's draft never depends on which other wave ran first.
@@ -158,6 +159,7 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
                 plan: &plan,
                 c: &c,
                 base_values: &base_values,
+                base_columns: &base_columns,
             };
             draft_wave(&ctx, wi, wave, diff, probe.clone())
         })
@@ -188,6 +190,7 @@ struct WaveContext<'a> {
     plan: &'a Plan,
     c: &'a Collected,
     base_values: &'a FxHashSet<(Field, Value)>,
+    base_columns: &'a BaseColumns<'a>,
 }
 
 /// The drafts of one wave (its rule and companions), numbered later: ids follow wave order.
@@ -227,7 +230,9 @@ fn draft_wave(
         base_seconds: plan.baseline_seconds,
     };
     let prior_cell = std::cell::RefCell::new(&mut prior);
-    let choice = choose(&sample, &|f, v| (prior_cell.borrow_mut())(f, v));
+    let choice = choose_with(&sample, Some(ctx.base_columns), &|f, v| {
+        (prior_cell.borrow_mut())(f, v)
+    });
     if choice.conditions.is_empty() {
         return Vec::new();
     }
