@@ -396,14 +396,41 @@ fn network(ip: IpAddr, len: u8) -> IpAddr {
 }
 
 /// The wave and baseline sample packets (by index) that still match after adding `cand`.
-fn narrow(s: &Sample<'_>, w: &[usize], b: &[usize], cand: &Candidate) -> (Vec<usize>, Vec<usize>) {
-    let keep = |idx: &[usize], pkts: &[_]| -> Vec<usize> {
+/// A packet's match depends only on its value of the condition's field, so each distinct
+/// value is matched once and the packets are filtered by their value index.
+fn narrow(
+    s: &Sample<'_>,
+    columns: &[Column<'_, '_>],
+    w: &[usize],
+    b: &[usize],
+    cand: &Candidate,
+) -> (Vec<usize>, Vec<usize>) {
+    let Some(col) = FIELDS
+        .iter()
+        .position(|f| *f == cand.cond.field)
+        .and_then(|i| columns.get(i))
+    else {
+        let keep = |idx: &[usize], pkts: &[Packet]| -> Vec<usize> {
+            idx.iter()
+                .copied()
+                .filter(|&i| pkts.get(i).is_some_and(|p| cand.cond.matches(p)))
+                .collect()
+        };
+        return (keep(w, s.wave), keep(b, s.base));
+    };
+    let hit: Vec<bool> = col.values().map(|v| cand.cond.matches_value(v)).collect();
+    let keep = |idx: &[usize], ids: &[u32]| -> Vec<usize> {
         idx.iter()
             .copied()
-            .filter(|&i| cand.cond.matches(&pkts[i]))
+            .filter(|&i| {
+                ids.get(i)
+                    .and_then(|id| hit.get(*id as usize))
+                    .copied()
+                    .unwrap_or(false)
+            })
             .collect()
     };
-    (keep(w, s.wave), keep(b, s.base))
+    (keep(w, &col.wave), keep(b, &col.shared.base))
 }
 
 /// Greedy search: start from all packets, add the condition that most improves
@@ -487,7 +514,7 @@ pub fn choose_with<'a>(
         let Some((obj, cand)) = best_keeping.or(best) else {
             break;
         };
-        let (w2, b2) = narrow(s, &w, &b, &cand);
+        let (w2, b2) = narrow(s, &columns, &w, &b, &cand);
         if obj <= best_obj + 1e-4 {
             break;
         }
@@ -542,7 +569,7 @@ fn tighten(
             .map(|c| (counts.matching(&c.cond).0, c))
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.prior.total_cmp(&a.1.prior)));
         let Some((_, cand)) = best else { continue };
-        let (w2, b2) = narrow(s, &w, &b, &cand);
+        let (w2, b2) = narrow(s, columns, &w, &b, &cand);
         let (cov, col) = figures(w2.len(), b2.len());
         if cov >= choice.coverage - TIGHTEN_LOSS && col <= choice.collateral {
             (choice.coverage, choice.collateral) = (cov, col);
