@@ -41,6 +41,9 @@ const COLLATERAL_WEIGHT: f64 = 4.0;
 /// Each condition costs this much objective (smaller rules win ties).
 const CONDITION_COST: f64 = 0.002;
 
+/// A condition counts as keeping coverage only if it sheds at least 1/`SHED_MIN` of the
+/// baseline packets still matched.
+const SHED_MIN: usize = 5;
 /// Coverage a greedy step may give up and still count as keeping it.
 const COVERAGE_STEP: f64 = 0.05;
 /// Coverage the tightening pass may give up for one more condition.
@@ -501,7 +504,12 @@ pub fn choose_with<'a>(
                 // Conditions that keep coverage come first: collateral can still be cut by a
                 // later condition, lost coverage never comes back (a one-step greedy would
                 // otherwise take a narrow exact match over the pair that describes the wave).
-                let slot = if cov >= choice.coverage - COVERAGE_STEP {
+                // But a condition that sheds almost none of the baseline still matched tells
+                // the wave from nothing: it keeps coverage only by keeping everything, and
+                // taking it first crowded out the signature whenever the excess estimate ran
+                // high (a busier background around the wave than the baseline's average).
+                let informative = b.is_empty() || b2 < b.len() - b.len() / SHED_MIN;
+                let slot = if informative && cov >= choice.coverage - COVERAGE_STEP {
                     &mut best_keeping
                 } else {
                     &mut best
@@ -702,5 +710,38 @@ mod tests {
                 key(&fresh)
             );
         }
+    }
+
+    #[test]
+    fn a_busier_background_than_the_baseline_average_does_not_buy_a_blanket_rule() {
+        // Baseline: 10 packets/s of clients on many ports. The wave's 10 s hold twice that
+        // background plus 150 reflected NTP packets, so the expected excess (350 - 100) runs
+        // high and the reflection's own signature "keeps" only 60% of it; conditions that
+        // match nearly everything keep 100%. The draft must still name the reflection.
+        let client = |i: u16, t: i64| {
+            let mut p = pkt("10.0.0.5", "10.0.0.10", 6, 1000 + i % 400, 60 + i % 900, t);
+            p.src_port = Some(40_000 + i);
+            p
+        };
+        let base: Vec<Packet> = (0..3000u16).map(|i| client(i, i64::from(i) / 10)).collect();
+        let mut wave: Vec<Packet> = (0..200u16).map(|i| client(i * 7, 1000)).collect();
+        for _ in 0..150 {
+            let mut p = pkt("198.51.100.9", "10.0.0.105", 17, 5156, 468, 1000);
+            p.src_port = Some(123);
+            wave.push(p);
+        }
+        let s = Sample {
+            wave: &wave,
+            wave_stride: 1.0,
+            base: &base,
+            base_stride: 1.0,
+            wave_seconds: 10.0,
+            base_seconds: 300.0,
+        };
+        let c = choose(&s, &|_, _| 0.0);
+        assert!(c.collateral < 0.01, "{c:?}");
+        let rule_hits = |p: &Packet| c.conditions.iter().all(|k| k.cond.matches(p));
+        assert!(wave[200..].iter().all(rule_hits), "{c:?}");
+        assert!(!wave[..200].iter().any(rule_hits), "{c:?}");
     }
 }
