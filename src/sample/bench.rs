@@ -20,6 +20,11 @@ use super::pcap;
 use super::waves::{WaveKind, WaveSpec};
 
 const POOL_SECS: i64 = 60;
+/// Background generated before the pool and dropped: the generator starts with no session
+/// open, so its packet rate climbs for most of a minute; a pool cut from the steady part
+/// keeps the rate level across cycles instead of a sawtooth from about 600 to 1300 packets/s
+/// with a near-silent second at every seam.
+const WARMUP_SECS: i64 = 60;
 
 /// The generator's ephemeral client ports (`tcp::Conn::new`), the range cycles rotate.
 const EPHEMERAL: std::ops::Range<u16> = 32_768..61_000;
@@ -106,25 +111,38 @@ fn pool(seed: u64) -> io::Result<Vec<Rec>> {
         duration_secs,
         rate,
     };
+    let warm = WARMUP_SECS as f64;
     let cfg = SampleConfig {
         seed,
-        duration_secs: POOL_SECS as f64,
+        duration_secs: (WARMUP_SECS + POOL_SECS) as f64,
         hosts: 120,
         background_pps: 1_200.0,
         waves: vec![
-            w(WaveKind::PortScan, 8.0, 2.0, 500.0),
-            w(WaveKind::SynFlood, 22.0, 3.0, 2_000.0),
-            w(WaveKind::DnsTunnel, 35.0, 6.0, 20.0),
-            w(WaveKind::NtpAmplification, 48.0, 2.0, 800.0),
+            w(WaveKind::PortScan, warm + 8.0, 2.0, 500.0),
+            w(WaveKind::SynFlood, warm + 22.0, 3.0, 2_000.0),
+            w(WaveKind::DnsTunnel, warm + 35.0, 6.0, 20.0),
+            w(WaveKind::NtpAmplification, warm + 48.0, 2.0, 800.0),
         ],
         ..SampleConfig::demo()
     };
-    Ok(super::generate(&cfg)?.0)
+    // Keep [warm-up, warm-up + pool) and move it to the start: sessions open at the cut
+    // start mid-way and those still open at the end are cut, as in any capture.
+    let t0 = cfg.start_epoch_secs.saturating_mul(1_000_000);
+    let (from, to) = (
+        t0 + WARMUP_SECS * 1_000_000,
+        t0 + (WARMUP_SECS + POOL_SECS) * 1_000_000,
+    );
+    let mut recs = super::generate(&cfg)?.0;
+    recs.retain(|r| (from..to).contains(&r.ts_us));
+    for r in &mut recs {
+        r.ts_us -= WARMUP_SECS * 1_000_000;
+    }
+    Ok(recs)
 }
 
 /// Streams a pcap of exactly `packets` packets: the demo background mix at ~1200 pps from
-/// 120 clients with a short wave of each kind in every cycle of about 63 s (the pool covers
-/// 60 s, and its sessions run on a little), each cycle on new client ports.
+/// 120 clients with a short wave of each kind in every 60 s cycle, each cycle on new client
+/// ports.
 ///
 /// # Errors
 /// Write errors from `out`, or a frame the generator could not build.
@@ -134,12 +152,8 @@ pub fn write_bench_capture(packets: u64, seed: u64, out: &mut impl Write) -> io:
     let mut buf = Vec::with_capacity(1 << 20);
     buf.extend_from_slice(&pcap::global_header());
     let mut written = 0u64;
-    // Sessions started near the end of the pool run past it, so a cycle lasts the pool's whole
-    // span (plus a small gap) to keep time monotonic across cycles.
-    let span = match (recs.first(), recs.last()) {
-        (Some(a), Some(b)) => b.ts_us - a.ts_us + 5_000,
-        _ => 0,
-    };
+    // The pool holds [0, POOL_SECS) of its own time, so cycles tile without a gap.
+    let span = POOL_SECS * 1_000_000;
     let mut cycle: i64 = 0;
     while written < packets && !recs.is_empty() {
         let shift = cycle * span;
