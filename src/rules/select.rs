@@ -176,6 +176,7 @@ struct Column<'c, 'a> {
     shared: &'c BaseColumn<'a>,
     /// Values the baseline sample does not have, with indices after the baseline's.
     extra: Vec<ValueRef<'a>>,
+    extra_ids: FxHashMap<ValueRef<'a>, u32>,
     wave: Vec<u32>,
 }
 
@@ -203,8 +204,17 @@ impl<'c, 'a> Column<'c, 'a> {
         Column {
             shared,
             extra,
+            extra_ids,
             wave,
         }
+    }
+
+    /// The index of a value, if either sample has it.
+    fn id_of(&self, v: ValueRef<'_>) -> Option<u32> {
+        // Maps are covariant in their keys: look up with the shorter-lived value.
+        let (shared, extra): (&FxHashMap<ValueRef<'_>, u32>, &FxHashMap<ValueRef<'_>, u32>) =
+            (&self.shared.ids, &self.extra_ids);
+        shared.get(&v).or_else(|| extra.get(&v)).copied()
     }
 
     fn len(&self) -> usize {
@@ -269,10 +279,37 @@ impl<'c, 'a> FieldCounts<'c, 'a> {
     /// Wave and baseline packets matching `cond` (a condition on this field).
     fn matching(&self, cond: &Condition) -> (usize, usize) {
         let (mut nw, mut nb) = (0u64, 0u64);
-        for (v, w, b) in self.present() {
-            if cond.matches_value(v) {
-                nw += w;
-                nb += b;
+        // An equality or a set names its values: look them up instead of matching every
+        // distinct value of the field (a port field has tens of thousands, and this runs for
+        // every candidate of every greedy step of every wave). Text compares as bytes in the
+        // matcher, so it keeps the scan.
+        let named: Option<&[Value]> = match &cond.op {
+            Op::Eq(v) => Some(std::slice::from_ref(v)),
+            Op::In(set) => Some(set),
+            _ => None,
+        };
+        match named {
+            Some(vals) if !vals.iter().any(|v| matches!(v, Value::Text(_))) => {
+                let mut ids: Vec<u32> = vals
+                    .iter()
+                    .filter_map(|v| self.column.id_of(v.as_ref()))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                for id in ids {
+                    if let Some((w, b)) = self.counts.get(id as usize) {
+                        nw += w;
+                        nb += b;
+                    }
+                }
+            }
+            _ => {
+                for (v, w, b) in self.present() {
+                    if cond.matches_value(v) {
+                        nw += w;
+                        nb += b;
+                    }
+                }
             }
         }
         let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
