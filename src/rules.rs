@@ -12,6 +12,7 @@ pub mod edit;
 pub mod export;
 pub mod filter;
 mod headers;
+mod index;
 pub mod matcher;
 pub mod mirror;
 pub mod model;

@@ -1,9 +1,10 @@
 //! Replay: how much of a wave a rule catches (coverage) and what else it would hit (collateral),
 //! computed in one pass over labelled packets for many rules at once.
 
+use super::index::RuleIndex;
 use super::model::Rule;
 use crate::decode::Packet;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::net::IpAddr;
 
 /// What a packet of the replayed capture is.
@@ -129,58 +130,113 @@ pub fn replay<'p>(
 
 /// [`replay`] one packet at a time, for callers that see packets by reference in a stream
 /// (no copy of each packet to batch them).
+///
+/// Totals do not depend on the rule's conditions, only on the packet's class (its wave, or
+/// baseline, and whether its hosts are uninvolved), so they are counted once per packet per
+/// class and handed to each rule at the end; only the rules an index of their conditions names
+/// as possible matches are evaluated per packet.
 pub struct Replayer<'r> {
     rules: &'r [Rule],
     hosts: &'r FxHashSet<IpAddr>,
+    index: RuleIndex,
+    /// Each rule's wave as a position in `waves` (`None`: the rule counts every wave).
+    rule_wave: Vec<Option<usize>>,
+    /// The distinct waves the rules name, by name.
+    waves: FxHashMap<&'r str, usize>,
+    /// Matched counts per rule (totals stay zero until [`Replayer::finish`]).
     out: Vec<ReplayCounts>,
+    /// Wave packets of each wave in `waves`.
+    wave_packets: Vec<u64>,
+    /// Wave packets of any wave.
+    any_wave_packets: u64,
+    baseline_packets: u64,
+    uninvolved_packets: u64,
 }
 
 impl<'r> Replayer<'r> {
     /// Counts start at zero.
     #[must_use]
     pub fn new(rules: &'r [Rule], wave_hosts: &'r FxHashSet<IpAddr>) -> Self {
+        let mut waves: FxHashMap<&'r str, usize> = FxHashMap::default();
+        let rule_wave = rules
+            .iter()
+            .map(|r| {
+                let w = r.provenance.wave.as_deref()?;
+                let n = waves.len();
+                Some(*waves.entry(w).or_insert(n))
+            })
+            .collect();
         Replayer {
             rules,
             hosts: wave_hosts,
+            index: RuleIndex::new(rules),
+            rule_wave,
+            wave_packets: vec![0; waves.len()],
+            waves,
             out: vec![ReplayCounts::default(); rules.len()],
+            any_wave_packets: 0,
+            baseline_packets: 0,
+            uninvolved_packets: 0,
         }
     }
 
     /// Counts one labelled packet for every rule.
     pub fn add(&mut self, p: &Packet, label: Label<'_>) {
         let uninvolved = label_is_uninvolved(p, label, self.hosts);
-        for (rule, c) in self.rules.iter().zip(self.out.iter_mut()) {
-            let in_scope = match label {
-                Label::Wave(w) => rule.provenance.wave.as_deref().is_none_or(|rw| rw == w),
-                Label::Baseline => true,
-                Label::Other => false,
-            };
-            if !in_scope && !uninvolved {
-                continue;
+        // The wave's position among the rules' waves (`None`: only rules naming no wave
+        // count it).
+        let mut wave = None;
+        match label {
+            Label::Wave(w) => {
+                self.any_wave_packets += 1;
+                wave = self.waves.get(w).copied();
+                if let Some(i) = wave {
+                    self.wave_packets[i] += 1;
+                }
             }
-            let hit = u64::from(rule.matches(p));
+            Label::Baseline => self.baseline_packets += 1,
+            // Neither a wave's nor the baseline's nor uninvolved: no rule counts it.
+            Label::Other if !uninvolved => return,
+            Label::Other => {}
+        }
+        if uninvolved {
+            self.uninvolved_packets += 1;
+        }
+        let (rules, rule_wave, out) = (self.rules, &self.rule_wave, &mut self.out);
+        self.index.candidates(p, |i| {
+            let c = &mut out[i];
             match label {
-                Label::Wave(_) if in_scope => {
-                    c.wave_total += 1;
-                    c.wave_matched += hit;
+                Label::Wave(_) => {
+                    let in_scope = rule_wave[i].is_none_or(|rw| Some(rw) == wave);
+                    if in_scope && rules[i].matches(p) {
+                        c.wave_matched += 1;
+                    }
                 }
                 Label::Baseline => {
-                    c.baseline_total += 1;
-                    c.baseline_matched += hit;
+                    if rules[i].matches(p) {
+                        c.baseline_matched += 1;
+                        c.uninvolved_matched += u64::from(uninvolved);
+                    }
                 }
-                _ => {}
+                Label::Other => {
+                    if rules[i].matches(p) {
+                        c.uninvolved_matched += 1;
+                    }
+                }
             }
-            if uninvolved {
-                c.uninvolved_total += 1;
-                c.uninvolved_matched += hit;
-            }
-        }
+        });
     }
 
     /// One [`ReplayCounts`] per rule, in order.
     #[must_use]
     pub fn finish(self) -> Vec<ReplayCounts> {
-        self.out
+        let mut out = self.out;
+        for (c, w) in out.iter_mut().zip(&self.rule_wave) {
+            c.wave_total += w.map_or(self.any_wave_packets, |i| self.wave_packets[i]);
+            c.baseline_total += self.baseline_packets;
+            c.uninvolved_total += self.uninvolved_packets;
+        }
+        out
     }
 
     /// Adds the counts of a replayer of the same rules over other packets (parts of one
@@ -196,6 +252,13 @@ impl<'r> Replayer<'r> {
             a.wave_background += b.wave_background;
             a.wave_background_matched += b.wave_background_matched;
         }
+        // The same rules give the same wave positions on both sides.
+        for (a, b) in self.wave_packets.iter_mut().zip(other.wave_packets) {
+            *a += b;
+        }
+        self.any_wave_packets += other.any_wave_packets;
+        self.baseline_packets += other.baseline_packets;
+        self.uninvolved_packets += other.uninvolved_packets;
     }
 }
 
