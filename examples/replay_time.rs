@@ -37,14 +37,21 @@ fn main() {
     for _ in 0..runs {
         let t = Instant::now();
         let mut n = 0u64;
-        scan(path, &plan, |_, class| n += u64::from(label(class) != Label::Other)).unwrap();
+        scan(path, &plan, |_, class| {
+            n += u64::from(label(class) != Label::Other)
+        })
+        .unwrap();
         bare.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut r = Replayer::new(&rules, &plan.wave_hosts);
         scan(path, &plan, |p, class| r.add(p, label(class))).unwrap();
         let out = r.finish();
         with.push(t.elapsed().as_secs_f64());
-        check = out.iter().map(|c| c.wave_matched + c.baseline_matched).sum::<u64>() + n;
+        check = out
+            .iter()
+            .map(|c| c.wave_matched + c.baseline_matched)
+            .sum::<u64>()
+            + n;
     }
     let (b, w) = (median(bare), median(with));
     println!(
