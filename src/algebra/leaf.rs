@@ -137,9 +137,14 @@ impl LeafTable {
             .map_or(0, |e| e.stripe as usize)
     }
 
-    /// The id of `(field, filler)`, creating the leaf if needed; `None` for a skipped field.
-    pub fn intern(&mut self, field: Field, filler: Filler<'_>) -> Option<LeafId> {
-        let h = filler.key_hash(field);
+    /// The id of `(field, filler)` if it already has a leaf (overflow leaves are not found by
+    /// value).
+    #[must_use]
+    pub fn find(&self, field: Field, filler: Filler<'_>) -> Option<LeafId> {
+        self.find_hashed(filler.key_hash(field), field, filler)
+    }
+
+    fn find_hashed(&self, h: u64, field: Field, filler: Filler<'_>) -> Option<LeafId> {
         let mut cur = self.index.get(&h).copied().unwrap_or(NONE);
         while cur != NONE {
             let e = &self.entries[cur as usize];
@@ -147,6 +152,15 @@ impl LeafTable {
                 return Some(LeafId(cur));
             }
             cur = e.next;
+        }
+        None
+    }
+
+    /// The id of `(field, filler)`, creating the leaf if needed; `None` for a skipped field.
+    pub fn intern(&mut self, field: Field, filler: Filler<'_>) -> Option<LeafId> {
+        let h = filler.key_hash(field);
+        if let Some(id) = self.find_hashed(h, field, filler) {
+            return Some(id);
         }
         if self.entries.len() >= self.max_leaves {
             return self.overflow_leaf(field);

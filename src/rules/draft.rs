@@ -18,7 +18,7 @@ use super::headers::Headers;
 use super::model::{
     Action, Change, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
 };
-use super::probe::{Probe, Score, evidence};
+use super::probe::{Probe, Score, WaveProbe, evidence};
 use super::replay::{Label, ReplayCounts, Replayer};
 use super::scan::{Class, Plan, scan};
 use super::select::{BaseColumns, Choice, Sample, choose_with};
@@ -139,7 +139,7 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
     let base_values = baseline_values(&c.base);
     let base_columns = BaseColumns::new(&c.base);
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
-    // into the shared probe); then the waves are drafted in parallel, each with its own copy
+    // into the shared probe); then the waves are drafted in parallel, each with its own view
     // of the probe, so a wave's draft never depends on which other wave ran first.
     let diffs: Vec<Option<Vec<f64>>> = c
         .waves
@@ -161,7 +161,7 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
                 base_values: &base_values,
                 base_columns: &base_columns,
             };
-            draft_wave(&ctx, wi, wave, diff, probe.clone())
+            draft_wave(&ctx, wi, wave, diff, probe.for_wave())
         })
         .collect();
     let mut drafts: Vec<Draft> = per_wave.into_iter().flatten().collect();
@@ -199,7 +199,7 @@ fn draft_wave(
     wi: usize,
     wave: &crate::detect::Wave,
     diff: &[f64],
-    mut probe: Probe,
+    mut probe: WaveProbe<'_>,
 ) -> Vec<Draft> {
     let (plan, c) = (ctx.plan, ctx.c);
     let packets = &c.waves[wi];

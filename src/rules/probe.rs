@@ -15,7 +15,6 @@ const PROBE_DIM: u32 = 1024;
 const PROBE_LEAVES: usize = 8192;
 
 /// The vector probe: leaf table and the baseline's leaf accumulator.
-#[derive(Clone)]
 pub(super) struct Probe {
     table: LeafTable,
     base: LeafAccumulator,
@@ -54,15 +53,40 @@ impl Probe {
             .collect()
     }
 
+    /// A view of the probe for drafting one wave: leaves the wave asks for that the probe
+    /// does not hold are computed on the side, as a copy of the probe would have interned them
+    /// (up to the same capacity, then the field's overflow leaf), so waves drafted in parallel
+    /// neither see each other's leaves nor copy the whole table (32 MiB per wave).
+    pub(super) fn for_wave(&self) -> WaveProbe<'_> {
+        let schema = self.table.schema().clone();
+        WaveProbe {
+            probe: self,
+            local: LeafTable::with_capacity(schema, PROBE_LEAVES.saturating_sub(self.table.len())),
+        }
+    }
+}
+
+/// One wave's view of the [`Probe`]: the shared leaves plus the wave's own new ones.
+pub(super) struct WaveProbe<'a> {
+    probe: &'a Probe,
+    local: LeafTable,
+}
+
+impl WaveProbe<'_> {
     /// Cosine of a (field, value) leaf with the difference (0 if the schema skips it).
     pub(super) fn cosine(&mut self, diff: &[f64], field: Field, v: &Value) -> f64 {
-        let Some(f) = self.table.schema().filler(field, v.as_ref()) else {
+        let shared = &self.probe.table;
+        let Some(f) = shared.schema().filler(field, v.as_ref()) else {
             return 0.0;
         };
-        let Some(id) = self.table.intern(field, f) else {
-            return 0.0;
+        // A leaf's vector depends only on its field and filler, never on its id or table.
+        let leaf = match shared.find(field, f) {
+            Some(id) => shared.vector(id),
+            None => match self.local.intern(field, f) {
+                Some(id) => self.local.vector(id),
+                None => return 0.0,
+            },
         };
-        let leaf = self.table.vector(id);
         let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
         for (a, b) in leaf.iter().zip(diff) {
             dot += f64::from(*a) * b;
@@ -140,4 +164,79 @@ pub(super) fn evidence(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(src: u32, port: u16) -> Packet {
+        Packet {
+            src_ip: Some(std::net::Ipv4Addr::from(src).into()),
+            dst_port: Some(port),
+            proto: Some(17),
+            ..Packet::default()
+        }
+    }
+
+    /// Cosine as drafting computed it on its own copy of the probe's table.
+    fn on_copy(table: &mut LeafTable, diff: &[f64], field: Field, v: &Value) -> f64 {
+        let Some(f) = table.schema().filler(field, v.as_ref()) else {
+            return 0.0;
+        };
+        let Some(id) = table.intern(field, f) else {
+            return 0.0;
+        };
+        let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
+        for (a, b) in table.vector(id).iter().zip(diff) {
+            dot += f64::from(*a) * b;
+            nl += f64::from(*a) * f64::from(*a);
+            nd += b * b;
+        }
+        if nl > 0.0 && nd > 0.0 {
+            dot / (nl.sqrt() * nd.sqrt())
+        } else {
+            0.0
+        }
+    }
+
+    #[test]
+    fn a_waves_view_equals_a_copy_of_the_probe_past_its_capacity() {
+        let base: Vec<Packet> = (0..200).map(|i| pkt(0x0a00_0000 + i % 50, 53)).collect();
+        let wave: Vec<Packet> = (0..200).map(|i| pkt(0xc0a8_0000 + i, 123)).collect();
+        let mut probe = Probe::new(&base);
+        let diff = probe.difference(&wave);
+        let mut copy = probe.table.clone();
+        let mut view = probe.for_wave();
+        // Known values, then more new addresses than the probe holds (they overflow).
+        let mut values: Vec<(Field, Value)> = (0..60)
+            .map(|i| {
+                (
+                    Field::SrcIp,
+                    Value::Ip(std::net::Ipv4Addr::from(0x0a00_0000 + i).into()),
+                )
+            })
+            .collect();
+        values.extend([53, 123, 80].map(|p| (Field::DstPort, Value::U(p))));
+        values.extend((0..PROBE_LEAVES as u32 + 50).map(|i| {
+            (
+                Field::SrcIp,
+                Value::Ip(std::net::Ipv4Addr::from(0xac10_0000 + i).into()),
+            )
+        }));
+        values.push((Field::Timestamp, Value::U(1)));
+        let mut distinct = FxHashMap::default();
+        for (field, v) in &values {
+            let want = on_copy(&mut copy, &diff, *field, v);
+            let got = view.cosine(&diff, *field, v);
+            assert_eq!(got.to_bits(), want.to_bits(), "{field:?} {v:?}");
+            *distinct.entry(want.to_bits()).or_insert(0u32) += 1;
+        }
+        assert!(copy.len() > PROBE_LEAVES, "the copy overflowed");
+        assert!(distinct.len() > 100, "cosines vary");
+        assert!(
+            distinct.values().any(|n| *n > 40),
+            "overflowing values share one leaf"
+        );
+    }
 }
