@@ -393,8 +393,8 @@ fn replay_drafts(
     let Some(headers) = headers.filter(|_| super::headers::covers(rules)) else {
         return replay_rules(capture, rules, plan);
     };
-    // Every packet against every rule: with a hundred waves' drafts this is the longest part
-    // of drafting, so parts of the capture replay side by side and their counts add up.
+    // Every packet of the capture (each against the few rules its values can match): parts
+    // of the capture replay side by side and their counts add up.
     let r = headers
         .par_chunks(REPLAY_CHUNK)
         .map(|part| {
