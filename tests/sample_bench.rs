@@ -1,5 +1,5 @@
 //! The benchmark stream: exact packet count, ordered time, valid checksums after the
-//! per-cycle address patching.
+//! per-cycle port rotation, a level rate, and every cycle's four waves found again.
 
 // Helpers outside #[test] fns panic on purpose: a malformed sample is a test failure.
 #![allow(clippy::unwrap_used)]
@@ -125,4 +125,41 @@ fn bench_stream_rate_is_level_across_cycle_seams() {
         low * 10 >= median * 4,
         "lowest second {low} against median {median}: {counts:?}"
     );
+}
+
+#[test]
+fn every_wave_of_the_fourth_cycle_is_reported() {
+    // About five cycles (the first ones teach the baseline). Each carries a port scan (8 s
+    // into the cycle, 2 s), a SYN flood (22 s, 3 s), a 20 packet/s DNS tunnel (35 s, 6 s)
+    // and an NTP reflection (48 s, 2 s) in 1,500 packets/s of background. The reflection
+    // changes the mix more than the volume: it was dropped as carrying "no excess" when the
+    // background around it ran a little under the baseline's rate. (The tunnel, 1% of the
+    // traffic, is found in some cycles and seeds and not in others; it is not asserted.)
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.pcap");
+    let mut bytes = Vec::new();
+    write_bench_capture(450_000, 7, &mut bytes).unwrap();
+    std::fs::write(&path, &bytes).unwrap();
+    let t0 = frames(&bytes)[0].0 / 1_000_000;
+    let src = holoscope::capture::open(&path).unwrap();
+    let a = holoscope::engine::analyze(src, &holoscope::engine::Options::default(), |_| {});
+    let waves: Vec<(i64, i64)> = a
+        .findings
+        .waves
+        .iter()
+        .map(|w| (w.start.0 / 1_000_000_000 - t0, w.end.0 / 1_000_000_000 - t0))
+        .collect();
+    for (what, start, len) in [
+        ("scan", 8, 2),
+        ("SYN flood", 22, 3),
+        ("NTP reflection", 48, 2),
+    ] {
+        let (lo, hi) = (180 + start - 5, 180 + start + len + 5);
+        assert!(
+            waves.iter().any(|(s, e)| *s <= hi && *e >= lo),
+            "no wave for the fourth cycle's {what} ({lo}..{hi} s): {waves:?}"
+        );
+    }
+    // And nothing much besides: four true waves per cycle.
+    assert!(waves.len() <= 24, "{waves:?}");
 }
