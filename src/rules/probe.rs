@@ -66,6 +66,21 @@ impl Probe {
     }
 }
 
+/// Cosine of an f32 leaf with an f64 difference vector, in f64 (0 when either is zero).
+fn leaf_cosine(leaf: &[f32], diff: &[f64]) -> f64 {
+    let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
+    for (a, b) in leaf.iter().zip(diff) {
+        dot += f64::from(*a) * b;
+        nl += f64::from(*a) * f64::from(*a);
+        nd += b * b;
+    }
+    if nl > 0.0 && nd > 0.0 {
+        dot / (nl.sqrt() * nd.sqrt())
+    } else {
+        0.0
+    }
+}
+
 /// One wave's view of the [`Probe`]: the shared leaves plus the wave's own new ones.
 pub(super) struct WaveProbe<'a> {
     probe: &'a Probe,
@@ -87,17 +102,7 @@ impl WaveProbe<'_> {
                 None => return 0.0,
             },
         };
-        let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
-        for (a, b) in leaf.iter().zip(diff) {
-            dot += f64::from(*a) * b;
-            nl += f64::from(*a) * f64::from(*a);
-            nd += b * b;
-        }
-        if nl > 0.0 && nd > 0.0 {
-            dot / (nl.sqrt() * nd.sqrt())
-        } else {
-            0.0
-        }
+        leaf_cosine(leaf, diff)
     }
 }
 
@@ -187,17 +192,7 @@ mod tests {
         let Some(id) = table.intern(field, f) else {
             return 0.0;
         };
-        let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
-        for (a, b) in table.vector(id).iter().zip(diff) {
-            dot += f64::from(*a) * b;
-            nl += f64::from(*a) * f64::from(*a);
-            nd += b * b;
-        }
-        if nl > 0.0 && nd > 0.0 {
-            dot / (nl.sqrt() * nd.sqrt())
-        } else {
-            0.0
-        }
+        leaf_cosine(table.vector(id), diff)
     }
 
     #[test]

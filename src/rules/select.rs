@@ -629,6 +629,18 @@ mod tests {
     use super::*;
     use crate::time::Timestamp;
 
+    /// A sample with every packet kept (strides of 1).
+    fn sample<'a>(wave: &'a [Packet], base: &'a [Packet], wave_s: f64, base_s: f64) -> Sample<'a> {
+        Sample {
+            wave,
+            wave_stride: 1.0,
+            base,
+            base_stride: 1.0,
+            wave_seconds: wave_s,
+            base_seconds: base_s,
+        }
+    }
+
     fn pkt(src: &str, dst: &str, proto: u8, dport: u16, len: u16, t: i64) -> Packet {
         Packet {
             ts: Timestamp(t * 1_000_000_000),
@@ -653,14 +665,7 @@ mod tests {
             let len = if i % 2 == 0 { 100 } else { 1400 };
             wave.push(pkt("10.0.0.66", "10.0.0.10", 17, 53, len, 1000));
         }
-        let s = Sample {
-            wave: &wave,
-            wave_stride: 1.0,
-            base: &base,
-            base_stride: 1.0,
-            wave_seconds: 20.0,
-            base_seconds: 200.0,
-        };
+        let s = sample(&wave, &base, 20.0, 200.0);
         let c = choose(&s, &|_, _| 0.0);
         assert!(!c.conditions.is_empty());
         assert!(c.coverage > 0.99, "{c:?}");
@@ -683,14 +688,7 @@ mod tests {
         let p = |t| pkt("10.0.0.5", "10.0.0.10", 6, 80, 60, t);
         let base: Vec<Packet> = (0..100).map(p).collect();
         let wave: Vec<Packet> = (0..300).map(p).collect();
-        let s = Sample {
-            wave: &wave,
-            wave_stride: 1.0,
-            base: &base,
-            base_stride: 1.0,
-            wave_seconds: 10.0,
-            base_seconds: 100.0,
-        };
+        let s = sample(&wave, &base, 10.0, 100.0);
         let c = choose(&s, &|_, _| 0.0);
         assert!(c.conditions.is_empty() || c.collateral > 0.99, "{c:?}");
     }
@@ -724,14 +722,7 @@ mod tests {
         let other_base = base[..100].to_vec();
         let unrelated = BaseColumns::new(&other_base);
         for wave in [&flood, &scan] {
-            let s = Sample {
-                wave,
-                wave_stride: 1.0,
-                base: &base,
-                base_stride: 1.0,
-                wave_seconds: 10.0,
-                base_seconds: 300.0,
-            };
+            let s = sample(wave, &base, 10.0, 300.0);
             let key = |c: &Choice| {
                 let conds: Vec<String> = c.conditions.iter().map(|k| k.cond.to_string()).collect();
                 (conds, c.coverage.to_bits(), c.collateral.to_bits())
@@ -767,14 +758,7 @@ mod tests {
             p.src_port = Some(123);
             wave.push(p);
         }
-        let s = Sample {
-            wave: &wave,
-            wave_stride: 1.0,
-            base: &base,
-            base_stride: 1.0,
-            wave_seconds: 10.0,
-            base_seconds: 300.0,
-        };
+        let s = sample(&wave, &base, 10.0, 300.0);
         let c = choose(&s, &|_, _| 0.0);
         assert!(c.collateral < 0.01, "{c:?}");
         let rule_hits = |p: &Packet| c.conditions.iter().all(|k| k.cond.matches(p));
