@@ -17,6 +17,7 @@ pub mod features;
 pub mod rank;
 pub mod residual;
 pub mod session;
+pub mod session_waves;
 pub mod shift;
 pub mod violations;
 pub mod waves;
@@ -229,8 +230,11 @@ pub struct Wave {
     pub residual_fields: Vec<crate::decode::Field>,
     /// Bucket positions.
     pub buckets: Range<usize>,
-    /// Packets in its buckets.
+    /// Packets in its buckets (a scoped wave: packets of its conversation).
     pub packets: u64,
+    /// A wave found in sessions (a new beacon) is made of one conversation's packets, not of
+    /// whole buckets: drafting and replay count only those as the wave's.
+    pub scope: Option<session_waves::Scope>,
 }
 
 /// How the baseline was chosen.
@@ -637,7 +641,60 @@ fn detect_beside(
             residual_fields: Vec::new(),
             buckets: range,
             packets,
+            scope: None,
         });
+    }
+    let fresh = |first: Timestamp, end: Timestamp| match info {
+        BaselineInfo::Decaying { warmup_end, .. } => warmup_end.is_some_and(|w| first >= w),
+        BaselineInfo::Fixed { from, to, .. } => end < from || first >= to,
+    };
+    let explained = |b: &beacon::Beacon| {
+        let name = b.client.to_string();
+        let names = waves_out.iter().any(|w| {
+            w.start <= b.end && b.first < w.end && w.entities.iter().any(|e| e.entity == name)
+        });
+        let inside = b
+            .times
+            .iter()
+            .filter(|t| waves_out.iter().any(|w| w.start <= **t && **t < w.end))
+            .count();
+        names || inside * 2 >= b.times.len()
+    };
+    let promoted = session_waves::promote(
+        &sessions,
+        agg.sessions.iter().map(|x| x.1),
+        fresh,
+        explained,
+    );
+    for p in promoted {
+        let b = &p.beacon;
+        // Bucket wave scores are in units of the quiet-score spread and a wave enters at
+        // `h.enter`; a beacon at the reporting threshold counts as just entering.
+        let score = h.enter * b.score / beacon::MIN_SCORE;
+        let end = Timestamp(b.end.0.saturating_add(1));
+        let viol = wave_violations(&sessions, &p.entities, b.first, end);
+        waves_out.push(Wave {
+            id: 0,
+            start: b.first,
+            end,
+            score,
+            summary: session_waves::summary(&p),
+            shifts: Vec::new(),
+            entities: p.entities,
+            violations: viol,
+            // A few packets every few seconds move no bucket's residual.
+            residual_profile: Vec::new(),
+            residual_flagged: Vec::new(),
+            residual_fields: Vec::new(),
+            buckets: tl.range_for(b.first, end),
+            packets: b.packets,
+            scope: Some(p.scope),
+        });
+    }
+    // Ids follow time order across both kinds.
+    waves_out.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
+    for (n, w) in waves_out.iter_mut().enumerate() {
+        w.id = u32::try_from(n + 1).unwrap_or(u32::MAX);
     }
 
     let refs: Vec<WaveRef<'_>> = waves_out

@@ -210,9 +210,11 @@ pub struct SessionFinding {
     pub score: f64,
     /// Each violation.
     pub violations: Vec<Violation>,
+    /// The beaconing measurements, for a beacon finding.
+    pub beacon: Option<beacon::Beacon>,
 }
 
-fn is_group(ip: IpAddr) -> bool {
+pub(crate) fn is_group(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.octets()[3] == 255,
         IpAddr::V6(a) => a.is_multicast(),
@@ -332,7 +334,7 @@ pub fn findings(sessions: &[&SessionStats], span: (Timestamp, Timestamp)) -> Vec
             server: b.server.to_string(),
             port: b.port,
             proto: b.proto,
-            detail: b.detail,
+            detail: b.detail.clone(),
             first_ts: b.first.as_secs_f64(),
             last_ts: b.last.as_secs_f64(),
             packets: b.packets,
@@ -344,6 +346,7 @@ pub fn findings(sessions: &[&SessionStats], span: (Timestamp, Timestamp)) -> Vec
             last: b.last,
             score: score.min(1.0),
             violations: vec![viol],
+            beacon: Some(b),
         });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.first.cmp(&b.first)));
@@ -358,6 +361,7 @@ fn finding(s: &SessionStats, checks: Vec<(&'static str, f64, String)>) -> Sessio
         first: s.first,
         last: s.last,
         score: total.min(1.0),
+        beacon: None,
         violations: checks
             .into_iter()
             .map(|(kind, score, detail)| Violation {

@@ -75,8 +75,25 @@ pub struct WaveRow {
     pub residual_flagged: Vec<usize>,
     /// Field names living in the flagged stripes (the stripe legend), same order.
     pub residual_fields: Vec<String>,
-    /// Packets in its buckets.
+    /// Packets in its buckets (a session wave: of its conversation).
     pub packets: u64,
+    /// `traffic` (found in the buckets) or `session` (a new beacon, found in sessions).
+    pub kind: String,
+    /// A session wave's conversation: the only packets that are the wave's.
+    pub scope: Option<ScopeRow>,
+}
+
+/// A session wave's conversation.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ScopeRow {
+    /// Client address.
+    pub client: String,
+    /// Server address.
+    pub server: String,
+    /// Server port (0 without ports).
+    pub port: u16,
+    /// IP protocol.
+    pub proto: u8,
 }
 
 /// One entity as reported: its traffic row plus its attention rank.
@@ -132,6 +149,18 @@ pub fn waves(f: &Findings) -> Vec<WaveRow> {
                 .map(|f| f.name().to_string())
                 .collect(),
             packets: w.packets,
+            kind: if w.scope.is_some() {
+                "session"
+            } else {
+                "traffic"
+            }
+            .to_string(),
+            scope: w.scope.map(|s| ScopeRow {
+                client: s.client.to_string(),
+                server: s.server.to_string(),
+                port: s.port,
+                proto: s.proto,
+            }),
         })
         .collect()
 }

@@ -221,13 +221,38 @@ fn draft_wave(
             .prior()
     };
     #[allow(clippy::cast_precision_loss)]
-    let sample = Sample {
+    let both_ways = Sample {
         wave: packets,
         wave_stride: c.wave_strides[wi] as f64,
         base: &c.base,
         base_stride: c.base_stride as f64,
         wave_seconds: plan.wave_seconds[wi],
         base_seconds: plan.baseline_seconds,
+    };
+    // A scoped wave (a new beacon) is one conversation. The rule is chosen on the client's
+    // requests and the server's replies get the mirror companion, as a bucket wave's do:
+    // chosen on both directions at once, a few check-ins let a one-of set of the client's
+    // ephemeral ports cover the replies, a rule that stops only the check-ins already seen.
+    let requests: Vec<Packet>;
+    let sample = match wave.scope {
+        Some(scope) => {
+            requests = packets
+                .iter()
+                .filter(|p| p.src_ip == Some(scope.client))
+                .cloned()
+                .collect();
+            Sample {
+                wave: &requests,
+                ..both_ways
+            }
+        }
+        None => Sample { ..both_ways },
+    };
+    let packets = sample.wave;
+    let subject = if wave.scope.is_some() {
+        "of the client's requests in the wave's conversation"
+    } else {
+        "of the wave's excess packets"
     };
     let prior_cell = std::cell::RefCell::new(&mut prior);
     let choice = choose_with(&sample, Some(ctx.base_columns), &|f, v| {
@@ -240,9 +265,9 @@ fn draft_wave(
     let id = RuleId(0);
     let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
     rule.provenance.evidence = evidence(&choice.conditions, &scores);
-    let reply = super::mirror::mirror(&choice, &sample);
+    let reply = super::mirror::mirror(&choice, &both_ways);
     let mut out = vec![Draft {
-        explanation: explain(&rule, &choice, packets, &sample),
+        explanation: explain(&rule, &choice, packets, &sample, subject),
         rule,
         counts: ReplayCounts::default(),
     }];
@@ -253,11 +278,18 @@ fn draft_wave(
             "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
         ),
     ];
-    for (c, why) in companions {
+    for (n, (c, why)) in companions.into_iter().enumerate() {
         let Some(c) = c else { continue };
         let rule = build_rule(id, &plan.wave_ids[wi], &c, &sample);
+        // The reply companion is judged on both directions; the text one on what the main
+        // rule was chosen on.
+        let subject = if n == 0 {
+            "of the wave's excess packets"
+        } else {
+            subject
+        };
         out.push(Draft {
-            explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample)),
+            explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample, subject)),
             rule,
             counts: ReplayCounts::default(),
         });
@@ -351,7 +383,7 @@ fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
     pps.max(MIN_RATE_PPS)
 }
 
-fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>) -> String {
+fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>, subject: &str) -> String {
     let conds: Vec<String> = rule
         .def
         .conditions
@@ -359,7 +391,7 @@ fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>) -> Str
         .map(ToString::to_string)
         .collect();
     let mut text = format!(
-        "{} condition(s) [{}] keep an estimated {:.1}% of the wave's excess packets and match {:.2}% of baseline packets",
+        "{} condition(s) [{}] keep an estimated {:.1}% {subject} and match {:.2}% of baseline packets",
         conds.len(),
         conds.join(" "),
         choice.coverage * 100.0,

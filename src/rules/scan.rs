@@ -5,10 +5,16 @@
 //! judged), so drafting and replay see exactly the split detection made. Buckets within
 //! [`MARGIN_NS`] of a wave are neither wave nor baseline: an attack's first and last packets
 //! spill into neighbouring quiet buckets and would otherwise count as baseline collateral.
+//!
+//! A wave found in sessions (a new beacon) has a scope instead: only its conversation's packets
+//! between its first and last are the wave's, and the traffic around them keeps the class of
+//! its bucket. Its packets are all anomalous, so it has no expected background (its seconds
+//! are 0 for the background estimates).
 
 use crate::capture::{self, CaptureError};
 use crate::decode::Packet;
 use crate::detect::BaselineInfo;
+use crate::detect::session_waves::Scope;
 use crate::engine::{Analysis, ingest};
 use std::net::IpAddr;
 use std::path::Path;
@@ -50,6 +56,8 @@ pub struct Plan {
     pub total_packets: u64,
     /// The analysis's capture filter: a pass skips the packets it rejects, as the analysis did.
     filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
+    /// Scoped waves: index, first and last timestamp (ns, inclusive), conversation.
+    scoped: Vec<(usize, i64, i64, Scope)>,
 }
 
 impl Plan {
@@ -75,7 +83,13 @@ impl Plan {
             .collect();
         let mut wave_packets = vec![0u64; f.waves.len()];
         let mut wave_seconds = vec![0f64; f.waves.len()];
+        let mut scoped = Vec::new();
         for (wi, w) in f.waves.iter().enumerate() {
+            if let Some(scope) = w.scope {
+                scoped.push((wi, w.start.0, w.end.0, scope));
+                wave_packets[wi] = w.packets;
+                continue;
+            }
             let (Some(lo), Some(hi)) = (
                 starts.get(w.buckets.start),
                 starts.get(w.buckets.end.saturating_sub(1)),
@@ -122,6 +136,7 @@ impl Plan {
             wave_hosts,
             total_packets: a.agg.stats.packets,
             filter: a.filter.clone(),
+            scoped,
         }
     }
 
@@ -135,10 +150,18 @@ impl Plan {
     #[must_use]
     pub fn class_of(&self, p: &Packet) -> Class {
         let start = p.ts.0.div_euclid(self.width) * self.width;
-        match self.starts.binary_search(&start) {
+        let class = match self.starts.binary_search(&start) {
             Ok(pos) => self.class.get(pos).copied().unwrap_or(Class::Other),
             Err(_) => Class::Other,
+        };
+        if matches!(class, Class::Wave(_)) {
+            // A bucket wave keeps its buckets whole, even where a scoped wave overlaps.
+            return class;
         }
+        self.scoped
+            .iter()
+            .find(|(_, lo, hi, scope)| (*lo..=*hi).contains(&p.ts.0) && scope.matches(p))
+            .map_or(class, |(wi, ..)| Class::Wave(*wi))
     }
 }
 
