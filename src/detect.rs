@@ -546,18 +546,26 @@ fn detect_beside(
             s.truncate(5);
             bucket_shifts.insert(i, s);
         }
-        if !seg.busy() && score < h.enter {
+        if score < h.enter {
             // The spread of quiet scores and features learns from every bucket under the
-            // enter level (that is what quiet noise looks like)...
+            // enter level, inside an open wave too: that is what quiet noise looks like. Left
+            // to the buckets outside waves, it learnt only from the calmest seconds of a
+            // capture where attacks fill half the time: the spread narrowed, ordinary
+            // background between a cycle's attacks rose over the exit level and held waves
+            // open (the seed-7 bench capture's 64 attacks came out as 30 waves, 14 of them 25
+            // to 55 s long). A bucket under the enter level opens nothing, and an attack's
+            // hot buckets never teach the spread.
             quiet_scores.add(raw, opts.norm_alpha);
             norms.learn(&x, opts.norm_alpha);
             window.quiet.add(wraw, opts.norm_alpha);
             window.norms.learn(&wx, opts.norm_alpha);
+        }
+        if !seg.busy() && score < h.enter {
             learn_novel(&mut base, &x, opts.norm_alpha, !frozen);
-            // ...but only buckets under the exit level teach the baseline's counts: an attack
-            // that ramps up through the grey zone would otherwise be learnt as normal within
-            // seconds (its packets outnumber the background's), and the background after it
-            // would then look anomalous.
+            // The baseline's counts learn outside waves only, and only from buckets under the
+            // exit level: an attack that ramps up through the grey zone would otherwise be
+            // learnt as normal within seconds (its packets outnumber the background's), and
+            // the background after it would then look anomalous.
             if score < h.exit {
                 base.add_quiet_gap(gap);
                 // Learning-rate limit: packets teach at most LEARN_RATE_FACTOR times the
