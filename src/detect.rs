@@ -656,18 +656,11 @@ fn detect_beside(
         BaselineInfo::Decaying { warmup_end, .. } => warmup_end.is_some_and(|w| first >= w),
         BaselineInfo::Fixed { from, to, .. } => end < from || first >= to,
     };
-    let explained = |b: &beacon::Beacon| {
-        let name = b.client.to_string();
-        let names = waves_out.iter().any(|w| {
-            w.start <= b.end && b.first < w.end && w.entities.iter().any(|e| e.entity == name)
-        });
-        let inside = b
-            .times
-            .iter()
-            .filter(|t| waves_out.iter().any(|w| w.start <= **t && **t < w.end))
-            .count();
-        names || inside * 2 >= b.times.len()
-    };
+    let spans: Vec<session_waves::BucketWave<'_>> = waves_out
+        .iter()
+        .map(|w| (w.start, w.end, w.entities.as_slice()))
+        .collect();
+    let explained = |b: &beacon::Beacon| session_waves::explained(b, &spans);
     let promoted = session_waves::promote(
         &sessions,
         agg.sessions.iter().map(|x| x.1),

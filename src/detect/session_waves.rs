@@ -150,6 +150,25 @@ pub fn promote<'a>(
     out
 }
 
+/// A bucket wave as [`explained`] reads it: start, end and entities.
+pub type BucketWave<'a> = (Timestamp, Timestamp, &'a [WaveEntity]);
+
+/// Whether bucket waves explain a beacon: one that overlaps it names its client, or they hold
+/// at least half of its check-ins.
+#[must_use]
+pub fn explained(b: &Beacon, waves: &[BucketWave<'_>]) -> bool {
+    let name = b.client.to_string();
+    let names = waves.iter().any(|(start, end, ents)| {
+        *start <= b.end && b.first < *end && ents.iter().any(|e| e.entity == name)
+    });
+    let inside = b
+        .times
+        .iter()
+        .filter(|t| waves.iter().any(|(start, end, _)| start <= *t && *t < end))
+        .count();
+    names || inside * 2 >= b.times.len()
+}
+
 /// The wave's one-line summary.
 #[must_use]
 pub fn summary(p: &Promoted) -> String {
@@ -238,6 +257,34 @@ mod tests {
         assert_eq!(p[0].entities[0].packets, 16);
         assert_eq!(p[0].entities[1].packets, 8);
         assert!(summary(&p[0]).contains("every 7.0 s"), "{}", summary(&p[0]));
+    }
+
+    #[test]
+    fn bucket_waves_that_name_the_client_or_hold_its_check_ins_explain_a_beacon() {
+        let mut t = SessionTable::default();
+        beacon(&mut t, "10.0.0.6", "10.0.0.70", 8443, 60_000);
+        t.finish();
+        let b = run(&t, 10_000).remove(0).beacon;
+        let s = |ms: i64| Timestamp(ms * 1_000_000);
+        let ent = |name: &str| WaveEntity {
+            entity: name.to_string(),
+            role: Role::Source,
+            packets: 1,
+            score: 1.0,
+        };
+        let (client, other) = ([ent("10.0.0.6")], [ent("10.0.0.9")]);
+        // A wave elsewhere in time, or naming someone else over a few check-ins: no.
+        assert!(!explained(&b, &[(s(0), s(50_000), &client)]));
+        assert!(!explained(&b, &[(s(59_000), s(75_000), &other)]));
+        // One that overlaps it and names its client: yes.
+        assert!(explained(&b, &[(s(100_000), s(101_000), &client)]));
+        // Waves (of anyone) around most of its check-ins: yes (a flood's forged sources,
+        // reused every cycle, come back on the cycle's timer).
+        let around: Vec<BucketWave<'_>> = (0..5i64)
+            .map(|i| (s(59_500 + i * 7000), s(60_500 + i * 7000), &other[..]))
+            .collect();
+        assert!(explained(&b, &around));
+        assert!(!explained(&b, &around[..3]));
     }
 
     #[test]
