@@ -756,16 +756,7 @@ fn mass(
     width: i64,
     shifts: &[Shift],
 ) -> f64 {
-    let in_values = shifts
-        .iter()
-        .filter(|s| s.recent_share > s.baseline_share && s.recent_share > 0.0)
-        .map(|s| {
-            #[allow(clippy::cast_precision_loss)]
-            let n = s.packets as f64;
-            n * (1.0 - s.baseline_share / s.recent_share)
-        })
-        .fold(0.0, f64::max);
-    excess(base, buckets, sp, width).max(in_values)
+    excess(base, buckets, sp, width).max(shift::excess_in_values(shifts))
 }
 
 /// Packets of a wave beyond what the baseline rate predicts over its span.

@@ -183,6 +183,22 @@ impl WindowCounts {
     }
 }
 
+/// Packets the shifts say a window carries beyond the baseline: for the value whose share
+/// rose most telling, its packets times the part of its share the baseline does not explain
+/// (the largest over the rising shifts; 0 without one).
+#[must_use]
+pub fn excess_in_values(shifts: &[Shift]) -> f64 {
+    shifts
+        .iter()
+        .filter(|s| s.recent_share > s.baseline_share && s.recent_share > 0.0)
+        .map(|s| {
+            #[allow(clippy::cast_precision_loss)]
+            let n = s.packets as f64;
+            n * (1.0 - s.baseline_share / s.recent_share)
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Every significant shift of a window against a baseline, most telling first.
 #[must_use]
 pub fn shifts(w: &WindowCounts, base: &Baseline, interner: &Interner) -> Vec<Shift> {

@@ -228,6 +228,7 @@ fn draft_wave(
         base_stride: c.base_stride as f64,
         wave_seconds: plan.wave_seconds[wi],
         base_seconds: plan.baseline_seconds,
+        shift_mass: plan.wave_shift_mass[wi],
     };
     // A scoped wave (a new beacon) is one conversation. The rule is chosen on the client's
     // requests and the server's replies get the mirror companion, as a bucket wave's do:
@@ -472,13 +473,19 @@ fn replay_rules(
 /// Fills each rule's expected background from the baseline rate over its wave's span.
 fn with_background(mut out: Vec<ReplayCounts>, rules: &[Rule], plan: &Plan) -> Vec<ReplayCounts> {
     for (c, r) in out.iter_mut().zip(rules) {
-        let seconds = r
+        let wave = r
             .provenance
             .wave
             .as_deref()
-            .and_then(|w| plan.wave_ids.iter().position(|id| id == w))
-            .map_or(0.0, |i| plan.wave_seconds[i]);
-        c.set_background(seconds, plan.baseline_seconds);
+            .and_then(|w| plan.wave_ids.iter().position(|id| id == w));
+        c.set_background(
+            wave.map_or(0.0, |i| plan.wave_seconds[i]),
+            plan.baseline_seconds,
+        );
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        {
+            c.wave_shift_mass = wave.map_or(0, |i| plan.wave_shift_mass[i].round() as u64);
+        }
     }
     out
 }

@@ -59,13 +59,7 @@ pub fn mirror(choice: &Choice, s: &Sample<'_>) -> Option<Choice> {
         .filter(|p| all(&mirrored, p) && !all(&conds, p))
         .count();
     let b = s.base.iter().filter(|p| all(&mirrored, p)).count();
-    let e0 = s.excess(s.wave.len(), s.base.len());
-    #[allow(clippy::cast_precision_loss)]
-    let e0 = if e0 > 0.0 {
-        e0
-    } else {
-        (s.wave.len() as f64 * s.wave_stride).max(1.0)
-    };
+    let e0 = s.total_excess();
     let gain = s.excess(w, b) / e0;
     #[allow(clippy::cast_precision_loss)]
     let collateral = b as f64 / s.base.len().max(1) as f64;
@@ -133,6 +127,7 @@ mod tests {
             base_stride: 1.0,
             wave_seconds: 20.0,
             base_seconds: 400.0,
+            shift_mass: 0.0,
         };
         let requests = Choice {
             conditions: vec![

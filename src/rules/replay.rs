@@ -38,6 +38,9 @@ pub struct ReplayCounts {
     pub wave_background: u64,
     /// ... of which the rule would match at the baseline rate of what it matches.
     pub wave_background_matched: u64,
+    /// Packets the wave's shifts say it carries beyond the baseline: the anomalous packets
+    /// when the expected background leaves none (0 when unknown).
+    pub wave_shift_mass: u64,
 }
 
 fn share(n: u64, d: u64) -> Option<f64> {
@@ -57,7 +60,13 @@ impl ReplayCounts {
     /// 0..=1; equals [`ReplayCounts::coverage`] when no background was estimated).
     #[must_use]
     pub fn anomalous_coverage(&self) -> Option<f64> {
-        let total = self.wave_total.saturating_sub(self.wave_background);
+        let mut total = self.wave_total.saturating_sub(self.wave_background);
+        if total == 0 {
+            // The background expected from the baseline's average rate outweighs the wave
+            // (a low-volume wave in seconds busier than average): its shifts say how many
+            // packets it carries, as when drafting ([`super::select::Sample`]).
+            total = self.wave_shift_mass.min(self.wave_total);
+        }
         if total == 0 {
             return self.coverage();
         }
@@ -283,6 +292,28 @@ mod tests {
             dst_port: Some(port),
             ..Packet::default()
         }
+    }
+
+    #[test]
+    fn a_background_outweighing_the_wave_falls_back_to_the_shift_mass() {
+        let mut c = ReplayCounts {
+            wave_total: 1000,
+            wave_matched: 100,
+            baseline_total: 5000,
+            ..ReplayCounts::default()
+        };
+        // The expected background (5000 baseline packets over a span as long as the wave's)
+        // leaves no anomalous packet: without the shifts every packet counts.
+        c.set_background(10.0, 10.0);
+        assert_eq!(c.wave_background, 1000);
+        assert_eq!(c.anomalous_coverage(), Some(0.1));
+        // The shifts say the wave carries 120 packets beyond the baseline.
+        c.wave_shift_mass = 120;
+        let cov = c.anomalous_coverage().unwrap();
+        assert!((cov - 100.0 / 120.0).abs() < 1e-12, "{cov}");
+        // A background under the wave is used as before.
+        c.set_background(1.0, 10.0);
+        assert_eq!(c.anomalous_coverage(), Some(100.0 / 500.0));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct Plan {
     pub wave_packets: Vec<u64>,
     /// Seconds covered by each wave's buckets.
     pub wave_seconds: Vec<f64>,
+    /// Packets each wave's shifts say it carries beyond the baseline
+    /// ([`crate::detect::shift::excess_in_values`]).
+    pub wave_shift_mass: Vec<f64>,
     /// Packets in baseline buckets.
     pub baseline_packets: u64,
     /// Seconds covered by baseline buckets.
@@ -131,6 +134,11 @@ impl Plan {
             wave_ids: f.waves.iter().map(|w| format!("W{}", w.id)).collect(),
             wave_packets,
             wave_seconds,
+            wave_shift_mass: f
+                .waves
+                .iter()
+                .map(|w| crate::detect::shift::excess_in_values(&w.shifts))
+                .collect(),
             baseline_packets,
             baseline_seconds,
             wave_hosts,

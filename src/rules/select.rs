@@ -73,6 +73,10 @@ pub struct Sample<'a> {
     pub wave_seconds: f64,
     /// Seconds of baseline buckets.
     pub base_seconds: f64,
+    /// Packets the wave's shifts say it carries beyond the baseline (0 when unknown): what
+    /// the wave is measured against when the background expected from the baseline's
+    /// average rate exceeds the wave's packets.
+    pub shift_mass: f64,
 }
 
 /// A candidate condition with its prior (evidence) score.
@@ -107,6 +111,25 @@ impl Sample<'_> {
     #[allow(clippy::cast_precision_loss)]
     pub(crate) fn excess(&self, wave_n: usize, base_n: usize) -> f64 {
         (wave_n as f64 * self.wave_stride - base_n as f64 * self.bg_factor()).max(0.0)
+    }
+
+    /// The wave's excess packets, which coverage is a share of. When the background expected
+    /// from the baseline's average rate outweighs the wave (a tunnel of 1% of the traffic in
+    /// seconds a little busier than average), the values that shifted say what it carries;
+    /// without them, every packet of the wave counts. Measuring a 20 packet/s tunnel against
+    /// all 8,700 packets of its seconds made every condition cover "1%", so the search took
+    /// the cleanest sliver (the resolver's replies on one port) and the requests' companion
+    /// fell under its minimum gain.
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn total_excess(&self) -> f64 {
+        let e0 = self.excess(self.wave.len(), self.base.len());
+        if e0 > 0.0 {
+            e0
+        } else if self.shift_mass >= 1.0 {
+            self.shift_mass
+        } else {
+            (self.wave.len() as f64 * self.wave_stride).max(1.0)
+        }
     }
 }
 
@@ -504,13 +527,7 @@ pub fn choose_with<'a>(
         .collect();
     let mut w: Vec<usize> = (0..s.wave.len()).collect();
     let mut b: Vec<usize> = (0..s.base.len()).collect();
-    let e0 = s.excess(w.len(), b.len());
-    #[allow(clippy::cast_precision_loss)]
-    let e0 = if e0 > 0.0 {
-        e0
-    } else {
-        (w.len() as f64 * s.wave_stride).max(1.0)
-    };
+    let e0 = s.total_excess();
     #[allow(clippy::cast_precision_loss)]
     let base_n = s.base.len().max(1) as f64;
     #[allow(clippy::cast_precision_loss)]
@@ -638,6 +655,7 @@ mod tests {
             base_stride: 1.0,
             wave_seconds: wave_s,
             base_seconds: base_s,
+            shift_mass: 0.0,
         }
     }
 
@@ -680,6 +698,28 @@ mod tests {
             fields.contains(&Field::Proto) && fields.contains(&Field::SrcIp),
             "{fields:?}"
         );
+    }
+
+    #[test]
+    fn a_wave_under_its_expected_background_is_measured_by_its_shifts() {
+        let wave: Vec<Packet> = (0..100)
+            .map(|i| pkt("10.0.0.5", "10.0.0.1", 17, 53, 60, i))
+            .collect();
+        let base: Vec<Packet> = (0..1000)
+            .map(|i| pkt("10.0.0.6", "10.0.0.1", 17, 53, 60, i))
+            .collect();
+        // 1000 baseline packets over as many seconds as the wave: the wave (100) carries
+        // nothing beyond them by rate.
+        let mut s = sample(&wave, &base, 10.0, 10.0);
+        assert!((s.total_excess() - 100.0).abs() < 1e-9);
+        s.shift_mass = 30.0;
+        assert!((s.total_excess() - 30.0).abs() < 1e-9);
+        // Beyond its background the rate's excess is used, whatever the shifts say.
+        let s = Sample {
+            base_seconds: 1000.0,
+            ..s
+        };
+        assert!((s.total_excess() - 90.0).abs() < 1e-9);
     }
 
     #[test]

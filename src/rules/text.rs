@@ -58,13 +58,7 @@ fn top<'a>(pkts: impl Iterator<Item = &'a Packet>, f: Field) -> Option<(Value, u
 /// the share of the wave's excess it matches).
 #[must_use]
 pub fn text_rule(s: &Sample<'_>) -> Option<Choice> {
-    let e0 = s.excess(s.wave.len(), s.base.len());
-    #[allow(clippy::cast_precision_loss)]
-    let e0 = if e0 > 0.0 {
-        e0
-    } else {
-        (s.wave.len() as f64 * s.wave_stride).max(1.0)
-    };
+    let e0 = s.total_excess();
     #[allow(clippy::cast_precision_loss)]
     let base_n = s.base.len().max(1) as f64;
     let mut best: Option<(f64, Choice)> = None;
@@ -165,6 +159,7 @@ mod tests {
             base_stride: 1.0,
             wave_seconds: 30.0,
             base_seconds: 300.0,
+            shift_mass: 0.0,
         };
         let c = text_rule(&s).expect("a text rule");
         let fields: Vec<Field> = c.conditions.iter().map(|k| k.cond.field).collect();
