@@ -49,8 +49,11 @@ pub struct AlertStream {
     tracked: Vec<Tracked>,
 }
 
+/// The same wave in two views: overlapping in time, and of the same kind and conversation (a
+/// session wave, a beacon over minutes, overlaps the bucket waves around it without being
+/// any of them).
 fn overlaps(a: &WaveRow, b: &WaveRow) -> bool {
-    a.start <= b.end && b.start <= a.end
+    a.kind == b.kind && a.scope == b.scope && a.start <= b.end && b.start <= a.end
 }
 
 /// What a consumer cares about changed (not float noise in scores).
@@ -199,6 +202,31 @@ mod tests {
         }
         // Seeing the same view again says nothing new.
         assert!(s.observe(&a.findings, 0.0, 0).is_empty());
+    }
+
+    #[test]
+    fn a_session_wave_over_a_bucket_wave_is_its_own_alert() {
+        let a = findings_of("samples/demo.pcap");
+        let mut f = (*a.findings).clone();
+        let mut s = AlertStream::new();
+        let first = s.finish(&f, 0.0, 0);
+        let n = f.waves.len();
+        // A beacon found later, spanning the first wave's time: a new alert, and the first
+        // wave's alert neither merges into it nor ends.
+        let mut beacon = f.waves[0].clone();
+        beacon.scope = Some(crate::detect::session_waves::Scope {
+            client: "10.0.0.5".parse().unwrap(),
+            server: "10.0.0.70".parse().unwrap(),
+            port: 8443,
+            proto: 6,
+        });
+        f.waves.insert(0, beacon);
+        let ev = s.observe(&f, 0.0, 0);
+        assert_eq!(first.iter().filter(|e| e.event == "start").count(), n);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!((ev[0].event, ev[0].wave), ("start", n as u64 + 1));
+        assert_eq!(ev[0].detail.kind, "session", "{ev:?}");
+        assert_eq!(ev[1].event, "end");
     }
 
     #[test]
