@@ -40,11 +40,9 @@ pub struct Beacon {
     pub last: Timestamp,
     /// Last packet of the pair's sessions.
     pub end: Timestamp,
-    /// Check-ins (events).
-    pub events: usize,
     /// Sessions (connections) the check-ins came in.
     pub sessions: usize,
-    /// When each check-in began.
+    /// When each check-in began (one per event).
     pub times: Vec<Timestamp>,
     /// Median seconds between check-ins.
     pub interval_s: f64,
@@ -177,7 +175,6 @@ pub fn pairs<'a>(
             first,
             last,
             end,
-            events: ev.len(),
             sessions: n_sessions,
             times: ev.iter().map(|e| e.0).collect(),
             interval_s: median,

@@ -180,7 +180,13 @@ pub fn summary(p: &Promoted) -> String {
     };
     format!(
         "{} checks in with {} on {proto} port {} every {:.1} s ({} check-ins, {} packets) with a service nobody used before; beacon score {:.2}",
-        b.client, b.server, b.port, b.interval_s, b.events, b.packets, b.score
+        b.client,
+        b.server,
+        b.port,
+        b.interval_s,
+        b.times.len(),
+        b.packets,
+        b.score
     )
 }
 
