@@ -30,6 +30,7 @@ use features::{Feature, Norms};
 use rank::{RankedEntity, WaveRef, Weights};
 use shift::{Shift, WindowCounts};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::ops::Range;
 use violations::{SessionFinding, Violation};
 use waves::{Hysteresis, Segmenter, WaveEntity};
@@ -816,14 +817,20 @@ fn wave_violations(
     start: Timestamp,
     end: Timestamp,
 ) -> Vec<Violation> {
-    let names: Vec<&str> = ents.iter().map(|e| e.entity.as_str()).collect();
+    // Entity names are addresses' display forms: compare addresses, not strings formatted
+    // per session (that formatting was a quarter of detection on a busy capture). A name is
+    // kept only when it is its address's display form, so the match is the string match.
+    let addrs: Vec<IpAddr> = ents
+        .iter()
+        .filter_map(|e| {
+            let ip: IpAddr = e.entity.parse().ok()?;
+            (ip.to_string() == e.entity).then_some(ip)
+        })
+        .collect();
     let mut out: Vec<Violation> = sessions
         .iter()
         .filter(|s| s.first < end && s.last >= start)
-        .filter(|s| {
-            names.contains(&s.client.to_string().as_str())
-                || names.contains(&s.server.to_string().as_str())
-        })
+        .filter(|s| addrs.contains(&s.client) || addrs.contains(&s.server))
         .flat_map(|s| s.violations.iter().cloned())
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
