@@ -203,6 +203,28 @@ impl LeafTable {
         Some(id)
     }
 
+    /// The leaf of one visited `(field, value)` without changing the table: `Ok` when it has
+    /// one already (the same id [`LeafTable::leaves_of`] would give), `Err` with its filler
+    /// when it would have to be interned, `None` when the field has no leaf. Lets many threads
+    /// tally packets against a shared table and intern only the few new values afterwards.
+    #[must_use]
+    pub fn lookup<'a>(
+        &self,
+        field: Field,
+        value: ValueRef<'a>,
+    ) -> Option<Result<LeafId, Filler<'a>>> {
+        if matches!(self.encoder.schema().encoder(field), FieldEncoder::Skip) {
+            return None;
+        }
+        if let ValueRef::U(v) = value
+            && let Some(id) = self.raw.get(&(field as u8, v))
+        {
+            return Some(Ok(LeafId(*id)));
+        }
+        let f = self.encoder.schema().filler(field, value)?;
+        Some(self.find(field, f).ok_or(f))
+    }
+
     /// Fills `set` with the leaves of a packet, grouped by stripe.
     pub fn leaves_of(&mut self, p: &Packet, set: &mut LeafSet) {
         set.leaves.clear();
@@ -314,6 +336,26 @@ impl LeafAccumulator {
         }
         self.count += 1;
         self.total += u;
+    }
+
+    /// Adds `packets` packets at weight 1 whose leaves occurred `count` times each: the same
+    /// sums as adding each packet's leaf set with [`LeafAccumulator::add`] (whole counts are
+    /// exact in `f64`, so the order of the additions does not matter).
+    pub fn add_counts(&mut self, counts: impl IntoIterator<Item = (LeafId, u64)>, packets: u64) {
+        let u = 1.0 / self.scale;
+        for (id, c) in counts {
+            let i = id.0 as usize;
+            if i >= self.weights.len() {
+                self.weights.resize(i + 1, 0.0);
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let c = c as f64;
+            self.weights[i] += c * u;
+        }
+        self.count += packets;
+        #[allow(clippy::cast_precision_loss)]
+        let n = packets as f64;
+        self.total += n * u;
     }
 
     /// Multiplies every weight by `factor`.

@@ -141,11 +141,7 @@ pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError>
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own view
     // of the probe, so a wave's draft never depends on which other wave ran first.
-    let diffs: Vec<Option<Vec<f64>>> = c
-        .waves
-        .iter()
-        .map(|w| (!w.is_empty()).then(|| probe.difference(w)))
-        .collect();
+    let diffs = probe.differences(&c.waves);
     let per_wave: Vec<Vec<Draft>> = a
         .findings
         .waves

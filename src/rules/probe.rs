@@ -4,8 +4,10 @@
 
 use super::model::{Evidence, Op};
 use super::select::Candidate;
-use crate::algebra::{Layout, LeafAccumulator, LeafSet, LeafTable, Schema};
+use crate::algebra::encoder::OwnedFillerKey;
+use crate::algebra::{Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
 use crate::decode::{Field, Packet, Value};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 /// Hypervector dimension of the drafting probe.
@@ -33,14 +35,50 @@ impl Probe {
         Probe { table, base: acc }
     }
 
-    /// `mean(wave) - mean(baseline)` as a dense vector.
-    pub(super) fn difference(&mut self, wave: &[Packet]) -> Vec<f64> {
-        let mut acc = LeafAccumulator::new();
-        let mut set = LeafSet::default();
-        for p in wave {
-            self.table.leaves_of(p, &mut set);
-            acc.add(&set, 1.0);
-        }
+    /// `mean(wave) - mean(baseline)` for every wave, in wave order (`None` for a wave with no
+    /// packets). The waves' new leaves are interned into the probe in wave order, as one wave
+    /// after another would: which values get a leaf of their own before the table is full
+    /// depends on that order.
+    ///
+    /// Looking the packets' values up is most of the cost, and needs no change to the table:
+    /// chunks of every wave are tallied against the table as it stands, in parallel, and only
+    /// the values it lacks are interned afterwards, serially, in the order they first occur.
+    /// So the table and every sum are exactly what interning packet by packet gives.
+    pub(super) fn differences(&mut self, waves: &[Vec<Packet>]) -> Vec<Option<Vec<f64>>> {
+        let tallies: Vec<Vec<Tally>> = waves
+            .par_iter()
+            .map(|w| {
+                w.par_chunks(TALLY_CHUNK)
+                    .map(|c| Tally::of(&self.table, c))
+                    .collect()
+            })
+            .collect();
+        waves
+            .iter()
+            .zip(tallies)
+            .map(|(w, parts)| {
+                if w.is_empty() {
+                    return None;
+                }
+                let mut counts: FxHashMap<LeafId, u64> = FxHashMap::default();
+                for part in parts {
+                    for (id, c) in part.found {
+                        *counts.entry(id).or_insert(0) += c;
+                    }
+                    for (field, key, c) in part.missing {
+                        if let Some(id) = self.table.intern(field, key.as_filler()) {
+                            *counts.entry(id).or_insert(0) += c;
+                        }
+                    }
+                }
+                let mut acc = LeafAccumulator::new();
+                acc.add_counts(counts, w.len() as u64);
+                Some(self.difference_of(&acc))
+            })
+            .collect()
+    }
+
+    fn difference_of(&self, acc: &LeafAccumulator) -> Vec<f64> {
         let w = acc.materialise(&self.table);
         let b = self.base.materialise(&self.table);
         #[allow(clippy::cast_precision_loss)]
@@ -63,6 +101,42 @@ impl Probe {
             probe: self,
             local: LeafTable::with_capacity(schema, PROBE_LEAVES.saturating_sub(self.table.len())),
         }
+    }
+}
+
+/// Packets per parallel tally: big enough that a chunk's new values are few.
+const TALLY_CHUNK: usize = 4096;
+
+/// One chunk of a wave's packets counted against the probe's table as it stands.
+struct Tally {
+    /// Leaves the table has, with their occurrences.
+    found: FxHashMap<LeafId, u64>,
+    /// Values it lacks, in the order they first occur, with their occurrences.
+    missing: Vec<(Field, OwnedFillerKey, u64)>,
+}
+
+impl Tally {
+    fn of(table: &LeafTable, packets: &[Packet]) -> Self {
+        let mut found: FxHashMap<LeafId, u64> = FxHashMap::default();
+        let mut missing: Vec<(Field, OwnedFillerKey, u64)> = Vec::new();
+        let mut at: FxHashMap<(Field, OwnedFillerKey), usize> = FxHashMap::default();
+        for p in packets {
+            p.visit(|field, value| match table.lookup(field, value) {
+                Some(Ok(id)) => *found.entry(id).or_insert(0) += 1,
+                Some(Err(f)) => {
+                    let key = OwnedFillerKey::of(f);
+                    match at.get(&(field, key.clone())) {
+                        Some(&i) => missing[i].2 += 1,
+                        None => {
+                            at.insert((field, key.clone()), missing.len());
+                            missing.push((field, key, 1));
+                        }
+                    }
+                }
+                None => {}
+            });
+        }
+        Tally { found, missing }
     }
 }
 
@@ -195,12 +269,64 @@ mod tests {
         leaf_cosine(table.vector(id), diff)
     }
 
+    /// What drafting did before tallies: each wave's packets interned one by one.
+    fn serial(probe: &mut Probe, waves: &[Vec<Packet>]) -> Vec<Option<Vec<f64>>> {
+        waves
+            .iter()
+            .map(|w| {
+                if w.is_empty() {
+                    return None;
+                }
+                let mut acc = LeafAccumulator::new();
+                let mut set = LeafSet::default();
+                for p in w {
+                    probe.table.leaves_of(p, &mut set);
+                    acc.add(&set, 1.0);
+                }
+                Some(probe.difference_of(&acc))
+            })
+            .collect()
+    }
+
+    /// Parallel tallies give the same vectors and the same table as interning packet by
+    /// packet, wave after wave: over several chunks, with values shared between waves, an
+    /// empty wave, and more new values than the probe holds (which ones overflow depends on
+    /// the order they were first seen).
+    #[test]
+    fn tallied_differences_equal_packet_by_packet_interning() {
+        let base: Vec<Packet> = (0..300).map(|i| pkt(0x0a00_0000 + i % 40, 53)).collect();
+        let wave = |from: u32, n: u32, port: u16| -> Vec<Packet> {
+            (0..n).map(|i| pkt(from + (i * 7919) % n, port)).collect()
+        };
+        let waves = vec![
+            wave(0xc0a8_0000, 5_000, 123),
+            Vec::new(),
+            wave(0xc0a8_0800, 6_000, 53),
+            wave(0xac10_0000, 3_000, 80),
+        ];
+        let mut a = Probe::new(&base);
+        let mut b = Probe::new(&base);
+        let got = a.differences(&waves);
+        let want = serial(&mut b, &waves);
+        assert_eq!(got, want);
+        assert!(
+            a.table.len() > PROBE_LEAVES,
+            "the test must overflow the probe"
+        );
+        assert_eq!(a.table.len(), b.table.len());
+        for i in 0..a.table.len() {
+            let id = LeafId(u32::try_from(i).unwrap());
+            assert_eq!(a.table.field(id), b.table.field(id));
+            assert_eq!(a.table.filler(id), b.table.filler(id));
+        }
+    }
+
     #[test]
     fn a_waves_view_equals_a_copy_of_the_probe_past_its_capacity() {
         let base: Vec<Packet> = (0..200).map(|i| pkt(0x0a00_0000 + i % 50, 53)).collect();
         let wave: Vec<Packet> = (0..200).map(|i| pkt(0xc0a8_0000 + i, 123)).collect();
         let mut probe = Probe::new(&base);
-        let diff = probe.difference(&wave);
+        let diff = probe.differences(&[wave]).remove(0).unwrap();
         let mut copy = probe.table.clone();
         let mut view = probe.for_wave();
         // Known values, then more new addresses than the probe holds (they overflow).
