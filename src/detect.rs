@@ -827,15 +827,15 @@ fn wave_violations(
             (ip.to_string() == e.entity).then_some(ip)
         })
         .collect();
-    let mut out: Vec<Violation> = sessions
+    // Rank references and copy only the 20 kept: a busy wave touches thousands of sessions.
+    let mut out: Vec<&Violation> = sessions
         .iter()
         .filter(|s| s.first < end && s.last >= start)
         .filter(|s| addrs.contains(&s.client) || addrs.contains(&s.server))
-        .flat_map(|s| s.violations.iter().cloned())
+        .flat_map(|s| s.violations.iter())
         .collect();
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
-    out.truncate(20);
-    out
+    out.into_iter().take(20).cloned().collect()
 }
 
 fn mean_profile<'a>(it: impl Iterator<Item = &'a ResidualSummary>) -> Vec<f32> {

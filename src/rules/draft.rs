@@ -20,7 +20,7 @@ use super::model::{
 };
 use super::probe::{Probe, Score, WaveProbe, evidence};
 use super::replay::{Label, ReplayCounts, Replayer};
-use super::scan::{Class, Plan, scan};
+use super::scan::{Class, Plan, scan, scan_owned};
 use super::select::{BaseColumns, Choice, Sample, choose_with};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
@@ -96,9 +96,9 @@ fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
             usize::try_from(plan.total_packets).unwrap_or(0),
         )),
     };
-    scan(capture, plan, |p, class| {
+    scan_owned(capture, plan, |p, class| {
         if let Some(h) = &mut c.headers {
-            match Headers::of(p, class) {
+            match Headers::of(&p, class) {
                 Some(x) => h.push(x),
                 None => c.headers = None,
             }
@@ -109,17 +109,17 @@ fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
 }
 
 /// Keeps one packet in the sample of its class when its stride says so.
-fn collect_one(c: &mut Collected, seen_w: &mut [u64], seen_b: &mut u64, p: &Packet, class: Class) {
+fn collect_one(c: &mut Collected, seen_w: &mut [u64], seen_b: &mut u64, p: Packet, class: Class) {
     match class {
         Class::Wave(i) => {
             if seen_w[i] % c.wave_strides[i] == 0 {
-                c.waves[i].push(p.clone());
+                c.waves[i].push(p);
             }
             seen_w[i] += 1;
         }
         Class::Baseline => {
             if *seen_b % c.base_stride == 0 {
-                c.base.push(p.clone());
+                c.base.push(p);
             }
             *seen_b += 1;
         }

@@ -5,7 +5,7 @@
 use super::model::{Evidence, Op};
 use super::select::Candidate;
 use crate::algebra::encoder::OwnedFillerKey;
-use crate::algebra::{Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
+use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
 use crate::decode::{Field, Packet, Value};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -53,7 +53,8 @@ impl Probe {
                     .collect()
             })
             .collect();
-        waves
+        // Interning is serial and in wave order; it is also cheap (only new values).
+        let accs: Vec<Option<LeafAccumulator>> = waves
             .iter()
             .zip(tallies)
             .map(|(w, parts)| {
@@ -73,14 +74,19 @@ impl Probe {
                 }
                 let mut acc = LeafAccumulator::new();
                 acc.add_counts(counts, w.len() as u64);
-                Some(self.difference_of(&acc))
+                Some(acc)
             })
+            .collect();
+        // The table is complete: the dense sums (thousands of leaves of 1,024 dimensions per
+        // wave) read it from all threads, against the baseline's sums computed once.
+        let base = self.base.materialise(&self.table);
+        accs.par_iter()
+            .map(|acc| acc.as_ref().map(|acc| self.difference_of(acc, &base)))
             .collect()
     }
 
-    fn difference_of(&self, acc: &LeafAccumulator) -> Vec<f64> {
+    fn difference_of(&self, acc: &LeafAccumulator, b: &Accumulator) -> Vec<f64> {
         let w = acc.materialise(&self.table);
-        let b = self.base.materialise(&self.table);
         #[allow(clippy::cast_precision_loss)]
         let (nw, nb) = (w.count().max(1) as f64, b.count().max(1) as f64);
         let has_base = b.count() > 0;
@@ -283,7 +289,8 @@ mod tests {
                     probe.table.leaves_of(p, &mut set);
                     acc.add(&set, 1.0);
                 }
-                Some(probe.difference_of(&acc))
+                let base = probe.base.materialise(&probe.table);
+                Some(probe.difference_of(&acc, &base))
             })
             .collect()
     }
