@@ -818,7 +818,7 @@ fn wave_violations(
     end: Timestamp,
 ) -> Vec<Violation> {
     // Entity names are addresses' display forms: compare addresses, not strings formatted
-    // per session (that formatting was a quarter of detection on a busy capture). A name is
+    // per session (that formatting was a third of detection on a busy capture). A name is
     // kept only when it is its address's display form, so the match is the string match.
     let addrs: Vec<IpAddr> = ents
         .iter()

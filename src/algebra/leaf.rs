@@ -338,9 +338,10 @@ impl LeafAccumulator {
         self.total += u;
     }
 
-    /// Adds `packets` packets at weight 1 whose leaves occurred `count` times each: the same
-    /// sums as adding each packet's leaf set with [`LeafAccumulator::add`] (whole counts are
-    /// exact in `f64`, so the order of the additions does not matter).
+    /// Adds `packets` packets at weight 1 whose leaves occurred `count` times each. On an
+    /// accumulator that has not decayed, these are exactly the sums that adding each packet's
+    /// leaf set with [`LeafAccumulator::add`] gives: whole counts are exact in `f64`, so the
+    /// order of the additions does not matter.
     pub fn add_counts(&mut self, counts: impl IntoIterator<Item = (LeafId, u64)>, packets: u64) {
         let u = 1.0 / self.scale;
         for (id, c) in counts {

@@ -9,6 +9,7 @@ use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafSet, Leaf
 use crate::decode::{Field, Packet, Value};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 
 /// Hypervector dimension of the drafting probe.
 const PROBE_DIM: u32 = 1024;
@@ -129,16 +130,17 @@ impl Tally {
         for p in packets {
             p.visit(|field, value| match table.lookup(field, value) {
                 Some(Ok(id)) => *found.entry(id).or_insert(0) += 1,
-                Some(Err(f)) => {
-                    let key = OwnedFillerKey::of(f);
-                    match at.get(&(field, key.clone())) {
-                        Some(&i) => missing[i].2 += 1,
-                        None => {
-                            at.insert((field, key.clone()), missing.len());
-                            missing.push((field, key, 1));
+                Some(Err(f)) => match at.entry((field, OwnedFillerKey::of(f))) {
+                    Entry::Occupied(e) => {
+                        if let Some(m) = missing.get_mut(*e.get()) {
+                            m.2 += 1;
                         }
                     }
-                }
+                    Entry::Vacant(e) => {
+                        missing.push((field, e.key().1.clone(), 1));
+                        e.insert(missing.len() - 1);
+                    }
+                },
                 None => {}
             });
         }
