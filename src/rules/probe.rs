@@ -42,26 +42,22 @@ impl Probe {
     /// depends on that order.
     ///
     /// Looking the packets' values up is most of the cost, and needs no change to the table:
-    /// chunks of every wave are tallied against the table as it stands, in parallel, and only
+    /// each wave's chunks are tallied against the table as it stands, in parallel, and only
     /// the values it lacks are interned afterwards, serially, in the order they first occur.
-    /// So the table and every sum are exactly what interning packet by packet gives.
+    /// So the table and every sum are exactly what interning packet by packet gives. Waves
+    /// are tallied one after another, so the values not yet interned are held for one wave
+    /// at a time (a spoofed flood brings a new address with every packet).
     pub(super) fn differences(&mut self, waves: &[Vec<Packet>]) -> Vec<Option<Vec<f64>>> {
-        let tallies: Vec<Vec<Tally>> = waves
-            .par_iter()
-            .map(|w| {
-                w.par_chunks(TALLY_CHUNK)
-                    .map(|c| Tally::of(&self.table, c))
-                    .collect()
-            })
-            .collect();
-        // Interning is serial and in wave order; it is also cheap (only new values).
         let accs: Vec<Option<LeafAccumulator>> = waves
             .iter()
-            .zip(tallies)
-            .map(|(w, parts)| {
+            .map(|w| {
                 if w.is_empty() {
                     return None;
                 }
+                let parts: Vec<Tally> = w
+                    .par_chunks(TALLY_CHUNK)
+                    .map(|c| Tally::of(&self.table, c))
+                    .collect();
                 let mut counts: FxHashMap<LeafId, u64> = FxHashMap::default();
                 for part in parts {
                     for (id, c) in part.found {
@@ -111,8 +107,9 @@ impl Probe {
     }
 }
 
-/// Packets per parallel tally: big enough that a chunk's new values are few.
-const TALLY_CHUNK: usize = 4096;
+/// Packets per parallel tally: small enough that a wave of a few thousand packets keeps both
+/// cores busy, big enough that repeats of a new value mostly fall in one chunk.
+const TALLY_CHUNK: usize = 1024;
 
 /// One chunk of a wave's packets counted against the probe's table as it stands.
 struct Tally {
