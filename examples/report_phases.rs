@@ -15,7 +15,11 @@ fn main() {
     for _ in 0..runs {
         let t = Instant::now();
         let src = holoscope::capture::open(path).unwrap();
-        let a = holoscope::engine::analyze(src, &holoscope::engine::Options::default(), |_| {});
+        let opts = holoscope::engine::Options {
+            keep_packets: Some(holoscope::engine::kept::DEFAULT_KEEP),
+            ..holoscope::engine::Options::default()
+        };
+        let mut a = holoscope::engine::analyze(src, &opts, |_| {});
         let t_an = t.elapsed().as_secs_f64();
         let r = holoscope::report::Report::build(&a, holoscope::report::Limits::default());
         let t_rep = t.elapsed().as_secs_f64();
@@ -28,7 +32,7 @@ fn main() {
             t_scan - t_rep
         );
         let t_rep = t.elapsed().as_secs_f64();
-        let d = holoscope::rules::draft_for(&a, path).unwrap();
+        let d = holoscope::rules::draft_for_taking(&mut a, path).unwrap();
         let r = r.with_rules(&d);
         let t_dr = t.elapsed().as_secs_f64();
         let n = a.agg.stats.packets;

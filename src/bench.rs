@@ -147,12 +147,16 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
 
     drop(a);
 
-    // Stage 6: the whole `holoscope report` on a file: the analysis, the report and the rule
-    // drafts with their replay (which reads the capture once more).
+    // Stage 6: the whole `holoscope report` on a file: the analysis (keeping the decoded
+    // packets, as `report` does), the report and the rule drafts with their replay.
     let t = Instant::now();
-    let a = engine::analyze(capture::open(path)?, &full, |_| {});
+    let keeping = engine::Options {
+        keep_packets: Some(engine::kept::DEFAULT_KEEP),
+        ..full.clone()
+    };
+    let mut a = engine::analyze(capture::open(path)?, &keeping, |_| {});
     let r = crate::report::Report::build(&a, crate::report::Limits::default());
-    let drafted = crate::rules::draft_for(&a, path).map_err(|e| match e {
+    let drafted = crate::rules::draft_for_taking(&mut a, path).map_err(|e| match e {
         crate::rules::DraftError::Capture(c) => c,
     })?;
     let r = r.with_rules(&drafted);

@@ -295,6 +295,12 @@ fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Analysis, Fail
     analyze_to(path, opts, None, None)
 }
 
+/// Whether `report` drafts rules: only for a capture file, which drafting could read again
+/// (not standard input, not a live interface).
+fn drafts_from_file(capture: Option<&Path>, interface: Option<&str>) -> bool {
+    capture.is_some_and(|p| p.as_os_str() != "-") && interface.is_none()
+}
+
 /// [`analyze`] with an optional `--write` copy and `--follow-json` alert stream.
 fn analyze_to(
     path: &Path,
@@ -540,6 +546,10 @@ pub fn run() -> Result<(), Failure> {
                         .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
                 }),
                 filter: filter.clone(),
+                // Drafting (below, for a capture file) takes the decoded packets from the
+                // analysis instead of reading and decoding the file again.
+                keep_packets: drafts_from_file(capture.as_deref(), interface.as_deref())
+                    .then_some(engine::kept::DEFAULT_KEEP),
                 ..engine::Options::default()
             };
             let alerts: Option<Alerts> = follow_json.then(Alerts::default);
@@ -551,7 +561,7 @@ pub fn run() -> Result<(), Failure> {
             };
             #[cfg(not(feature = "follow"))]
             let followed: Option<engine::Analysis> = None;
-            let a = match (followed, &interface, &capture) {
+            let mut a = match (followed, &interface, &capture) {
                 (Some(a), _, _) => a,
                 (None, Some(iface), _) => {
                     analyze_live(iface, duration, &opts, write.as_deref(), alerts)?
@@ -576,10 +586,10 @@ pub fn run() -> Result<(), Failure> {
                 r = r.with_filter(f);
             }
             // Drafting re-reads the file: not possible for stdin or a live capture.
-            if let Some(path) = capture.as_deref().filter(|p| p.as_os_str() != "-")
-                && interface.is_none()
+            if let Some(path) = capture.as_deref()
+                && drafts_from_file(Some(path), interface.as_deref())
             {
-                match holoscope::rules::draft_for(&a, path) {
+                match holoscope::rules::draft_for_taking(&mut a, path) {
                     Ok(d) => r = r.with_rules(&d),
                     Err(e) => eprintln!(
                         "holoscope: rules not drafted: {}",
@@ -765,8 +775,12 @@ fn rules_cmd(
     output: Option<&Path>,
 ) -> Result<(), Failure> {
     use holoscope::rules::{Rule, Who};
-    let a = analyze(path, &engine::Options::default())?;
-    let drafts = holoscope::rules::draft_for(&a, path).map_err(|e| Failure {
+    let opts = engine::Options {
+        keep_packets: Some(engine::kept::DEFAULT_KEEP),
+        ..engine::Options::default()
+    };
+    let mut a = analyze(path, &opts)?;
+    let drafts = holoscope::rules::draft_for_taking(&mut a, path).map_err(|e| Failure {
         code: 1,
         message: holoscope::text::escape_terminal_str(&e.to_string()),
     })?;

@@ -8,6 +8,7 @@ pub mod community_id;
 pub mod entities;
 pub mod flows;
 pub mod ingest;
+pub mod kept;
 pub mod retention;
 pub mod sampler;
 pub mod snapshot;
@@ -38,6 +39,10 @@ pub struct Options {
     /// Capture filter (`--filter`): packets it rejects are decoded, counted in the filter and
     /// dropped before every aggregate and the packet index.
     pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
+    /// Keep the decoded packets, up to this many, for a stage that needs them again (rule
+    /// drafting; see [`kept`]); a capture beyond it keeps none. `None` (the default) keeps
+    /// none, and so does a live capture or a bounded `retention`, whose point is flat memory.
+    pub keep_packets: Option<u64>,
 }
 
 impl Default for Options {
@@ -49,6 +54,7 @@ impl Default for Options {
             residual: true,
             retention: None,
             filter: None,
+            keep_packets: None,
         }
     }
 }
@@ -269,6 +275,8 @@ pub struct Analysis {
     /// again (rule drafting, replay) apply it too, so rules are drafted and judged on the
     /// traffic that was analysed.
     pub filter: Option<std::sync::Arc<crate::rules::filter::PacketFilter>>,
+    /// The decoded packets, when [`Options::keep_packets`] asked for them and they fitted.
+    pub packets: Option<kept::KeptPackets>,
 }
 
 /// Progress of a running pass (for progress bars).
@@ -312,7 +320,7 @@ pub fn analyze_with<F>(
 where
     F: FnMut(Snapshot) + Send,
 {
-    let (info, warnings, agg, track) = ingest_all(source, opts, progress, snapshots);
+    let (info, warnings, agg, track, packets) = ingest_all(source, opts, progress, snapshots);
     let findings = std::sync::Arc::new(detect_all(&agg, opts, track.as_ref()));
     Analysis {
         info,
@@ -320,6 +328,7 @@ where
         agg,
         findings,
         filter: opts.filter.clone(),
+        packets,
     }
 }
 
@@ -348,9 +357,10 @@ pub fn ingest(
 ) -> (CaptureInfo, Vec<Warning>, Aggregates) {
     let opts = Options {
         residual: false,
+        keep_packets: None,
         ..opts.clone()
     };
-    let (info, warnings, agg, _) = ingest_all(
+    let (info, warnings, agg, ..) = ingest_all(
         source,
         &opts,
         progress,
@@ -359,12 +369,14 @@ pub fn ingest(
     (info, warnings, agg)
 }
 
-/// What [`ingest_all`] returns: source facts, warnings, aggregates and the residual track.
+/// What [`ingest_all`] returns: source facts, warnings, aggregates, the residual track and the
+/// kept packets.
 type Ingested = (
     CaptureInfo,
     Vec<Warning>,
     Aggregates,
     Option<crate::detect::residual::ResidualTrack>,
+    Option<kept::KeptPackets>,
 );
 
 /// The streaming pass with the residual stage's result.
@@ -399,6 +411,8 @@ where
     );
     let mut index_keep = retention::Keeper::new(opts.retention);
     let mut index_first = 0u64;
+    let bounded = opts.retention.is_some_and(|r| !r.is_unbounded());
+    let mut keeper = kept::Keeper::new(opts.keep_packets.filter(|_| sampler.is_none() && !bounded));
     let tl_thread = std::thread::Builder::new()
         .name("holo-timeline".into())
         .spawn(move || {
@@ -468,6 +482,7 @@ where
                 index.extend(batch.iter().map(|r| r.offset));
                 packets += pkts.len() as u64;
                 index_keep.index(&mut index, &mut index_first, &pkts);
+                keeper.keep(&pkts);
                 // Sends fail only if an aggregation thread died; ingest must not stall on it.
                 let _ = tl_tx.send(Msg::Batch(std::sync::Arc::clone(&pkts)));
                 if let Some((tx, _)) = &residual {
@@ -550,7 +565,7 @@ where
             offset: None,
         });
     }
-    (end.info, warnings, agg, track)
+    (end.info, warnings, agg, track, keeper.finish())
 }
 
 /// Summarises link types we cannot decode and packets whose decoding stopped early.

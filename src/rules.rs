@@ -7,6 +7,7 @@
 //! [`crate::text::Untrusted`]; each exporter either escapes it correctly for its target or
 //! refuses the rule with a comment that names the rule and the field, never the bytes.
 
+mod collect;
 pub mod draft;
 pub mod edit;
 pub mod export;
@@ -23,7 +24,9 @@ pub mod select;
 pub mod syntax;
 pub mod text;
 
-pub use draft::{Draft, DraftError, apply, draft_for, replay_all, replay_capture};
+pub use draft::{
+    Draft, DraftError, apply, draft_for, draft_for_taking, replay_all, replay_capture,
+};
 pub use edit::EditError;
 pub use export::{ExportError, ExportFormat, export, import_ron};
 pub use model::{

@@ -196,5 +196,6 @@ fn assemble(req: Request, info: &CaptureInfo, opts: &Options) -> Option<Analysis
         agg,
         findings: Arc::new(findings),
         filter: opts.filter.clone(),
+        packets: None,
     })
 }

@@ -1,26 +1,29 @@
 //! Drafting mitigation rules for the waves of an analysis, and replaying rules against the
 //! capture.
 //!
-//! One streaming pass collects each wave's packets and the baseline's (sampled to a bounded
-//! number), and accumulates both in the hypervector algebra. The difference of the two mean
-//! vectors is what the wave added; each candidate (field, value) leaf is probed by cosine with
-//! that difference and by its novelty against the baseline, and the wave's concentration
-//! shifts add their significance. Those scores rank the evidence; [`super::select::choose`]
+//! One pass collects each wave's packets and the baseline's (sampled to a bounded number):
+//! over the packets the analysis kept ([`crate::engine::kept`]) when it kept them, else over
+//! the capture, read and decoded again. It accumulates both in the hypervector algebra. The
+//! difference of the two mean vectors is what the wave added; each candidate (field, value)
+//! leaf is probed by cosine with that difference and by its novelty against the baseline, and
+//! the wave's concentration shifts add their significance. Those scores rank the evidence; [`super::select::choose`]
 //! then picks the smallest conjunction that covers the wave while sparing the baseline,
-//! measured on the packets. A second pass replays all drafts at once for exact figures.
+//! measured on the packets. All drafts then replay at once for exact figures, from the header
+//! records the pass kept.
 //!
 //! When sources look spoofed (thousands of distinct addresses) and the chosen conditions say
 //! nothing about the source, no field tells attack from legitimate clients of the same
 //! service: the draft is a rate limit at a high quantile of the baseline rate of the matching
 //! traffic, never a list of addresses.
 
+use super::collect::{Collected, Packets, collect};
 use super::headers::Headers;
 use super::model::{
     Action, Change, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
 };
 use super::probe::{Probe, Score, WaveProbe, evidence};
 use super::replay::{Label, ReplayCounts, Replayer};
-use super::scan::{Class, Plan, scan, scan_owned};
+use super::scan::{Class, Plan, scan};
 use super::select::{BaseColumns, Choice, Sample, choose_with};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
@@ -63,78 +66,42 @@ pub enum DraftError {
     Capture(#[from] CaptureError),
 }
 
-/// Packets of one pass, sampled.
-struct Collected {
-    waves: Vec<Vec<Packet>>,
-    wave_strides: Vec<u64>,
-    base: Vec<Packet>,
-    base_stride: u64,
-    /// Every packet's draftable fields and class, in file order, for replaying the drafts
-    /// without reading the capture again (`None` if some packet's class did not fit).
-    headers: Option<Vec<Headers>>,
-}
-
-fn stride(total: u64, cap: u64) -> u64 {
-    total.div_ceil(cap).max(1)
-}
-
-fn collect(capture: &Path, plan: &Plan) -> Result<Collected, DraftError> {
-    let wave_strides: Vec<u64> = plan
-        .wave_packets
-        .iter()
-        .map(|n| stride(*n, WAVE_SAMPLE))
-        .collect();
-    let base_stride = stride(plan.baseline_packets, BASELINE_SAMPLE);
-    let mut seen_w = vec![0u64; wave_strides.len()];
-    let mut seen_b = 0u64;
-    let mut c = Collected {
-        waves: vec![Vec::new(); wave_strides.len()],
-        wave_strides,
-        base: Vec::new(),
-        base_stride,
-        headers: Some(Vec::with_capacity(
-            usize::try_from(plan.total_packets).unwrap_or(0),
-        )),
-    };
-    scan_owned(capture, plan, |p, class| {
-        if let Some(h) = &mut c.headers {
-            match Headers::of(&p, class) {
-                Some(x) => h.push(x),
-                None => c.headers = None,
-            }
-        }
-        collect_one(&mut c, &mut seen_w, &mut seen_b, p, class);
-    })?;
-    Ok(c)
-}
-
-/// Keeps one packet in the sample of its class when its stride says so.
-fn collect_one(c: &mut Collected, seen_w: &mut [u64], seen_b: &mut u64, p: Packet, class: Class) {
-    match class {
-        Class::Wave(i) => {
-            if seen_w[i] % c.wave_strides[i] == 0 {
-                c.waves[i].push(p);
-            }
-            seen_w[i] += 1;
-        }
-        Class::Baseline => {
-            if *seen_b % c.base_stride == 0 {
-                c.base.push(p);
-            }
-            *seen_b += 1;
-        }
-        Class::Other => {}
-    }
-}
-
 /// Drafts one rule per wave (waves nothing separates get none), replays them all against the
 /// capture in one pass and returns them in wave order with ids `R1`, `R2`... .
 ///
 /// # Errors
 /// The capture cannot be read again.
 pub fn draft_for(a: &Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError> {
+    let packets = a
+        .packets
+        .as_ref()
+        .map_or(Packets::Capture, Packets::Borrowed);
+    draft_from(a, capture, packets)
+}
+
+/// [`draft_for`], moving the analysis's kept packets ([`crate::engine::Options::keep_packets`])
+/// into the drafting samples instead of copying them: the analysis keeps none afterwards.
+///
+/// # Errors
+/// The capture cannot be read again (when the analysis kept no packets).
+pub fn draft_for_taking(a: &mut Analysis, capture: &Path) -> Result<Vec<Draft>, DraftError> {
+    let packets = a.packets.take().map_or(Packets::Capture, Packets::Taken);
+    draft_from(a, capture, packets)
+}
+
+fn draft_from(
+    a: &Analysis,
+    capture: &Path,
+    packets: Packets<'_>,
+) -> Result<Vec<Draft>, DraftError> {
     let plan = Plan::new(a);
-    let c = collect(capture, &plan)?;
+    // Kept packets that are not this analysis's (another count) are not used.
+    let packets = match packets {
+        Packets::Borrowed(k) if k.len() != plan.total_packets => Packets::Capture,
+        Packets::Taken(k) if k.len() != plan.total_packets => Packets::Capture,
+        p => p,
+    };
+    let c = collect(capture, &plan, packets)?;
     let mut probe = Probe::new(&c.base);
     let base_values = baseline_values(&c.base);
     let base_columns = BaseColumns::new(&c.base);

@@ -157,11 +157,28 @@ impl Plan {
     /// The class of a packet, by its timestamp.
     #[must_use]
     pub fn class_of(&self, p: &Packet) -> Class {
+        self.class_at(p, &mut 0)
+    }
+
+    /// [`Plan::class_of`] for packets in time order: `at` remembers the last packet's bucket,
+    /// so the next packet's is found by looking there and at the following bucket before
+    /// searching them all (a binary search per packet was 1% of `report`'s CPU).
+    #[must_use]
+    pub fn class_at(&self, p: &Packet, at: &mut usize) -> Class {
         let start = p.ts.0.div_euclid(self.width) * self.width;
-        let class = match self.starts.binary_search(&start) {
-            Ok(pos) => self.class.get(pos).copied().unwrap_or(Class::Other),
-            Err(_) => Class::Other,
+        let hit = [*at, *at + 1]
+            .into_iter()
+            .find(|i| self.starts.get(*i) == Some(&start));
+        let pos = match hit {
+            Some(i) => Some(i),
+            None => self.starts.binary_search(&start).ok(),
         };
+        if let Some(i) = pos {
+            *at = i;
+        }
+        let class = pos
+            .and_then(|i| self.class.get(i).copied())
+            .unwrap_or(Class::Other);
         if matches!(class, Class::Wave(_)) {
             // A bucket wave keeps its buckets whole, even where a scoped wave overlaps.
             return class;
@@ -213,12 +230,13 @@ pub fn scan_owned(
     let src = capture::open(path)?;
     let (rx, reader) = ingest::spawn_reader(src, ingest::BATCH_RECORDS);
     let mut tls = crate::decode::tls::FirstFlight::default();
-    let hand_on = |pkts: Vec<Packet>, visit: &mut dyn FnMut(Packet, Class)| {
+    let mut at = 0;
+    let mut hand_on = |pkts: Vec<Packet>, visit: &mut dyn FnMut(Packet, Class)| {
         for p in pkts {
             // Packets the analysis's filter rejected were never analysed: skip them, so
             // rules are drafted and judged on the same traffic.
             if plan.admits(&p) {
-                let class = plan.class_of(&p);
+                let class = plan.class_at(&p, &mut at);
                 visit(p, class);
             }
         }
