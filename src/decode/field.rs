@@ -172,8 +172,9 @@ impl Field {
     }
 }
 
-/// A borrowed field value, as handed out by [`Packet::visit`] (no allocation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A borrowed field value, as handed out by [`Packet::visit`] (no allocation). Ordered as
+/// [`Value`] is (the same variants in the same order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ValueRef<'a> {
     /// Any integer, flag byte or boolean (as 0/1).
     U(u64),

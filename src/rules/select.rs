@@ -339,22 +339,32 @@ impl<'c, 'a> FieldCounts<'c, 'a> {
         (n(nw), n(nb))
     }
 
-    /// The wave's values with their excess over the scaled baseline, positive ones only,
-    /// largest first.
-    fn excess(&self, s: &Sample<'_>) -> Vec<(Value, f64)> {
+    /// The wave's values with their excess over the scaled baseline, positive ones only, in
+    /// the column's order.
+    fn excess(&self, s: &Sample<'_>) -> Vec<(ValueRef<'a>, f64)> {
         #[allow(clippy::cast_precision_loss)]
-        let mut out: Vec<(Value, f64)> = self
-            .present()
+        self.present()
             .filter(|(_, nw, _)| *nw > 0)
-            .map(|(v, nw, nb)| {
-                let ex = nw as f64 * s.wave_stride - nb as f64 * s.bg_factor();
-                (v.to_owned(), ex)
-            })
+            .map(|(v, nw, nb)| (v, nw as f64 * s.wave_stride - nb as f64 * s.bg_factor()))
             .filter(|(_, ex)| *ex > 0.0)
-            .collect();
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        out
+            .collect()
     }
+}
+
+/// Largest excess first, then the smaller value (a total order: values are distinct).
+fn by_excess(a: &(ValueRef<'_>, f64), b: &(ValueRef<'_>, f64)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+}
+
+/// Sorts the first `k` values [`by_excess`], leaving the rest in any order. Candidates look at
+/// the largest few only, and a spoofed flood's source field has tens of thousands of values:
+/// sorting them all was a third of the condition search.
+fn top_by_excess(vals: &mut [(ValueRef<'_>, f64)], k: usize) {
+    if vals.len() > k {
+        vals.select_nth_unstable_by(k, by_excess);
+    }
+    let k = k.min(vals.len());
+    vals[..k].sort_by(by_excess);
 }
 
 /// Candidate conditions on `field` from the values that carry the current excess.
@@ -364,10 +374,14 @@ fn candidates_for(
     field: Field,
     prior: &dyn Fn(Field, &Value) -> f64,
 ) -> Vec<Candidate> {
-    let vals = counts.excess(s);
-    let Some((top, _)) = vals.first() else {
+    let mut vals = counts.excess(s);
+    // The values below are read in excess order up to the set's size limit; past it only
+    // totals and percentiles by value, which do not depend on the order.
+    top_by_excess(&mut vals, MAX_DRAFT_SET.min(MAX_SET));
+    let Some(top) = vals.first().map(|&(v, _)| v.to_owned()) else {
         return Vec::new();
     };
+    let top = &top;
     let total: f64 = vals.iter().map(|(_, e)| e).sum();
     let mut out = Vec::new();
     let mut push = |op: Op, p: f64| {
@@ -375,8 +389,10 @@ fn candidates_for(
             out.push(Candidate { cond, prior: p });
         }
     };
-    for (v, _) in vals.iter().take(2) {
-        push(Op::Eq(v.clone()), prior(field, v));
+    for &(v, _) in vals.iter().take(2) {
+        let v = v.to_owned();
+        let p = prior(field, &v);
+        push(Op::Eq(v), p);
     }
     // The fewest values that carry 97% of the excess, as a set. Values with a negligible
     // excess (a couple of background packets that fell into the wave's buckets) are noise:
@@ -384,12 +400,12 @@ fn candidates_for(
     let floor = (2.0 * s.wave_stride).max(0.005 * total);
     let mut acc = 0.0;
     let mut set: Vec<Value> = Vec::new();
-    for (v, e) in &vals {
-        if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) || *e < floor {
+    for &(v, e) in &vals {
+        if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) || e < floor {
             break;
         }
         acc += e;
-        set.push(v.clone());
+        set.push(v.to_owned());
     }
     if set.len() >= 2 && acc >= 0.95 * total {
         let p = set.iter().map(|v| prior(field, v)).fold(0.0, f64::max);
@@ -419,7 +435,7 @@ fn candidates_for(
             let mut by_value: Vec<(u64, f64)> = vals
                 .iter()
                 .filter_map(|(v, e)| match v {
-                    Value::U(n) => Some((*n, *e)),
+                    ValueRef::U(n) => Some((*n, *e)),
                     _ => None,
                 })
                 .collect();
@@ -804,5 +820,44 @@ mod tests {
         let rule_hits = |p: &Packet| c.conditions.iter().all(|k| k.cond.matches(p));
         assert!(wave[200..].iter().all(rule_hits), "{c:?}");
         assert!(!wave[..200].iter().any(rule_hits), "{c:?}");
+    }
+
+    #[test]
+    fn the_top_values_come_out_as_a_full_sort_orders_them() {
+        // Many ties (a spoofed flood's sources all carry the same excess) and a few larger.
+        let ips: Vec<std::net::IpAddr> = (0..500u32)
+            .map(|i| std::net::IpAddr::from((i * 7919 % 65_521).to_be_bytes()))
+            .collect();
+        let mut vals: Vec<(ValueRef<'_>, f64)> = ips
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| (ValueRef::Ip(*ip), if i % 97 == 0 { 9.0 } else { 2.0 }))
+            .collect();
+        let mut full = vals.clone();
+        full.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| a.0.to_owned().cmp(&b.0.to_owned()))
+        });
+        for k in [0, 1, 2, 16, 499, 500, 600] {
+            top_by_excess(&mut vals, k);
+            let k = k.min(vals.len());
+            assert_eq!(vals[..k], full[..k], "k = {k}");
+        }
+        // Borrowed values order as owned ones do.
+        let (a, b) = (
+            crate::text::Untrusted::new(b"ab"),
+            crate::text::Untrusted::new(b"b"),
+        );
+        let refs = [
+            ValueRef::U(3),
+            ValueRef::Ip(ips[1]),
+            ValueRef::Text(&a),
+            ValueRef::Text(&b),
+        ];
+        for x in refs {
+            for y in refs {
+                assert_eq!(x.cmp(&y), x.to_owned().cmp(&y.to_owned()));
+            }
+        }
     }
 }
