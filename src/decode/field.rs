@@ -381,7 +381,7 @@ pub struct Packet {
 impl Packet {
     /// Calls `f` for every present field (timestamp included), in schema order, without
     /// allocating. This is the hot path of the timeline and the encoder.
-    pub fn visit(&self, mut f: impl FnMut(Field, ValueRef<'_>)) {
+    pub fn visit<'a>(&'a self, mut f: impl FnMut(Field, ValueRef<'a>)) {
         use ValueRef::{Ip, Mac, Text, U};
         #[allow(clippy::cast_sign_loss)]
         f(Field::Timestamp, U(self.ts.0 as u64));

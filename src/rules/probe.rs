@@ -5,8 +5,9 @@
 use super::model::{Evidence, Op};
 use super::select::Candidate;
 use crate::algebra::encoder::OwnedFillerKey;
+use crate::algebra::schema::FieldEncoder;
 use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
-use crate::decode::{Field, Packet, Value};
+use crate::decode::{Field, Packet, Value, ValueRef};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use std::collections::hash_map::Entry;
@@ -120,26 +121,42 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts the chunk's distinct (field, value) pairs first, in a map that stays small, then
+    /// looks each one up in the probe's table once: looking every occurrence up in the table
+    /// (thousands of leaves) and then counting its leaf was most of drafting's vector work.
+    /// Missing values come out in the order they first occur, as before; two values that share
+    /// a filler become two entries that intern to one leaf, which adds up to the same counts.
     fn of(table: &LeafTable, packets: &[Packet]) -> Self {
-        let mut found: FxHashMap<LeafId, u64> = FxHashMap::default();
-        let mut missing: Vec<(Field, OwnedFillerKey, u64)> = Vec::new();
-        let mut at: FxHashMap<(Field, OwnedFillerKey), usize> = FxHashMap::default();
+        let schema = table.schema();
+        let mut at: FxHashMap<(Field, ValueRef<'_>), usize> = FxHashMap::default();
+        let mut distinct: Vec<(Field, ValueRef<'_>, u64)> = Vec::new();
         for p in packets {
-            p.visit(|field, value| match table.lookup(field, value) {
-                Some(Ok(id)) => *found.entry(id).or_insert(0) += 1,
-                Some(Err(f)) => match at.entry((field, OwnedFillerKey::of(f))) {
+            p.visit(|field, value| {
+                // Skipped fields (the timestamp) have no leaf and a new value in every packet.
+                if matches!(schema.encoder(field), FieldEncoder::Skip) {
+                    return;
+                }
+                match at.entry((field, value)) {
                     Entry::Occupied(e) => {
-                        if let Some(m) = missing.get_mut(*e.get()) {
-                            m.2 += 1;
+                        if let Some(d) = distinct.get_mut(*e.get()) {
+                            d.2 += 1;
                         }
                     }
                     Entry::Vacant(e) => {
-                        missing.push((field, e.key().1.clone(), 1));
-                        e.insert(missing.len() - 1);
+                        distinct.push((field, value, 1));
+                        e.insert(distinct.len() - 1);
                     }
-                },
-                None => {}
+                }
             });
+        }
+        let mut found: FxHashMap<LeafId, u64> = FxHashMap::default();
+        let mut missing: Vec<(Field, OwnedFillerKey, u64)> = Vec::new();
+        for (field, value, c) in distinct {
+            match table.lookup(field, value) {
+                Some(Ok(id)) => *found.entry(id).or_insert(0) += c,
+                Some(Err(f)) => missing.push((field, OwnedFillerKey::of(f), c)),
+                None => {}
+            }
         }
         Tally { found, missing }
     }
