@@ -109,6 +109,11 @@ enum Command {
         /// optionally joined by `and`); the others are counted as filtered.
         #[arg(long, value_name = "EXPR")]
         filter: Option<String>,
+        /// Keep up to this many decoded packets in memory for rule drafting, which then need
+        /// not read and decode the capture again (faster, at about 200 bytes per packet);
+        /// a larger capture keeps none. 0 never keeps any.
+        #[arg(long, value_name = "N", default_value_t = holoscope::engine::kept::DEFAULT_KEEP)]
+        keep_packets: u64,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
@@ -123,6 +128,11 @@ enum Command {
         /// Write to a file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Keep up to this many decoded packets in memory for rule drafting, which then need
+        /// not read and decode the capture again (faster, at about 200 bytes per packet);
+        /// a larger capture keeps none. 0 never keeps any.
+        #[arg(long, value_name = "N", default_value_t = holoscope::engine::kept::DEFAULT_KEEP)]
+        keep_packets: u64,
     },
     /// Measure per-stage throughput and peak memory on a capture.
     Bench {
@@ -526,6 +536,7 @@ pub fn run() -> Result<(), Failure> {
             retention,
             write,
             filter,
+            keep_packets,
             #[cfg(feature = "follow")]
             follow,
             #[cfg(feature = "follow")]
@@ -549,7 +560,8 @@ pub fn run() -> Result<(), Failure> {
                 // Drafting (below, for a capture file) takes the decoded packets from the
                 // analysis instead of reading and decoding the file again.
                 keep_packets: drafts_from_file(capture.as_deref(), interface.as_deref())
-                    .then_some(engine::kept::DEFAULT_KEEP),
+                    .then_some(keep_packets)
+                    .filter(|n| *n > 0),
                 ..engine::Options::default()
             };
             let alerts: Option<Alerts> = follow_json.then(Alerts::default);
@@ -585,7 +597,8 @@ pub fn run() -> Result<(), Failure> {
                 filter_note(Some(f));
                 r = r.with_filter(f);
             }
-            // Drafting re-reads the file: not possible for stdin or a live capture.
+            // Drafting takes the packets the analysis kept, and reads the file again when it
+            // kept none (a capture past the budget): so only a file, not stdin or a live one.
             if let Some(path) = capture.as_deref()
                 && drafts_from_file(Some(path), interface.as_deref())
             {
@@ -608,7 +621,14 @@ pub fn run() -> Result<(), Failure> {
             format,
             accept,
             output,
-        }) => rules_cmd(&capture, format, accept.as_deref(), output.as_deref()),
+            keep_packets,
+        }) => rules_cmd(
+            &capture,
+            format,
+            accept.as_deref(),
+            output.as_deref(),
+            keep_packets,
+        ),
         Some(Command::Bench {
             capture,
             format,
@@ -773,10 +793,11 @@ fn rules_cmd(
     format: holoscope::rules::ExportFormat,
     accept: Option<&str>,
     output: Option<&Path>,
+    keep_packets: u64,
 ) -> Result<(), Failure> {
     use holoscope::rules::{Rule, Who};
     let opts = engine::Options {
-        keep_packets: Some(engine::kept::DEFAULT_KEEP),
+        keep_packets: Some(keep_packets).filter(|n| *n > 0),
         ..engine::Options::default()
     };
     let mut a = analyze(path, &opts)?;

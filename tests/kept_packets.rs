@@ -4,6 +4,8 @@
 //! (then nothing is kept and drafting reads the file).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use holoscope::engine::{self, Analysis};
 use holoscope::rules::filter::PacketFilter;
 use holoscope::rules::{draft_for, draft_for_taking};
@@ -70,5 +72,21 @@ fn eval_captures_draft_the_same_from_kept_packets() {
         } else {
             eprintln!("skipped: {} not found", path.display());
         }
+    }
+}
+
+#[test]
+fn the_commands_print_the_same_whether_they_keep_packets_or_not() {
+    let demo = demo();
+    let demo = demo.to_str().unwrap();
+    for args in [
+        vec!["report", demo, "--format", "json"],
+        vec!["rules", demo, "--format", "nft"],
+    ] {
+        let kept = common::holoscope(&args);
+        let none = common::holoscope(&[args.as_slice(), &["--keep-packets", "0"]].concat());
+        assert!(kept.status.success() && none.status.success(), "{args:?}");
+        assert!(!kept.stdout.is_empty());
+        assert_eq!(kept.stdout, none.stdout, "{args:?}");
     }
 }

@@ -972,7 +972,10 @@ mod tests {
             Op::Gt(u64::MAX),
             Op::Lt(5000),
             Op::Lt(0),
-            Op::Mask { mask: 0x12, bits: 0x02 },
+            Op::Mask {
+                mask: 0x12,
+                bits: 0x02,
+            },
             Op::Cidr("10.0.0.0".parse().unwrap(), 22),
             Op::Cidr("10.0.12.0".parse().unwrap(), 24),
             Op::Cidr("192.0.0.0".parse().unwrap(), 25),
@@ -999,6 +1002,10 @@ mod tests {
         // Ports, flags and destinations take the numeric path; the mixed source column not.
         assert!(numeric_used >= 20, "{numeric_used}");
         let src = FIELDS.iter().position(|f| *f == Field::SrcIp).unwrap();
-        assert!(Column::new(&s, &shared.cols[src], Field::SrcIp).numbers().is_none());
+        assert!(
+            Column::new(&s, &shared.cols[src], Field::SrcIp)
+                .numbers()
+                .is_none()
+        );
     }
 }
