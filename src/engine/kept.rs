@@ -53,11 +53,6 @@ impl KeptPackets {
         self.batches.iter().flat_map(|b| b.iter())
     }
 
-    /// The batches in file order.
-    pub fn batches(&self) -> impl Iterator<Item = &[Packet]> {
-        self.batches.iter().map(|b| b.as_slice())
-    }
-
     /// The packets in file order, batch by batch: each batch is moved out when nothing else
     /// holds it (the pass's consumers have let go once it ended), copied otherwise.
     pub fn into_batches(self) -> impl Iterator<Item = Vec<Packet>> {

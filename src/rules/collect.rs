@@ -114,8 +114,8 @@ pub(super) fn collect(
             }
         }
         // Serial on purpose: marking batches in parallel and then moving the samples out
-        // measured slower (0.35 s against 0.23 s on 1.5 M packets): it walks the packets
-        // twice and keeps every batch alive until the end.
+        // measured slower (0.35 s against 0.23 s on 1.5 M packets, before the class cursor):
+        // it walks the packets twice and keeps every batch alive until the end.
         Packets::Taken(k) => {
             let mut at = 0;
             for p in k.into_batches().flatten() {

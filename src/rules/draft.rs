@@ -6,10 +6,10 @@
 //! the capture, read and decoded again. It accumulates both in the hypervector algebra. The
 //! difference of the two mean vectors is what the wave added; each candidate (field, value)
 //! leaf is probed by cosine with that difference and by its novelty against the baseline, and
-//! the wave's concentration shifts add their significance. Those scores rank the evidence; [`super::select::choose`]
-//! then picks the smallest conjunction that covers the wave while sparing the baseline,
-//! measured on the packets. All drafts then replay at once for exact figures, from the header
-//! records the pass kept.
+//! the wave's concentration shifts add their significance. Those scores rank the evidence;
+//! [`super::select::choose`] then picks the smallest conjunction that covers the wave while
+//! sparing the baseline, measured on the packets. All drafts then replay at once for exact
+//! figures, from the header records the pass kept.
 //!
 //! When sources look spoofed (thousands of distinct addresses) and the chosen conditions say
 //! nothing about the source, no field tells attack from legitimate clients of the same
