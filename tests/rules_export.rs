@@ -282,3 +282,53 @@ fn suricata_sids_are_unique_and_in_range() {
     assert!(sids.iter().all(|s| (9_100_000..=9_999_999).contains(s)));
     assert!(sids.contains(&9_100_001));
 }
+
+/// A one-of set iptables or Suricata cannot hold in one rule (the scan's `tcp_flags=S,RA`) is
+/// written as one rule per value, each accepted by the real tools; a rate limit's iptables
+/// lines share one hashlimit bucket; Suricata numbers the further parts in their own sid
+/// blocks and never writes a sid twice.
+#[test]
+fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
+    let set = rules(&[
+        "R1 drop when src_ip=10.0.0.10,10.0.0.66 tcp_flags=S,RA proto=6 dst_ip=10.0.0.10,10.0.0.66",
+        "R2 rate-limit 10/s when tcp_flags=S,A,SA src_mac=00:1b:21:3a:9c:01,00:25:90:4e:01:0b proto=6",
+        "R3 drop when proto=1 icmp_type=0,3,5,8,11 ttl=1,2",
+        "R100001 drop when proto=6 dst_port=22",
+    ]);
+    validate_all(&set, "split");
+    let ipt = export(ExportFormat::Iptables, &set).unwrap();
+    let lines = |s: &str, id: &str| -> Vec<String> {
+        let tag = format!("\"holoscope {id}\"");
+        let cmt = format!("--comment \"{id}\"");
+        s.lines()
+            .filter(|l| !l.starts_with('#') && (l.contains(&tag) || l.contains(&cmt)))
+            .map(str::to_owned)
+            .collect()
+    };
+    let r1 = lines(&ipt, "R1");
+    assert_eq!(r1.len(), 2, "{ipt}");
+    assert!(r1[0].contains("--tcp-flags ALL SYN "), "{ipt}");
+    assert!(r1[1].contains("--tcp-flags ALL RST,ACK "), "{ipt}");
+    assert!(ipt.contains("# R1 is written as 2 rules"), "{ipt}");
+    let r2 = lines(&ipt, "R2");
+    assert_eq!(r2.len(), 6, "{ipt}");
+    assert!(
+        r2.iter().all(|l| l.contains("--hashlimit-name holo-R2 ")),
+        "{ipt}"
+    );
+    // 10 parts: more than a format may write for one rule.
+    assert!(
+        ipt.contains("# R3 not exported: ttl: this format has no one-of set"),
+        "{ipt}"
+    );
+    let sur = export(ExportFormat::Suricata, &set).unwrap();
+    let r1 = lines(&sur, "R1");
+    assert_eq!(r1.len(), 2, "{sur}");
+    assert!(r1[0].contains("flags:S; sid:9100001;"), "{sur}");
+    assert!(r1[1].contains("flags:RA; sid:9200001;"), "{sur}");
+    // R100001's own sid is R1's second part's: refused, the file stays loadable.
+    assert!(
+        sur.contains("# R100001 not exported: its sid is already used"),
+        "{sur}"
+    );
+}

@@ -268,6 +268,63 @@ pub(crate) fn ints(c: &Condition, vs: &[Value]) -> Result<Vec<u64>, Refusal> {
         .collect()
 }
 
+/// Most rules one rule may become in a format that lacks a one-of set for a field (Suricata
+/// numbers a rule's further parts in blocks of 100 000 sids: nine fit its range).
+pub const MAX_PARTS: usize = 9;
+
+/// A rule as an exact disjunction of rules without one-of sets on the conditions `split`
+/// selects: each selected `field=a,b` becomes one part per value, the cartesian product over
+/// several (conditions keep their order). A packet matches the rule exactly when it matches
+/// one of the parts, so a format with no set for a field (iptables and Suricata for
+/// `tcp_flags=S,RA`: the scan's probes and the target's resets) writes one line per part
+/// instead of refusing the rule. More than [`MAX_PARTS`] parts are refused.
+pub(crate) fn split_sets(
+    rule: &Rule,
+    split: impl Fn(&Condition) -> bool,
+) -> Result<Vec<Rule>, Refusal> {
+    let mut parts = vec![rule.clone()];
+    for (i, c) in rule.def.conditions.iter().enumerate() {
+        let Op::In(vs) = &c.op else {
+            continue;
+        };
+        if !split(c) {
+            continue;
+        }
+        let n = parts.len().saturating_mul(vs.len());
+        if n > MAX_PARTS {
+            return refuse(
+                c.field,
+                &format!(
+                    "this format has no one-of set for it, and writing the rule once per \
+                     value would take {n} rules (at most {MAX_PARTS})"
+                ),
+            );
+        }
+        let mut next = Vec::with_capacity(n);
+        for p in &parts {
+            for v in vs {
+                let mut q = p.clone();
+                if let Some(qc) = q.def.conditions.get_mut(i) {
+                    qc.op = Op::Eq(v.clone());
+                }
+                next.push(q);
+            }
+        }
+        parts = next;
+    }
+    Ok(parts)
+}
+
+/// The comment saying a rule is written as several.
+pub(crate) fn parts_comment(out: &mut String, prefix: &str, rule: &Rule, parts: usize) {
+    let _ = writeln!(
+        out,
+        "{prefix} {} is written as {parts} rules, one per value of its one-of sets that this \
+         format cannot hold in one rule",
+        rule.id
+    );
+}
+
 /// Text bytes that every exporter may write literally: `[A-Za-z0-9._/-]`. Anything else is
 /// escaped in the target's own syntax.
 pub(crate) fn is_safe_text_byte(b: u8) -> bool {
@@ -300,6 +357,62 @@ mod tests {
         assert_eq!(families(&r), [Fam::V4, Fam::V6]);
         let r: Rule = "R1 drop when ip_version=6 priority=1".parse().unwrap();
         assert_eq!(families(&r), [Fam::V6]);
+    }
+
+    /// The parts of a split rule match exactly the packets the rule matches, and no packet
+    /// matches two parts (so a shared rate-limit bucket counts each packet once).
+    #[test]
+    fn split_rules_match_what_the_rule_matches() {
+        use crate::decode::Packet;
+        let r: Rule = "R1 drop when src_ip=10.0.0.10,10.0.0.66 tcp_flags=S,RA ttl=64,128 \
+                       dst_port<1024 priority=1"
+            .parse()
+            .unwrap();
+        let parts = split_sets(&r, |c| c.field != Field::SrcIp).unwrap();
+        assert_eq!(parts.len(), 4);
+        for p in &parts {
+            let sets = p
+                .def
+                .conditions
+                .iter()
+                .filter(|c| matches!(c.op, Op::In(_)));
+            assert_eq!(sets.map(|c| c.field).collect::<Vec<_>>(), [Field::SrcIp]);
+            assert_eq!(p.def.conditions.len(), r.def.conditions.len());
+            assert_eq!(
+                (p.id, p.def.action, p.def.priority),
+                (r.id, r.def.action, 1)
+            );
+        }
+        let mut matched = 0;
+        for src in ["10.0.0.10", "10.0.0.66", "10.0.0.11"] {
+            for flags in [0x02u8, 0x14, 0x12, 0x04] {
+                for ttl in [64u8, 128, 63] {
+                    for port in [80u16, 4444] {
+                        let p = Packet {
+                            src_ip: Some(src.parse().unwrap()),
+                            tcp_flags: Some(flags),
+                            ttl: Some(ttl),
+                            dst_port: Some(port),
+                            ..Packet::default()
+                        };
+                        let n = parts.iter().filter(|q| q.matches(&p)).count();
+                        assert_eq!(n > 0, r.matches(&p), "{src} {flags} {ttl} {port}");
+                        assert!(n <= 1);
+                        matched += n;
+                    }
+                }
+            }
+        }
+        assert_eq!(matched, 2 * 2 * 2);
+        // Nothing selected: the rule itself.
+        assert_eq!(split_sets(&r, |_| false).unwrap(), std::slice::from_ref(&r));
+        // Too many parts: refused, naming the field that overflowed.
+        let big: Rule = "R2 drop when tcp_flags=S,RA,A icmp_type=1,2,3,4 priority=1"
+            .parse()
+            .unwrap();
+        let e = split_sets(&big, |_| true).unwrap_err();
+        assert!(e.0.starts_with("icmp_type: "), "{}", e.0);
+        assert!(e.0.contains("12 rules (at most 9)"), "{}", e.0);
     }
 
     #[test]

@@ -6,11 +6,17 @@
 //! built-in chains, so `iptables-restore FILE` replaces the filter table (use a dedicated host
 //! or merge by hand). Rate limits use `hashlimit` with one bucket per rule (`holo-R3`).
 //!
+//! A one-of set iptables cannot hold in one rule (`tcp_flags=S,RA`, `src_mac=A,B`, more than
+//! 15 ports) is written as one line per value, at most [`super::MAX_PARTS`], under a comment
+//! that says so. The lines of a rate limit share its `hashlimit` name, so they share one bucket
+//! and the limit stays the rule's.
+//!
 //! Lengths: `ip_len` is `-m length` (IP total length in both families). UDP payload sizes use
 //! `u32` on the UDP length field (payload + 8, IPv4 only); TCP payload length is refused.
 
 use super::{
-    Fam, Refusal, families, header, ints, precheck, proto_of, refusal_comment, refuse, shift,
+    Fam, Refusal, families, header, ints, parts_comment, precheck, proto_of, refusal_comment,
+    refuse, shift, split_sets,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
@@ -40,22 +46,46 @@ pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
             );
             continue;
         }
-        match line(r, fam) {
-            Ok(Some(l)) => {
-                let _ = writeln!(out, "-A holoscope {l}");
-            }
-            Ok(None) => {
-                let _ = writeln!(
-                    out,
-                    "# {} has no part in this address family: see the {other} export",
-                    r.id
-                );
+        let lines = split_sets(r, |c| !has_set(c)).and_then(|parts| {
+            parts
+                .iter()
+                .map(|p| line(p, fam))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match lines {
+            Ok(lines) => {
+                // A part that cannot match in this family (or at all) is left out.
+                let lines: Vec<String> = lines.into_iter().flatten().collect();
+                if lines.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "# {} has no part in this address family: see the {other} export",
+                        r.id
+                    );
+                }
+                if lines.len() > 1 {
+                    parts_comment(&mut out, "#", r, lines.len());
+                }
+                for l in lines {
+                    let _ = writeln!(out, "-A holoscope {l}");
+                }
             }
             Err(e) => refusal_comment(&mut out, "#", r, &e),
         }
     }
     out.push_str("COMMIT\n");
     out
+}
+
+/// Whether iptables matches the condition's one-of set in one rule: address lists (which
+/// iptables-restore itself expands into one rule per address) and `multiport` lists of up to
+/// 15 ports. Any other set is written as one rule per value ([`split_sets`]).
+fn has_set(c: &Condition) -> bool {
+    match (c.field, &c.op) {
+        (Field::SrcIp | Field::DstIp | Field::IpVersion, _) => true,
+        (Field::SrcPort | Field::DstPort, Op::In(vs)) => vs.len() <= 15,
+        _ => false,
+    }
 }
 
 /// The protocol the rule's conditions require (explicit `proto=N` or implied by a field);

@@ -1,6 +1,11 @@
-//! Suricata rules. Sids are `9_100_000 + rule number` (range 9_100_000..=9_999_999, unique per
-//! file because rule ids are; a rule numbered above 899_999 is refused). `msg` is
-//! `"holoscope R3"` and never carries packet text.
+//! Suricata rules. Sids are `9_100_000 + rule number` (range 9_100_000..=9_999_999; a rule
+//! numbered above 899_999 is refused). `msg` is `"holoscope R3"` and never carries packet text.
+//!
+//! Suricata has no one-of set outside addresses and ports, so a rule like `tcp_flags=S,RA` (a
+//! scan's probes and the target's resets) is written as one rule per value, at most
+//! [`super::MAX_PARTS`], under a comment that says so: the first keeps the rule's sid, part
+//! `k` gets `9_100_000 + k * 100_000 + rule number` (rule numbers below 100 000). Every sid of
+//! a file is unique: a rule whose sid another rule of the file took is refused.
 //!
 //! `drop` only blocks in inline IPS mode (NFQ/AF_PACKET IPS); in IDS mode it alerts. A rate
 //! limit is `drop` with `detection_filter:track by_dst, count N, seconds 1` (drop what
@@ -11,17 +16,21 @@
 //! the content string or the rule.
 
 use super::{
-    Fam, Refusal, families, header, ints, precheck, proto_of, refusal_comment, refuse, shift,
+    Fam, Refusal, families, header, ints, parts_comment, precheck, proto_of, refusal_comment,
+    refuse, shift, split_sets,
 };
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Op, Rule};
 use crate::text::Untrusted;
+use rustc_hash::FxHashSet;
 use std::fmt::Write as _;
 
 /// First sid of the range (the rule `R0` gets it).
 pub const SID_BASE: u32 = 9_100_000;
 /// Last sid of the range.
 pub const SID_MAX: u32 = 9_999_999;
+/// Sids between the parts of a rule written as several.
+pub const PART_STRIDE: u32 = 100_000;
 
 pub(super) fn export(rules: &[&Rule]) -> String {
     let mut out = String::new();
@@ -31,15 +40,69 @@ pub(super) fn export(rules: &[&Rule]) -> String {
         "Suricata (suricata -S FILE; drop blocks only in IPS mode)",
         rules,
     );
+    let mut used: FxHashSet<u32> = FxHashSet::default();
     for r in rules {
-        match line(r) {
-            Ok(l) => {
-                let _ = writeln!(out, "{l}");
+        let lines = split_sets(r, |c| {
+            !matches!(
+                c.field,
+                Field::SrcIp | Field::DstIp | Field::SrcPort | Field::DstPort
+            )
+        })
+        .and_then(|parts| {
+            parts
+                .iter()
+                .enumerate()
+                .map(|(k, p)| line(p, k))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .and_then(|lines| {
+            // Suricata refuses a whole file with a duplicate sid: a part numbered like another
+            // rule of this file (rule numbers of 100 000 and more) is refused instead.
+            if lines.iter().any(|(sid, _)| used.contains(sid)) {
+                return Err(Refusal(
+                    "its sid is already used by another rule of this file".into(),
+                ));
+            }
+            Ok(lines)
+        });
+        match lines {
+            Ok(lines) => {
+                if lines.len() > 1 {
+                    parts_comment(&mut out, "#", r, lines.len());
+                    if let Action::RateLimit(n) = r.def.action {
+                        let _ = writeln!(
+                            out,
+                            "# {}: each of them limits its own matches to {n} per second per \
+                             destination (Suricata counts per rule)",
+                            r.id
+                        );
+                    }
+                }
+                for (sid, l) in lines {
+                    used.insert(sid);
+                    let _ = writeln!(out, "{l}");
+                }
             }
             Err(e) => refusal_comment(&mut out, "#", r, &e),
         }
     }
     out
+}
+
+/// The sid of part `part` of rule number `id`: `SID_BASE + id` for the first (the only one of
+/// most rules), then blocks of [`PART_STRIDE`].
+fn sid(id: u32, part: usize) -> Result<u32, Refusal> {
+    let part = u32::try_from(part).unwrap_or(u32::MAX);
+    if part > 0 && id >= PART_STRIDE {
+        return Err(Refusal(
+            "a rule written as several needs a number below 100000 for its sids".into(),
+        ));
+    }
+    part.checked_mul(PART_STRIDE)
+        .and_then(|o| o.checked_add(SID_BASE))
+        .and_then(|s| s.checked_add(id))
+        .filter(|s| *s <= SID_MAX)
+        .ok_or_else(|| Refusal("rule number beyond the documented sid range".into()))
 }
 
 /// `content:"..."` with `|XX ..|` hex for every byte that is not plainly safe.
@@ -155,14 +218,11 @@ fn set_once(slot: &mut Option<String>, c: &Condition, v: String) -> Result<(), R
     Ok(())
 }
 
+/// Part `part` of a rule (see [`sid`]) as one Suricata rule, with its sid.
 #[allow(clippy::too_many_lines)]
-fn line(r: &Rule) -> Result<String, Refusal> {
+fn line(r: &Rule, part: usize) -> Result<(u32, String), Refusal> {
     precheck(r)?;
-    let sid =
-        r.id.0
-            .checked_add(SID_BASE)
-            .filter(|s| *s <= SID_MAX)
-            .ok_or_else(|| Refusal("rule number beyond the documented sid range".into()))?;
+    let sid = sid(r.id.0, part)?;
     let fams = families(r);
     if fams.is_empty() {
         return Err(Refusal(
@@ -293,13 +353,16 @@ fn line(r: &Rule) -> Result<String, Refusal> {
     opts.push(format!("sid:{sid}"));
     opts.push("rev:1".into());
     let any = || "any".to_string();
-    Ok(format!(
-        "{action} {proto} {} {} -> {} {} ({};)",
-        src.unwrap_or_else(any),
-        sport.unwrap_or_else(any),
-        dst.unwrap_or_else(any),
-        dport.unwrap_or_else(any),
-        opts.join("; ")
+    Ok((
+        sid,
+        format!(
+            "{action} {proto} {} {} -> {} {} ({};)",
+            src.unwrap_or_else(any),
+            sport.unwrap_or_else(any),
+            dst.unwrap_or_else(any),
+            dport.unwrap_or_else(any),
+            opts.join("; ")
+        ),
     ))
 }
 
