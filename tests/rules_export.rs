@@ -286,7 +286,7 @@ fn suricata_sids_are_unique_and_in_range() {
 /// A one-of set iptables or Suricata cannot hold in one rule (the scan's `tcp_flags=S,RA`) is
 /// written as one rule per value, each accepted by the real tools; a rate limit's iptables
 /// lines share one hashlimit bucket; Suricata numbers the further parts in their own sid
-/// blocks and never writes a sid twice.
+/// blocks and never writes a sid twice, and reads `ip_len` from each family's header.
 #[test]
 fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
     let set = rules(&[
@@ -294,6 +294,9 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
         "R2 rate-limit 10/s when tcp_flags=S,A,SA src_mac=00:1b:21:3a:9c:01,00:25:90:4e:01:0b proto=6",
         "R3 drop when proto=1 icmp_type=0,3,5,8,11 ttl=1,2",
         "R100001 drop when proto=6 dst_port=22",
+        "R4 drop when ip_len=100..200 src_ip=10.0.0.1",
+        "R5 alert when ip_len>1000 dst_ip=2001:db8::1",
+        "R6 drop when ip_len<60 proto=17",
     ]);
     validate_all(&set, "split");
     let ipt = export(ExportFormat::Iptables, &set).unwrap();
@@ -326,6 +329,26 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
     assert_eq!(r1.len(), 2, "{sur}");
     assert!(r1[0].contains("flags:S; sid:9100001;"), "{sur}");
     assert!(r1[1].contains("flags:RA; sid:9200001;"), "{sur}");
+    // ip_len: read from the family's header (IPv6: payload length, 40 less), once per
+    // family when the addresses leave it open.
+    assert!(
+        sur.contains("ipv4.hdr; byte_test:2,>=,100,2; byte_test:2,<=,200,2; sid:9100004;"),
+        "{sur}"
+    );
+    assert!(
+        sur.contains("ipv6.hdr; byte_test:2,>,960,4; sid:9100005;"),
+        "{sur}"
+    );
+    let r6 = lines(&sur, "R6");
+    assert_eq!(r6.len(), 2, "{sur}");
+    assert!(
+        r6[0].contains("ipv4.hdr; byte_test:2,<,60,2; sid:9100006;"),
+        "{sur}"
+    );
+    assert!(
+        r6[1].contains("ipv6.hdr; byte_test:2,<,20,4; sid:9200006;"),
+        "{sur}"
+    );
     // R100001's own sid is R1's second part's: refused, the file stays loadable.
     assert!(
         sur.contains("# R100001 not exported: its sid is already used"),

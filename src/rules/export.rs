@@ -315,12 +315,11 @@ pub(crate) fn split_sets(
     Ok(parts)
 }
 
-/// The comment saying a rule is written as several.
-pub(crate) fn parts_comment(out: &mut String, prefix: &str, rule: &Rule, parts: usize) {
+/// The comment saying a rule is written as several, and why (fixed text).
+pub(crate) fn parts_comment(out: &mut String, prefix: &str, rule: &Rule, parts: usize, why: &str) {
     let _ = writeln!(
         out,
-        "{prefix} {} is written as {parts} rules, one per value of its one-of sets that this \
-         format cannot hold in one rule",
+        "{prefix} {} is written as {parts} rules, one per {why}",
         rule.id
     );
 }

@@ -64,7 +64,13 @@ pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
                     );
                 }
                 if lines.len() > 1 {
-                    parts_comment(&mut out, "#", r, lines.len());
+                    parts_comment(
+                        &mut out,
+                        "#",
+                        r,
+                        lines.len(),
+                        "value of a one-of set iptables cannot hold in one rule",
+                    );
                 }
                 for l in lines {
                     let _ = writeln!(out, "-A holoscope {l}");

@@ -7,6 +7,16 @@
 //! `k` gets `9_100_000 + k * 100_000 + rule number` (rule numbers below 100 000). Every sid of
 //! a file is unique: a rule whose sid another rule of the file took is refused.
 //!
+//! `ip_len` (the IP total length, no Suricata 7 keyword) is a `byte_test` on the `ipv4.hdr`
+//! or `ipv6.hdr` buffer; a rule whose addresses leave the family open is written once per
+//! family, and these parts count towards the same limit.
+//!
+//! Suricata treats a rule of addresses, ports and `ip_proto` alone as IP-only: it is inspected
+//! once per flow direction, so an alert fires once per flow direction and a `drop` drops the
+//! rest of the flow with its first packet; a packet keyword (`flags`, `byte_test`, `dsize`,
+//! `ttl`...) makes it inspected on every packet. `tests/suricata_replay.rs` runs Suricata on
+//! captures and checks both against holoscope's own matcher.
+//!
 //! `drop` only blocks in inline IPS mode (NFQ/AF_PACKET IPS); in IDS mode it alerts. A rate
 //! limit is `drop` with `detection_filter:track by_dst, count N, seconds 1` (drop what
 //! exceeds N matches per second per destination host: Suricata 7 has no per-rule tracking here). Text conditions use the sticky buffers (`dns.query`,
@@ -42,33 +52,34 @@ pub(super) fn export(rules: &[&Rule]) -> String {
     );
     let mut used: FxHashSet<u32> = FxHashSet::default();
     for r in rules {
-        let lines = split_sets(r, |c| {
-            !matches!(
-                c.field,
-                Field::SrcIp | Field::DstIp | Field::SrcPort | Field::DstPort
-            )
-        })
-        .and_then(|parts| {
-            parts
-                .iter()
-                .enumerate()
-                .map(|(k, p)| line(p, k))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .and_then(|lines| {
-            // Suricata refuses a whole file with a duplicate sid: a part numbered like another
-            // rule of this file (rule numbers of 100 000 and more) is refused instead.
-            if lines.iter().any(|(sid, _)| used.contains(sid)) {
-                return Err(Refusal(
-                    "its sid is already used by another rule of this file".into(),
-                ));
-            }
-            Ok(lines)
-        });
+        let lines = parts(r)
+            .and_then(|parts| {
+                parts
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| line(p, k))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .and_then(|lines| {
+                // Suricata refuses a whole file with a duplicate sid: a part numbered like another
+                // rule of this file (rule numbers of 100 000 and more) is refused instead.
+                if lines.iter().any(|(sid, _)| used.contains(sid)) {
+                    return Err(Refusal(
+                        "its sid is already used by another rule of this file".into(),
+                    ));
+                }
+                Ok(lines)
+            });
         match lines {
             Ok(lines) => {
                 if lines.len() > 1 {
-                    parts_comment(&mut out, "#", r, lines.len());
+                    let why = if lines.len() > 1 && per_family(r) {
+                        "IP family its ip_len reads and value of a one-of set Suricata cannot \
+                         hold in one rule"
+                    } else {
+                        "value of a one-of set Suricata cannot hold in one rule"
+                    };
+                    parts_comment(&mut out, "#", r, lines.len(), why);
                     if let Action::RateLimit(n) = r.def.action {
                         let _ = writeln!(
                             out,
@@ -87,6 +98,76 @@ pub(super) fn export(rules: &[&Rule]) -> String {
         }
     }
     out
+}
+
+/// The rules Suricata writes for one rule: one per IP family when an `ip_len` condition must
+/// read the family's own header and the addresses leave both open, times one per value of a
+/// one-of set Suricata has no form for. Parts whose conditions contradict each other match
+/// nothing and are left out.
+fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
+    let by_family: Vec<Rule> = if per_family(r) {
+        let mut v = Vec::new();
+        for version in [4, 6] {
+            let mut q = r.clone();
+            let c = Condition::new(Field::IpVersion, Op::Eq(Value::U(version)))
+                .map_err(|e| Refusal(e.to_string()))?;
+            q.def.conditions.push(c);
+            v.push(q);
+        }
+        v
+    } else {
+        vec![r.clone()]
+    };
+    let mut out = Vec::new();
+    for q in &by_family {
+        let split = split_sets(q, |c| {
+            !matches!(
+                c.field,
+                Field::SrcIp | Field::DstIp | Field::SrcPort | Field::DstPort
+            )
+        })?;
+        out.extend(split.into_iter().filter(|p| !families(p).is_empty()));
+    }
+    if out.is_empty() {
+        return Err(Refusal(
+            "its conditions cannot all hold for one packet".into(),
+        ));
+    }
+    if out.len() > super::MAX_PARTS {
+        return Err(Refusal(format!(
+            "written once per IP family and set value it would take {} rules (at most {})",
+            out.len(),
+            super::MAX_PARTS
+        )));
+    }
+    Ok(out)
+}
+
+/// Whether the rule is written once per IP family: its `ip_len` reads the family's own
+/// header, and its addresses leave both families open.
+fn per_family(r: &Rule) -> bool {
+    families(r).len() > 1 && r.def.conditions.iter().any(|c| c.field == Field::IpLen)
+}
+
+/// `byte_test` keywords for an integer condition on a 2-byte big-endian header field at
+/// `at` of the current buffer, the condition's values shifted by `offset`.
+fn byte_test(c: &Condition, at: u32, offset: i64) -> Result<Vec<String>, Refusal> {
+    let s = |n| shift(c, n, offset, 65535);
+    let t = |op: &str, n: u64| format!("byte_test:2,{op},{n},{at}");
+    Ok(match &c.op {
+        Op::Eq(Value::U(n)) => vec![t("=", s(*n)?)],
+        Op::Range(lo, hi) => {
+            let (lo, hi) = (s(*lo)?, s(*hi)?);
+            if lo == hi {
+                vec![t("=", lo)]
+            } else {
+                vec![t(">=", lo), t("<=", hi)]
+            }
+        }
+        Op::Gt(n) => vec![t(">", s(*n)?)],
+        Op::Lt(n) => vec![t("<", s(*n)?)],
+        _ => return refuse(c.field, "operator not expressible in Suricata"),
+    })
 }
 
 /// The sid of part `part` of rule number `id`: `SID_BASE + id` for the first (the only one of
@@ -251,12 +332,14 @@ fn line(r: &Rule, part: usize) -> Result<(u32, String), Refusal> {
                     Op::Eq(Value::U(6)) => Fam::V6,
                     _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
                 };
+                // An address, or the family's own header buffer that `ip_len` reads, says
+                // the version; Suricata has no keyword for it.
                 if fams != [want]
                     || !r
                         .def
                         .conditions
                         .iter()
-                        .any(|c| matches!(c.field, Field::SrcIp | Field::DstIp))
+                        .any(|c| matches!(c.field, Field::SrcIp | Field::DstIp | Field::IpLen))
                 {
                     return refuse(
                         c.field,
@@ -298,6 +381,18 @@ fn line(r: &Rule, part: usize) -> Result<(u32, String), Refusal> {
                 Op::Eq(Value::U(0)) => opts.push("fragbits:!D".into()),
                 _ => return refuse(c.field, "only df=0 or df=1 is expressible"),
             },
+            // The IP total length is a header field Suricata 7 has no keyword for: it is
+            // read from the family's header buffer (IPv4 total length; IPv6 payload length,
+            // which excludes the 40-byte fixed header that `ip_len` counts).
+            Field::IpLen => {
+                let (buf, at, offset) = match fams.as_slice() {
+                    [Fam::V4] => ("ipv4.hdr", 2, 0),
+                    [Fam::V6] => ("ipv6.hdr", 4, -40),
+                    _ => return refuse(c.field, "the IP family must be known in Suricata"),
+                };
+                opts.push(buf.into());
+                opts.extend(byte_test(c, at, offset)?);
+            }
             Field::PayloadLen => opts.extend(uint(c, "dsize", 0, 65535)?),
             Field::DnsSize | Field::NtpSize => {
                 proto.get_or_insert_with(|| "udp".into());
