@@ -349,6 +349,11 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
         r6[1].contains("ipv6.hdr; byte_test:2,<,20,4; sid:9200006;"),
         "{sur}"
     );
+    // A field Suricata cannot match at all is refused for what it is, not split first.
+    assert!(
+        sur.contains("# R2 not exported: src_mac: no Suricata equivalent"),
+        "{sur}"
+    );
     // R100001's own sid is R1's second part's: refused, the file stays loadable.
     assert!(
         sur.contains("# R100001 not exported: its sid is already used"),

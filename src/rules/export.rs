@@ -414,6 +414,60 @@ mod tests {
         assert!(e.0.contains("12 rules (at most 9)"), "{}", e.0);
     }
 
+    proptest::proptest! {
+        /// Any mix of sets, split on any of them: every packet matches the rule exactly when
+        /// it matches one part, and never two parts.
+        #[test]
+        fn split_parts_are_an_exact_disjoint_cover(
+            flags in proptest::collection::btree_set(0u64..8, 1..4),
+            ttls in proptest::collection::btree_set(60u64..64, 1..3),
+            ports in proptest::collection::btree_set(20u64..24, 1..3),
+            split_ports in proptest::bool::ANY,
+            packets in proptest::collection::vec((0u8..8, 60u8..64, 20u16..24), 1..40),
+        ) {
+            use crate::decode::Packet;
+            let op = |vs: &std::collections::BTreeSet<u64>| {
+                let v: Vec<Value> = vs.iter().map(|n| Value::U(*n)).collect();
+                if v.len() == 1 { Op::Eq(v[0].clone()) } else { Op::In(v) }
+            };
+            let conds = vec![
+                Condition::new(Field::TcpFlags, op(&flags)).unwrap(),
+                Condition::new(Field::Ttl, op(&ttls)).unwrap(),
+                Condition::new(Field::DstPort, op(&ports)).unwrap(),
+            ];
+            let r = Rule::new(
+                super::super::model::RuleId(1),
+                super::super::model::RuleDef {
+                    action: super::super::model::Action::Drop,
+                    conditions: conds,
+                    priority: 1,
+                },
+            );
+            let split = split_sets(&r, |c| split_ports || c.field != Field::DstPort);
+            let mut expect = flags.len() * ttls.len();
+            if split_ports {
+                expect *= ports.len();
+            }
+            if expect > MAX_PARTS {
+                proptest::prop_assert!(split.is_err());
+                return Ok(());
+            }
+            let parts = split.unwrap();
+            proptest::prop_assert_eq!(parts.len(), expect);
+            for (f, t, port) in packets {
+                let p = Packet {
+                    tcp_flags: Some(f),
+                    ttl: Some(t),
+                    dst_port: Some(port),
+                    ..Packet::default()
+                };
+                let n = parts.iter().filter(|q| q.matches(&p)).count();
+                proptest::prop_assert_eq!(n > 0, r.matches(&p));
+                proptest::prop_assert!(n <= 1);
+            }
+        }
+    }
+
     #[test]
     fn format_names_round_trip() {
         for f in ExportFormat::ALL {

@@ -46,7 +46,7 @@ pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
             );
             continue;
         }
-        let lines = split_sets(r, |c| !has_set(c)).and_then(|parts| {
+        let lines = split_sets(r, split_here).and_then(|parts| {
             parts
                 .iter()
                 .map(|p| line(p, fam))
@@ -83,13 +83,25 @@ pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
     out
 }
 
-/// Whether iptables matches the condition's one-of set in one rule: address lists (which
-/// iptables-restore itself expands into one rule per address) and `multiport` lists of up to
-/// 15 ports. Any other set is written as one rule per value ([`split_sets`]).
-fn has_set(c: &Condition) -> bool {
+/// Whether a one-of set on the condition is written as one rule per value ([`split_sets`]):
+/// iptables matches address lists (iptables-restore expands them itself) and `multiport` lists
+/// of up to 15 ports in one rule, and fields it cannot match at all are refused as they are.
+fn split_here(c: &Condition) -> bool {
     match (c.field, &c.op) {
-        (Field::SrcIp | Field::DstIp | Field::IpVersion, _) => true,
-        (Field::SrcPort | Field::DstPort, Op::In(vs)) => vs.len() <= 15,
+        (Field::SrcPort | Field::DstPort, Op::In(vs)) => vs.len() > 15,
+        (
+            Field::Proto
+            | Field::TcpFlags
+            | Field::Ttl
+            | Field::IpLen
+            | Field::Df
+            | Field::PayloadLen
+            | Field::DnsSize
+            | Field::NtpSize
+            | Field::IcmpType
+            | Field::SrcMac,
+            _,
+        ) => true,
         _ => false,
     }
 }

@@ -120,12 +120,7 @@ fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
     };
     let mut out = Vec::new();
     for q in &by_family {
-        let split = split_sets(q, |c| {
-            !matches!(
-                c.field,
-                Field::SrcIp | Field::DstIp | Field::SrcPort | Field::DstPort
-            )
-        })?;
+        let split = split_sets(q, split_here)?;
         out.extend(split.into_iter().filter(|p| !families(p).is_empty()));
     }
     if out.is_empty() {
@@ -141,6 +136,33 @@ fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
         )));
     }
     Ok(out)
+}
+
+/// Whether a one-of set on the condition is written as one rule per value: Suricata holds
+/// address and port lists in one rule, and fields it cannot match at all (`src_mac`, ALPN)
+/// are refused as they are.
+fn split_here(c: &Condition) -> bool {
+    matches!(
+        c.field,
+        Field::Proto
+            | Field::IpVersion
+            | Field::TcpFlags
+            | Field::TcpWindow
+            | Field::Ttl
+            | Field::Df
+            | Field::IpLen
+            | Field::PayloadLen
+            | Field::DnsSize
+            | Field::NtpSize
+            | Field::IcmpType
+            | Field::IcmpCode
+            | Field::DnsQname
+            | Field::TlsSni
+            | Field::HttpHost
+            | Field::HttpPath
+            | Field::HttpUserAgent
+            | Field::HttpMethod
+    )
 }
 
 /// Whether the rule is written once per IP family: its `ip_len` reads the family's own
