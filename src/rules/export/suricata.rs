@@ -19,19 +19,22 @@
 //!
 //! `drop` only blocks in inline IPS mode (NFQ/AF_PACKET IPS); in IDS mode it alerts. A rate
 //! limit is `drop` with `detection_filter:track by_dst, count N, seconds 1` (drop what
-//! exceeds N matches per second per destination host: Suricata 7 has no per-rule tracking here). Text conditions use the sticky buffers (`dns.query`,
-//! `tls.sni`, `http.host.raw`, `http.uri.raw`, `http.user_agent`, `http.method`) with
+//! exceeds N matches per second per destination host: Suricata 7 has no per-rule tracking
+//! here). Text conditions use the sticky buffers (`dns.query`, `tls.sni`, `http.host.raw`, `http.uri.raw`, `http.user_agent`, `http.method`) with
 //! `content:"..."; startswith; endswith;` (exact match); every byte outside `[A-Za-z0-9._/-]`
 //! is written as `|XX|` hex, so quotes, semicolons, backslashes and control bytes cannot end
 //! the content string or the rule.
 
+mod parts;
+
 use super::{
     Fam, Refusal, families, header, ints, parts_comment, precheck, proto_of, refusal_comment,
-    refuse, shift, split_sets,
+    refuse, shift,
 };
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Op, Rule};
 use crate::text::Untrusted;
+use parts::{parts, per_family, sid};
 use rustc_hash::FxHashSet;
 use std::fmt::Write as _;
 
@@ -100,77 +103,6 @@ pub(super) fn export(rules: &[&Rule]) -> String {
     out
 }
 
-/// The rules Suricata writes for one rule: one per IP family when an `ip_len` condition must
-/// read the family's own header and the addresses leave both open, times one per value of a
-/// one-of set Suricata has no form for. Parts whose conditions contradict each other match
-/// nothing and are left out.
-fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
-    let by_family: Vec<Rule> = if per_family(r) {
-        let mut v = Vec::new();
-        for version in [4, 6] {
-            let mut q = r.clone();
-            let c = Condition::new(Field::IpVersion, Op::Eq(Value::U(version)))
-                .map_err(|e| Refusal(e.to_string()))?;
-            q.def.conditions.push(c);
-            v.push(q);
-        }
-        v
-    } else {
-        vec![r.clone()]
-    };
-    let mut out = Vec::new();
-    for q in &by_family {
-        let split = split_sets(q, split_here)?;
-        out.extend(split.into_iter().filter(|p| !families(p).is_empty()));
-    }
-    if out.is_empty() {
-        return Err(Refusal(
-            "its conditions cannot all hold for one packet".into(),
-        ));
-    }
-    if out.len() > super::MAX_PARTS {
-        return Err(Refusal(format!(
-            "written once per IP family and set value it would take {} rules (at most {})",
-            out.len(),
-            super::MAX_PARTS
-        )));
-    }
-    Ok(out)
-}
-
-/// Whether a one-of set on the condition is written as one rule per value: Suricata holds
-/// address and port lists in one rule, and fields it cannot match at all (`src_mac`, ALPN)
-/// are refused as they are.
-fn split_here(c: &Condition) -> bool {
-    matches!(
-        c.field,
-        Field::Proto
-            | Field::IpVersion
-            | Field::TcpFlags
-            | Field::TcpWindow
-            | Field::Ttl
-            | Field::Df
-            | Field::IpLen
-            | Field::PayloadLen
-            | Field::DnsSize
-            | Field::NtpSize
-            | Field::IcmpType
-            | Field::IcmpCode
-            | Field::DnsQname
-            | Field::TlsSni
-            | Field::HttpHost
-            | Field::HttpPath
-            | Field::HttpUserAgent
-            | Field::HttpMethod
-    )
-}
-
-/// Whether the rule is written once per IP family: its `ip_len` reads the family's own
-/// header, and its addresses leave both families open.
-fn per_family(r: &Rule) -> bool {
-    families(r).len() > 1 && r.def.conditions.iter().any(|c| c.field == Field::IpLen)
-}
-
 /// `byte_test` keywords for an integer condition on a 2-byte big-endian header field at
 /// `at` of the current buffer, the condition's values shifted by `offset`.
 fn byte_test(c: &Condition, at: u32, offset: i64) -> Result<Vec<String>, Refusal> {
@@ -190,22 +122,6 @@ fn byte_test(c: &Condition, at: u32, offset: i64) -> Result<Vec<String>, Refusal
         Op::Lt(n) => vec![t("<", s(*n)?)],
         _ => return refuse(c.field, "operator not expressible in Suricata"),
     })
-}
-
-/// The sid of part `part` of rule number `id`: `SID_BASE + id` for the first (the only one of
-/// most rules), then blocks of [`PART_STRIDE`].
-fn sid(id: u32, part: usize) -> Result<u32, Refusal> {
-    let part = u32::try_from(part).unwrap_or(u32::MAX);
-    if part > 0 && id >= PART_STRIDE {
-        return Err(Refusal(
-            "a rule written as several needs a number below 100000 for its sids".into(),
-        ));
-    }
-    part.checked_mul(PART_STRIDE)
-        .and_then(|o| o.checked_add(SID_BASE))
-        .and_then(|s| s.checked_add(id))
-        .filter(|s| *s <= SID_MAX)
-        .ok_or_else(|| Refusal("rule number beyond the documented sid range".into()))
 }
 
 /// `content:"..."` with `|XX ..|` hex for every byte that is not plainly safe.
