@@ -1,0 +1,183 @@
+//! The value columns of the samples: each packet's value of a field as an index into the
+//! field's distinct values, with wave and baseline counts per value, and the same values as
+//! plain numbers for counting range, bound, mask and prefix candidates in one loop.
+
+use super::{FIELDS, Sample};
+use crate::decode::{Field, Packet, ValueRef};
+use rustc_hash::FxHashMap;
+use std::net::IpAddr;
+
+/// No value of the field (the packet lacks it).
+pub(super) const ABSENT: u32 = u32::MAX;
+
+/// Every baseline sample packet's value of one drafting field, as an index into the field's
+/// distinct values, with the count of each over the whole sample.
+pub(super) struct BaseColumn<'a> {
+    pub(super) ids: FxHashMap<ValueRef<'a>, u32>,
+    pub(super) values: Vec<ValueRef<'a>>,
+    pub(super) base: Vec<u32>,
+    /// Baseline packets per value index (the first greedy step counts the whole sample).
+    pub(super) all: Vec<u64>,
+}
+
+/// The baseline sample's columns for every drafting field. Every wave of a capture is drafted
+/// against the same baseline sample, so these are found once and shared: hashing the 60,000
+/// baseline packets' values again for each of 60 waves was a sixth of drafting's time.
+pub struct BaseColumns<'a> {
+    pub(super) packets: &'a [Packet],
+    pub(super) cols: Vec<BaseColumn<'a>>,
+}
+
+impl<'a> BaseColumns<'a> {
+    /// The columns of `base` (the [`Sample::base`] they will be used with).
+    #[must_use]
+    pub fn new(base: &'a [Packet]) -> Self {
+        let cols = FIELDS
+            .iter()
+            .map(|&field| {
+                let mut col = BaseColumn {
+                    ids: FxHashMap::default(),
+                    values: Vec::new(),
+                    base: Vec::with_capacity(base.len()),
+                    all: Vec::new(),
+                };
+                for p in base {
+                    let id = match crate::rules::matcher::field_value(p, field) {
+                        None => ABSENT,
+                        Some(v) => *col.ids.entry(v).or_insert_with(|| {
+                            col.values.push(v);
+                            col.all.push(0);
+                            u32::try_from(col.values.len() - 1).unwrap_or(ABSENT)
+                        }),
+                    };
+                    if let Some(n) = col.all.get_mut(id as usize) {
+                        *n += 1;
+                    }
+                    col.base.push(id);
+                }
+                col
+            })
+            .collect();
+        BaseColumns {
+            packets: base,
+            cols,
+        }
+    }
+}
+
+/// Every sample packet's value of one drafting field, as an index into the field's distinct
+/// values (the baseline's first, then those only the wave has), found once per [`choose`]:
+/// each greedy step then counts indices instead of hashing every packet's value again for
+/// every field.
+pub(super) struct Column<'c, 'a> {
+    pub(super) shared: &'c BaseColumn<'a>,
+    /// Values the baseline sample does not have, with indices after the baseline's.
+    pub(super) extra: Vec<ValueRef<'a>>,
+    pub(super) extra_ids: FxHashMap<ValueRef<'a>, u32>,
+    pub(super) wave: Vec<u32>,
+    /// The values as plain numbers, found on the first range or prefix candidate.
+    pub(super) numbers: std::cell::OnceCell<Option<Numbers>>,
+}
+
+/// Every value of a column as a plain number, by value index, when they are all integers or
+/// all IPv4 addresses: a range, bound, prefix or mask candidate is then counted in a tight
+/// loop over these instead of matching each value through [`Condition::matches_value`]
+/// (those scans were a third of the condition search).
+pub(super) enum Numbers {
+    U(Vec<u64>),
+    V4(Vec<u32>),
+}
+
+impl Numbers {
+    pub(super) fn of<'a>(mut values: impl Iterator<Item = ValueRef<'a>>) -> Option<Self> {
+        let first = values.next()?;
+        let rest = std::iter::once(first).chain(values);
+        match first {
+            ValueRef::U(_) => rest
+                .map(|v| match v {
+                    ValueRef::U(x) => Some(x),
+                    _ => None,
+                })
+                .collect::<Option<Vec<u64>>>()
+                .map(Numbers::U),
+            ValueRef::Ip(IpAddr::V4(_)) => rest
+                .map(|v| match v {
+                    ValueRef::Ip(IpAddr::V4(a)) => Some(u32::from(a)),
+                    _ => None,
+                })
+                .collect::<Option<Vec<u32>>>()
+                .map(Numbers::V4),
+            _ => None,
+        }
+    }
+}
+
+impl<'c, 'a> Column<'c, 'a> {
+    pub(super) fn new(s: &Sample<'a>, shared: &'c BaseColumn<'a>, field: Field) -> Self {
+        let mut extra_ids: FxHashMap<ValueRef<'a>, u32> = FxHashMap::default();
+        let mut extra = Vec::new();
+        let n_base = shared.values.len();
+        let wave = s
+            .wave
+            .iter()
+            .map(|p| {
+                let Some(v) = crate::rules::matcher::field_value(p, field) else {
+                    return ABSENT;
+                };
+                if let Some(id) = shared.ids.get(&v) {
+                    return *id;
+                }
+                *extra_ids.entry(v).or_insert_with(|| {
+                    extra.push(v);
+                    u32::try_from(n_base + extra.len() - 1).unwrap_or(ABSENT)
+                })
+            })
+            .collect();
+        Column {
+            shared,
+            extra,
+            extra_ids,
+            wave,
+            numbers: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The index of a value, if either sample has it.
+    pub(super) fn id_of(&self, v: ValueRef<'_>) -> Option<u32> {
+        // Maps are covariant in their keys: look up with the shorter-lived value.
+        let (shared, extra): (&FxHashMap<ValueRef<'_>, u32>, &FxHashMap<ValueRef<'_>, u32>) =
+            (&self.shared.ids, &self.extra_ids);
+        shared.get(&v).or_else(|| extra.get(&v)).copied()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.shared.values.len() + self.extra.len()
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = ValueRef<'a>> + '_ {
+        self.shared.values.iter().chain(&self.extra).copied()
+    }
+
+    pub(super) fn numbers(&self) -> Option<&Numbers> {
+        self.numbers
+            .get_or_init(|| Numbers::of(self.values()))
+            .as_ref()
+    }
+}
+
+/// Wave and baseline packets over the value indices whose number satisfies `hit`.
+pub(super) fn sum_where<T: Copy>(
+    xs: &[T],
+    counts: &[(u64, u64)],
+    hit: impl Fn(T) -> bool,
+) -> (usize, usize) {
+    let (mut nw, mut nb) = (0u64, 0u64);
+    for (x, (w, b)) in xs.iter().zip(counts) {
+        if hit(*x) {
+            nw += w;
+            nb += b;
+        }
+    }
+    let n = |x: u64| usize::try_from(x).unwrap_or(usize::MAX);
+    (n(nw), n(nb))
+}
