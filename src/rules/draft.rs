@@ -15,16 +15,23 @@
 //! nothing about the source, no field tells attack from legitimate clients of the same
 //! service: the draft is a rate limit at a high quantile of the baseline rate of the matching
 //! traffic, never a list of addresses.
+//!
+//! Building a draft's rule and explanation is `draft/rule.rs`; replaying drafts and edited
+//! rules is `draft/replays.rs`.
+
+mod replays;
+mod rule;
+
+use replays::replay_drafts;
+pub use replays::{apply, replay_all, replay_capture};
+use rule::{build_rule, explain};
 
 use super::collect::{Collected, Packets, collect};
-use super::headers::Headers;
-use super::model::{
-    Action, Change, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status, Who,
-};
+use super::model::{Change, Rule, RuleId, Who};
 use super::probe::{Probe, Score, WaveProbe, evidence};
-use super::replay::{Label, ReplayCounts, Replayer};
-use super::scan::{Class, Plan, scan};
-use super::select::{BaseColumns, Choice, Sample, choose_with};
+use super::replay::ReplayCounts;
+use super::scan::Plan;
+use super::select::{BaseColumns, Sample, choose_with};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
 use crate::engine::Analysis;
@@ -291,210 +298,4 @@ fn spoofed_sources(wave: &[Packet]) -> (usize, bool) {
     let n = distinct.len();
     let spread = n >= SPOOFED_SOURCES || (wave.len() >= 100 && n * 10 >= wave.len() * 3);
     (n, spread)
-}
-
-fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>) -> Rule {
-    let conditions: Vec<_> = choice.conditions.iter().map(|c| c.cond.clone()).collect();
-    let mut rule = Rule::new(
-        id,
-        RuleDef {
-            action: Action::Drop,
-            conditions,
-            priority: DEFAULT_PRIORITY,
-        },
-    );
-    let (_, spread) = spoofed_sources(s.wave);
-    // A source address, or a fixed source port (a reflector's service), tells the attack
-    // apart; a source MAC (the upstream router) or a port range does not.
-    let source_named = rule.def.conditions.iter().any(|c| {
-        c.field == Field::SrcIp
-            || (c.field == Field::SrcPort && matches!(c.op, Op::Eq(_) | Op::In(_)))
-    });
-    if spread && !source_named {
-        rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
-    } else if choice.collateral > MAX_DROP_COLLATERAL {
-        rule.def.action = Action::Alert;
-    }
-    rule.provenance = Provenance {
-        wave: Some(wave.to_string()),
-        evidence: Vec::new(),
-        status: Status::Draft,
-        history: Vec::new(),
-    };
-    rule
-}
-
-/// Twice the 99th percentile of the per-second rate of baseline traffic the rule matches,
-/// at least [`MIN_RATE_PPS`].
-fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
-    let mut per_sec: FxHashMap<i64, f64> = FxHashMap::default();
-    for p in s.base.iter().filter(|p| rule.matches(p)) {
-        *per_sec.entry(p.ts.0.div_euclid(1_000_000_000)).or_default() += s.base_stride;
-    }
-    let mut rates: Vec<f64> = per_sec.into_values().collect();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let seconds = s.base_seconds.ceil().max(1.0) as usize;
-    rates.resize(seconds.max(rates.len()), 0.0);
-    rates.sort_by(f64::total_cmp);
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let q = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let pps = (2.0 * q).ceil().min(f64::from(u32::MAX)) as u32;
-    pps.max(MIN_RATE_PPS)
-}
-
-fn explain(rule: &Rule, choice: &Choice, wave: &[Packet], s: &Sample<'_>, subject: &str) -> String {
-    let conds: Vec<String> = rule
-        .def
-        .conditions
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let mut text = format!(
-        "{} condition(s) [{}] keep an estimated {:.1}% {subject} and match {:.2}% of baseline packets",
-        conds.len(),
-        conds.join(" "),
-        choice.coverage * 100.0,
-        choice.collateral * 100.0
-    );
-    if rule.def.action == Action::Alert {
-        text += &format!(
-            "; alert, not drop: it would also hit more than {:.0}% of baseline traffic, so it needs narrowing before it blocks anything",
-            MAX_DROP_COLLATERAL * 100.0
-        );
-    }
-    if let Action::RateLimit(pps) = rule.def.action {
-        let (n, _) = spoofed_sources(wave);
-        text += &format!(
-            "; rate limit, not drop: {n} distinct source addresses in {} sampled wave packets look spoofed and no source field separates the attack from legitimate clients of the same traffic, so the limit is {pps} packets/s (twice the 99th percentile per-second rate of matching baseline traffic over {:.0} s, at least {MIN_RATE_PPS})",
-            wave.len(),
-            s.base_seconds
-        );
-    }
-    text
-}
-
-/// Replays the drafts from the fields the drafting pass kept, or against the capture when it
-/// kept none or a rule reads other fields.
-fn replay_drafts(
-    capture: &Path,
-    rules: &[Rule],
-    plan: &Plan,
-    headers: Option<&[Headers]>,
-) -> Result<Vec<ReplayCounts>, DraftError> {
-    let Some(headers) = headers.filter(|_| super::headers::covers(rules)) else {
-        return replay_rules(capture, rules, plan);
-    };
-    // Every packet of the capture (each against the few rules its values can match): parts
-    // of the capture replay side by side and their counts add up.
-    let r = headers
-        .par_chunks(REPLAY_CHUNK)
-        .map(|part| {
-            let mut r = Replayer::new(rules, &plan.wave_hosts);
-            let mut p = Packet::default();
-            for h in part {
-                h.fill(&mut p);
-                r.add(&p, label(plan, h.class()));
-            }
-            r
-        })
-        .reduce_with(|mut a, b| {
-            a.merge(b);
-            a
-        })
-        .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
-    Ok(with_background(r.finish(), rules, plan))
-}
-
-fn label(plan: &Plan, class: Class) -> Label<'_> {
-    match class {
-        Class::Wave(i) => plan
-            .wave_ids
-            .get(i)
-            .map_or(Label::Other, |w| Label::Wave(w.as_str())),
-        Class::Baseline => Label::Baseline,
-        Class::Other => Label::Other,
-    }
-}
-
-/// Replays many rules in one pass over the capture (labels from `plan`), with the expected
-/// background of each rule's wave filled in from the baseline rate.
-fn replay_rules(
-    capture: &Path,
-    rules: &[Rule],
-    plan: &Plan,
-) -> Result<Vec<ReplayCounts>, DraftError> {
-    let mut r = Replayer::new(rules, &plan.wave_hosts);
-    scan(capture, plan, |p, class| r.add(p, label(plan, class)))?;
-    Ok(with_background(r.finish(), rules, plan))
-}
-
-/// Fills each rule's expected background from the baseline rate over its wave's span.
-fn with_background(mut out: Vec<ReplayCounts>, rules: &[Rule], plan: &Plan) -> Vec<ReplayCounts> {
-    for (c, r) in out.iter_mut().zip(rules) {
-        let wave = r
-            .provenance
-            .wave
-            .as_deref()
-            .and_then(|w| plan.wave_ids.iter().position(|id| id == w));
-        c.set_background(
-            wave.map_or(0.0, |i| plan.wave_seconds[i]),
-            plan.baseline_seconds,
-        );
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        {
-            c.wave_shift_mass = wave.map_or(0, |i| plan.wave_shift_mass[i].round() as u64);
-        }
-    }
-    out
-}
-
-/// Replays one rule against the capture: coverage of its wave's packets, collateral on the
-/// baseline and on hosts that took part in no wave. One streaming pass.
-///
-/// # Errors
-/// The capture cannot be read again.
-pub fn replay_capture(
-    capture: &Path,
-    rule: &Rule,
-    a: &Analysis,
-) -> Result<ReplayCounts, DraftError> {
-    let mut v = replay_all(capture, std::slice::from_ref(rule), a)?;
-    Ok(v.pop().unwrap_or_default())
-}
-
-/// Replays several rules in one pass (one [`ReplayCounts`] per rule, in order).
-///
-/// # Errors
-/// The capture cannot be read again.
-pub fn replay_all(
-    capture: &Path,
-    rules: &[Rule],
-    a: &Analysis,
-) -> Result<Vec<ReplayCounts>, DraftError> {
-    replay_rules(capture, rules, &Plan::new(a))
-}
-
-/// Applies an analyst's edit to a rule and replays the edited rule at once (edits that fail
-/// leave the rule unchanged and replay nothing).
-///
-/// # Errors
-/// The edit's own error, or the capture cannot be read again.
-pub fn apply<E>(
-    rule: &mut Rule,
-    edit: impl FnOnce(&mut Rule) -> Result<(), E>,
-    capture: &Path,
-    a: &Analysis,
-) -> Result<Result<ReplayCounts, E>, DraftError> {
-    let mut edited = rule.clone();
-    if let Err(e) = edit(&mut edited) {
-        return Ok(Err(e));
-    }
-    let counts = replay_capture(capture, &edited, a)?;
-    *rule = edited;
-    Ok(Ok(counts))
 }

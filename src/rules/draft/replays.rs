@@ -1,0 +1,137 @@
+//! Replaying drafts and edited rules: from the header records the drafting pass kept, or
+//! against the capture, with each wave's expected background added.
+
+use super::{DraftError, REPLAY_CHUNK};
+use crate::decode::Packet;
+use crate::engine::Analysis;
+use crate::rules::headers::Headers;
+use crate::rules::model::Rule;
+use crate::rules::replay::{Label, ReplayCounts, Replayer};
+use crate::rules::scan::{Class, Plan, scan};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Replays the drafts from the fields the drafting pass kept, or against the capture when it
+/// kept none or a rule reads other fields.
+pub(super) fn replay_drafts(
+    capture: &Path,
+    rules: &[Rule],
+    plan: &Plan,
+    headers: Option<&[Headers]>,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    let Some(headers) = headers.filter(|_| crate::rules::headers::covers(rules)) else {
+        return replay_rules(capture, rules, plan);
+    };
+    // Every packet of the capture (each against the few rules its values can match): parts
+    // of the capture replay side by side and their counts add up.
+    let r = headers
+        .par_chunks(REPLAY_CHUNK)
+        .map(|part| {
+            let mut r = Replayer::new(rules, &plan.wave_hosts);
+            let mut p = Packet::default();
+            for h in part {
+                h.fill(&mut p);
+                r.add(&p, label(plan, h.class()));
+            }
+            r
+        })
+        .reduce_with(|mut a, b| {
+            a.merge(b);
+            a
+        })
+        .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
+    Ok(with_background(r.finish(), rules, plan))
+}
+
+pub(super) fn label(plan: &Plan, class: Class) -> Label<'_> {
+    match class {
+        Class::Wave(i) => plan
+            .wave_ids
+            .get(i)
+            .map_or(Label::Other, |w| Label::Wave(w.as_str())),
+        Class::Baseline => Label::Baseline,
+        Class::Other => Label::Other,
+    }
+}
+
+/// Replays many rules in one pass over the capture (labels from `plan`), with the expected
+/// background of each rule's wave filled in from the baseline rate.
+pub(super) fn replay_rules(
+    capture: &Path,
+    rules: &[Rule],
+    plan: &Plan,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    let mut r = Replayer::new(rules, &plan.wave_hosts);
+    scan(capture, plan, |p, class| r.add(p, label(plan, class)))?;
+    Ok(with_background(r.finish(), rules, plan))
+}
+
+/// Fills each rule's expected background from the baseline rate over its wave's span.
+pub(super) fn with_background(
+    mut out: Vec<ReplayCounts>,
+    rules: &[Rule],
+    plan: &Plan,
+) -> Vec<ReplayCounts> {
+    for (c, r) in out.iter_mut().zip(rules) {
+        let wave = r
+            .provenance
+            .wave
+            .as_deref()
+            .and_then(|w| plan.wave_ids.iter().position(|id| id == w));
+        c.set_background(
+            wave.map_or(0.0, |i| plan.wave_seconds[i]),
+            plan.baseline_seconds,
+        );
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        {
+            c.wave_shift_mass = wave.map_or(0, |i| plan.wave_shift_mass[i].round() as u64);
+        }
+    }
+    out
+}
+
+/// Replays one rule against the capture: coverage of its wave's packets, collateral on the
+/// baseline and on hosts that took part in no wave. One streaming pass.
+///
+/// # Errors
+/// The capture cannot be read again.
+pub fn replay_capture(
+    capture: &Path,
+    rule: &Rule,
+    a: &Analysis,
+) -> Result<ReplayCounts, DraftError> {
+    let mut v = replay_all(capture, std::slice::from_ref(rule), a)?;
+    Ok(v.pop().unwrap_or_default())
+}
+
+/// Replays several rules in one pass (one [`ReplayCounts`] per rule, in order).
+///
+/// # Errors
+/// The capture cannot be read again.
+pub fn replay_all(
+    capture: &Path,
+    rules: &[Rule],
+    a: &Analysis,
+) -> Result<Vec<ReplayCounts>, DraftError> {
+    replay_rules(capture, rules, &Plan::new(a))
+}
+
+/// Applies an analyst's edit to a rule and replays the edited rule at once (edits that fail
+/// leave the rule unchanged and replay nothing).
+///
+/// # Errors
+/// The edit's own error, or the capture cannot be read again.
+pub fn apply<E>(
+    rule: &mut Rule,
+    edit: impl FnOnce(&mut Rule) -> Result<(), E>,
+    capture: &Path,
+    a: &Analysis,
+) -> Result<Result<ReplayCounts, E>, DraftError> {
+    let mut edited = rule.clone();
+    if let Err(e) = edit(&mut edited) {
+        return Ok(Err(e));
+    }
+    let counts = replay_capture(capture, &edited, a)?;
+    *rule = edited;
+    Ok(Ok(counts))
+}

@@ -1,0 +1,101 @@
+//! A drafted rule from the chosen conditions: its action (drop, or a rate limit derived from
+//! the baseline when the sources look spoofed) and the explanation that goes with it.
+
+use super::{MAX_DROP_COLLATERAL, MIN_RATE_PPS, spoofed_sources};
+use crate::decode::{Field, Packet};
+use crate::rules::model::{
+    Action, DEFAULT_PRIORITY, Op, Provenance, Rule, RuleDef, RuleId, Status,
+};
+use crate::rules::select::{Choice, Sample};
+use rustc_hash::FxHashMap;
+
+pub(super) fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>) -> Rule {
+    let conditions: Vec<_> = choice.conditions.iter().map(|c| c.cond.clone()).collect();
+    let mut rule = Rule::new(
+        id,
+        RuleDef {
+            action: Action::Drop,
+            conditions,
+            priority: DEFAULT_PRIORITY,
+        },
+    );
+    let (_, spread) = spoofed_sources(s.wave);
+    // A source address, or a fixed source port (a reflector's service), tells the attack
+    // apart; a source MAC (the upstream router) or a port range does not.
+    let source_named = rule.def.conditions.iter().any(|c| {
+        c.field == Field::SrcIp
+            || (c.field == Field::SrcPort && matches!(c.op, Op::Eq(_) | Op::In(_)))
+    });
+    if spread && !source_named {
+        rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
+    } else if choice.collateral > MAX_DROP_COLLATERAL {
+        rule.def.action = Action::Alert;
+    }
+    rule.provenance = Provenance {
+        wave: Some(wave.to_string()),
+        evidence: Vec::new(),
+        status: Status::Draft,
+        history: Vec::new(),
+    };
+    rule
+}
+
+/// Twice the 99th percentile of the per-second rate of baseline traffic the rule matches,
+/// at least [`MIN_RATE_PPS`].
+fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
+    let mut per_sec: FxHashMap<i64, f64> = FxHashMap::default();
+    for p in s.base.iter().filter(|p| rule.matches(p)) {
+        *per_sec.entry(p.ts.0.div_euclid(1_000_000_000)).or_default() += s.base_stride;
+    }
+    let mut rates: Vec<f64> = per_sec.into_values().collect();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let seconds = s.base_seconds.ceil().max(1.0) as usize;
+    rates.resize(seconds.max(rates.len()), 0.0);
+    rates.sort_by(f64::total_cmp);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let q = rates[((rates.len() - 1) as f64 * 0.99).round() as usize];
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let pps = (2.0 * q).ceil().min(f64::from(u32::MAX)) as u32;
+    pps.max(MIN_RATE_PPS)
+}
+
+pub(super) fn explain(
+    rule: &Rule,
+    choice: &Choice,
+    wave: &[Packet],
+    s: &Sample<'_>,
+    subject: &str,
+) -> String {
+    let conds: Vec<String> = rule
+        .def
+        .conditions
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut text = format!(
+        "{} condition(s) [{}] keep an estimated {:.1}% {subject} and match {:.2}% of baseline packets",
+        conds.len(),
+        conds.join(" "),
+        choice.coverage * 100.0,
+        choice.collateral * 100.0
+    );
+    if rule.def.action == Action::Alert {
+        text += &format!(
+            "; alert, not drop: it would also hit more than {:.0}% of baseline traffic, so it needs narrowing before it blocks anything",
+            MAX_DROP_COLLATERAL * 100.0
+        );
+    }
+    if let Action::RateLimit(pps) = rule.def.action {
+        let (n, _) = spoofed_sources(wave);
+        text += &format!(
+            "; rate limit, not drop: {n} distinct source addresses in {} sampled wave packets look spoofed and no source field separates the attack from legitimate clients of the same traffic, so the limit is {pps} packets/s (twice the 99th percentile per-second rate of matching baseline traffic over {:.0} s, at least {MIN_RATE_PPS})",
+            wave.len(),
+            s.base_seconds
+        );
+    }
+    text
+}
