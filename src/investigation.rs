@@ -5,14 +5,16 @@
 //! goes through [`Investigation::apply`] with a [`Command`] of the one command language, and the
 //! commands that change decisions are journalled, so a session restores by replaying them
 //! ([`Investigation::from_session`]). Rule drafting and replay are injected as [`Hooks`], so
-//! this module does not depend on which drafting stage is built in.
+//! this module does not depend on which drafting stage is built in. Applying a command is
+//! `investigation/apply.rs`; saving and restoring sessions is `investigation/session.rs`.
 
-use crate::command::{Command, RuleSel, TimeSpec};
-use crate::detect::{BaselineTime, DetectOptions, Findings, Wave, shift::Shift};
-use crate::engine::Analysis;
+mod apply;
 mod session;
 
-use crate::rules::{self, ExportFormat, ReplayCounts, Rule, RuleDef, RuleId, Who};
+use crate::command::Command;
+use crate::detect::{Findings, Wave, shift::Shift};
+use crate::engine::Analysis;
+use crate::rules::{ReplayCounts, Rule, RuleDef};
 use crate::session::Layout;
 use crate::time::Timestamp;
 use std::ops::Range;
@@ -289,187 +291,6 @@ impl Investigation {
                     .any(|(f, v)| (f == "src_ip" || f == "dst_ip") && *v == e.entity)
             })
             .collect()
-    }
-
-    fn resolve(&self, t: &TimeSpec) -> Result<Timestamp, String> {
-        let secs = |s: f64| {
-            #[allow(clippy::cast_possible_truncation)]
-            let ns = (s * 1e9).round() as i64;
-            ns
-        };
-        Ok(match t {
-            TimeSpec::Offset(s) => Timestamp(self.first_ts().0.saturating_add(secs(*s))),
-            TimeSpec::Relative(s) => Timestamp(self.cursor_time().0.saturating_add(secs(*s))),
-            TimeSpec::Epoch(s) => Timestamp(secs(*s)),
-            TimeSpec::Wave(id) => {
-                let n = wave_id(id).ok_or_else(|| format!("no wave {id}"))?;
-                self.findings()
-                    .waves
-                    .iter()
-                    .find(|w| w.id == n)
-                    .map(|w| w.start)
-                    .ok_or_else(|| format!("no wave {id}"))?
-            }
-        })
-    }
-
-    fn rule_indices(&self, sel: &RuleSel) -> Result<Vec<usize>, String> {
-        match sel {
-            RuleSel::All => Ok((0..self.rules.len()).collect()),
-            RuleSel::Id(s) => {
-                let id: RuleId = s.parse().map_err(|e: rules::RuleParseError| e.0)?;
-                self.rules
-                    .iter()
-                    .position(|r| r.rule.id == id)
-                    .map(|i| vec![i])
-                    .ok_or_else(|| format!("no rule {id}"))
-            }
-        }
-    }
-
-    /// Applies one command. Decision commands are journalled.
-    ///
-    /// # Errors
-    /// A one-line message (safe for a terminal) when the command cannot apply.
-    pub fn apply(&mut self, cmd: Command) -> Result<Effect, String> {
-        let journal = cmd.to_string();
-        let effect = match &cmd {
-            Command::Goto(t) => {
-                let ts = self.resolve(t)?;
-                self.cursor = self.pos_at(ts);
-                Effect::Message(format!(
-                    "cursor {}",
-                    crate::time::format_utc(self.cursor_time())
-                ))
-            }
-            Command::Window(s) if *s > 0.0 && s.is_finite() => {
-                self.window_s = *s;
-                Effect::Message(format!("window {s}s"))
-            }
-            Command::Window(_) => return Err("window must be positive".into()),
-            Command::Baseline(b) => {
-                let range = match b {
-                    Some((a, b)) => Some((self.resolve(a)?, self.resolve(b)?)),
-                    None => None,
-                };
-                self.set_baseline(range.map(|(a, b)| (a.as_secs_f64(), b.as_secs_f64())));
-                Effect::Message(match range {
-                    Some(_) => "baseline set; detection re-run".into(),
-                    None => "automatic baseline; detection re-run".into(),
-                })
-            }
-            Command::Accept(sel) | Command::Reject(sel) => {
-                let accept = matches!(cmd, Command::Accept(_));
-                let idx = self.rule_indices(sel)?;
-                for &i in &idx {
-                    if let Some(r) = self.rules.get_mut(i) {
-                        if accept {
-                            r.rule.accept(Who::Analyst);
-                        } else {
-                            r.rule.reject(Who::Analyst);
-                        }
-                    }
-                }
-                self.journal.push(journal);
-                let verb = if accept { "accepted" } else { "rejected" };
-                Effect::Message(format!("{verb} {} rule(s)", idx.len()))
-            }
-            Command::Edit(id, None) => {
-                let i = self.rule_indices(&RuleSel::Id(id.clone()))?;
-                Effect::OpenEditor(i.first().copied().unwrap_or(0))
-            }
-            Command::Edit(id, Some(body)) => {
-                let i = *self
-                    .rule_indices(&RuleSel::Id(id.clone()))?
-                    .first()
-                    .ok_or("no such rule")?;
-                let def: RuleDef = body.parse().map_err(|e: rules::RuleParseError| e.0)?;
-                let entry = self.rules.get_mut(i).ok_or("no such rule")?;
-                entry
-                    .rule
-                    .replace_def(Who::Analyst, def)
-                    .map_err(|e| e.to_string())?;
-                entry.pending = true;
-                entry.error = None;
-                self.journal.push(journal);
-                Effect::Replay(i, format!("{} edited; replaying", entry.rule.id))
-            }
-            Command::Suppress(f, v) | Command::Unsuppress(f, v) => {
-                if crate::decode::Field::from_name(f).is_none() {
-                    return Err(format!(
-                        "unknown field {}",
-                        crate::text::escape_terminal_str(f)
-                    ));
-                }
-                let pair = (f.clone(), v.clone());
-                if matches!(cmd, Command::Suppress(..)) {
-                    if !self.suppressions.contains(&pair) {
-                        self.suppressions.push(pair);
-                    }
-                } else {
-                    self.suppressions.retain(|p| *p != pair);
-                }
-                self.journal.push(journal.clone());
-                Effect::Message(crate::text::escape_terminal_str(&journal))
-            }
-            Command::Export(fmt, file) => {
-                let format = ExportFormat::from_name(fmt).ok_or("unknown export format")?;
-                let accepted: Vec<Rule> = self
-                    .rules
-                    .iter()
-                    .map(|r| r.rule.clone())
-                    .filter(|r| r.status() == rules::Status::Accepted)
-                    .collect();
-                let text = rules::export(format, &accepted).map_err(|e| e.to_string())?;
-                let p = Path::new(file);
-                crate::fsutil::write_atomic(p, text.as_bytes())
-                    .map_err(|e| format!("{}: {e}", crate::text::escape_terminal_str(file)))?;
-                Effect::Message(format!(
-                    "exported {} accepted rule(s) as {fmt} to {}",
-                    accepted.len(),
-                    crate::text::escape_terminal_str(file)
-                ))
-            }
-            Command::Save(file) => {
-                let p = self.save(file.as_deref().map(Path::new))?;
-                Effect::Message(format!(
-                    "saved {}",
-                    crate::text::escape_terminal_str(&p.display().to_string())
-                ))
-            }
-            Command::Theme(name) => {
-                self.theme.clone_from(name);
-                Effect::Theme(name.clone())
-            }
-            Command::Note(t) => {
-                self.notes.push(t.clone());
-                Effect::Message("note added".into())
-            }
-            Command::Shifts
-            | Command::Entities
-            | Command::Waves
-            | Command::Rules
-            | Command::Explain(_) => Effect::Show(cmd),
-            Command::Help => Effect::Help,
-            Command::Quit => Effect::Quit,
-        };
-        Ok(effect)
-    }
-
-    fn set_baseline(&mut self, b: Option<(f64, f64)>) {
-        self.baseline = b;
-        let opts = DetectOptions {
-            baseline: b.map(|(a, b)| {
-                (
-                    BaselineTime::At(Timestamp::from_secs_f64(a)),
-                    BaselineTime::At(Timestamp::from_secs_f64(b)),
-                )
-            }),
-            ..DetectOptions::default()
-        };
-        let f = crate::detect::detect(&self.analysis.agg, &opts, None);
-        Arc::make_mut(&mut self.analysis).findings = Arc::new(f);
-        self.cursor = self.cursor.min(self.len().saturating_sub(1));
     }
 
     /// Replays the rule at `i` with the injected replayer (blocking; the TUI runs it on a worker
