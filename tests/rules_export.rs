@@ -297,6 +297,7 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
         "R4 drop when ip_len=100..200 src_ip=10.0.0.1",
         "R5 alert when ip_len>1000 dst_ip=2001:db8::1",
         "R6 drop when ip_len<60 proto=17",
+        "R7 drop when proto=6,17 tcp_flags=S dst_port=80",
     ]);
     validate_all(&set, "split");
     let ipt = export(ExportFormat::Iptables, &set).unwrap();
@@ -348,6 +349,18 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
     assert!(
         r6[1].contains("ipv6.hdr; byte_test:2,<,20,4; sid:9200006;"),
         "{sur}"
+    );
+    // The part proto=17 of a rule on TCP flags matches nothing: only the TCP rule is written.
+    let r7 = lines(&sur, "R7");
+    assert_eq!(r7.len(), 1, "{sur}");
+    assert!(r7[0].starts_with("drop tcp any any -> any 80 ("), "{sur}");
+    assert!(!sur.contains("# R7 is written as"), "{sur}");
+    // nft: the same narrowing (a protocol set beside `tcp flags` is a conflict to nft).
+    let nft = export(ExportFormat::Nft, &set).unwrap();
+    let r7 = nft.lines().find(|l| l.contains("comment \"R7\"")).unwrap();
+    assert!(
+        r7.contains("meta l4proto 6 tcp flags == 0x2") && !r7.contains("udp"),
+        "{nft}"
     );
     // A field Suricata cannot match at all is refused for what it is, not split first.
     assert!(

@@ -62,8 +62,41 @@ fn rule_lines(r: &Rule) -> Result<Vec<String>, Refusal> {
     Ok(lines)
 }
 
+/// A rule on a TCP header field matches TCP only: its one-of protocol set narrows to TCP
+/// (nft rejects `meta l4proto { 6, 17 }` beside `tcp flags` as conflicting protocols), and a
+/// set without TCP matches nothing (`None`).
+fn narrow_to_tcp(r: &Rule) -> Option<std::borrow::Cow<'_, Rule>> {
+    let tcp_field = r
+        .def
+        .conditions
+        .iter()
+        .any(|c| matches!(c.field, Field::TcpFlags | Field::TcpWindow));
+    let set = r
+        .def
+        .conditions
+        .iter()
+        .position(|c| c.field == Field::Proto && matches!(c.op, Op::In(_)));
+    let (true, Some(i)) = (tcp_field, set) else {
+        return Some(std::borrow::Cow::Borrowed(r));
+    };
+    let mut q = r.clone();
+    let c = q.def.conditions.get_mut(i)?;
+    let Op::In(vs) = &c.op else {
+        return Some(std::borrow::Cow::Borrowed(r));
+    };
+    if !vs.contains(&Value::U(6)) {
+        return None;
+    }
+    c.op = Op::Eq(Value::U(6));
+    Some(std::borrow::Cow::Owned(q))
+}
+
 /// One nft rule for one family (`None` when the rule cannot match in that family).
 fn line(r: &Rule, fam: Option<Fam>) -> Result<Option<String>, Refusal> {
+    let Some(r) = narrow_to_tcp(r) else {
+        return Ok(None);
+    };
+    let r = r.as_ref();
     let proto = proto_of(r);
     let tp = match proto {
         Some(6) => "tcp",

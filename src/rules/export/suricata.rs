@@ -76,7 +76,7 @@ pub(super) fn export(rules: &[&Rule]) -> String {
         match lines {
             Ok(lines) => {
                 if lines.len() > 1 {
-                    let why = if lines.len() > 1 && per_family(r) {
+                    let why = if per_family(r) {
                         "IP family its ip_len reads and value of a one-of set Suricata cannot \
                          hold in one rule"
                     } else {

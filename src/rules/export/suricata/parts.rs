@@ -2,15 +2,15 @@
 //! `ip_len` condition must read the family's own header buffer, times one per value of a
 //! one-of set Suricata has no form for (see the parent module for the sid scheme).
 
-use super::super::{Refusal, families, split_sets};
+use super::super::{Refusal, families, proto_of, split_sets};
 use super::{PART_STRIDE, SID_BASE, SID_MAX};
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
 
 /// The rules Suricata writes for one rule: one per IP family when an `ip_len` condition must
 /// read the family's own header and the addresses leave both open, times one per value of a
-/// one-of set Suricata has no form for. Parts whose conditions contradict each other match
-/// nothing and are left out.
+/// one-of set Suricata has no form for. Parts whose conditions contradict each other (two
+/// families, a TCP field on UDP) match nothing and are left out.
 pub(super) fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
     let by_family: Vec<Rule> = if per_family(r) {
         let mut v = Vec::new();
@@ -28,7 +28,11 @@ pub(super) fn parts(r: &Rule) -> Result<Vec<Rule>, Refusal> {
     let mut out = Vec::new();
     for q in &by_family {
         let split = split_sets(q, split_here)?;
-        out.extend(split.into_iter().filter(|p| !families(p).is_empty()));
+        out.extend(
+            split
+                .into_iter()
+                .filter(|p| !families(p).is_empty() && !tcp_fields_on_other_protocol(p)),
+        );
     }
     if out.is_empty() {
         return Err(Refusal(
@@ -70,6 +74,17 @@ fn split_here(c: &Condition) -> bool {
             | Field::HttpUserAgent
             | Field::HttpMethod
     )
+}
+
+/// Whether the rule names another protocol than TCP and a TCP header field (the part
+/// `proto=17` of `proto=6,17 tcp_flags=S`): it matches nothing.
+fn tcp_fields_on_other_protocol(r: &Rule) -> bool {
+    let tcp_only = r
+        .def
+        .conditions
+        .iter()
+        .any(|c| matches!(c.field, Field::TcpFlags | Field::TcpWindow));
+    tcp_only && proto_of(r).is_some_and(|p| p != 6)
 }
 
 /// Whether the rule is written once per IP family: its `ip_len` reads the family's own
