@@ -127,24 +127,9 @@ fn evaluate(name: &str) -> Option<(Vec<Row>, Vec<Draft>)> {
     }
     let stem = name.split('.').next().unwrap();
     let truth = read_truth(&orig.with_file_name(format!("{stem}.truth.csv")));
-    // libpcap refuses pcapng whose interfaces differ in snapshot length (the splices): every
-    // tool reads the same records converted to pcap (nanosecond, so nothing is rounded).
+    // Every tool reads the same records, converted to pcap (libpcap refuses the splices).
     let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("capture.pcap");
-    let o = Command::new("editcap")
-        .args([
-            "-F",
-            "nsecpcap",
-            orig.to_str().unwrap(),
-            pcap.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "editcap: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let pcap = common::classic_pcap(&orig, dir.path());
     let a = engine::analyze(
         capture::open(&pcap).unwrap(),
         &engine::Options::default(),

@@ -8,24 +8,20 @@
 //! and a rule with a packet keyword (`flags`, `byte_test`, `dsize`...) on every packet. So the test compares, per rule,
 //! the set of directed (protocol, source, port, destination, port) tuples that alerted with the
 //! set holoscope matches, and for packet-keyword rules also the number of packets. Rules on
-//! packet text are left out: Suricata matches them per transaction. Skipped when suricata is
-//! not installed.
+//! packet text are left out: Suricata matches them per transaction. Skipped when suricata or
+//! editcap is missing outside CI (in CI, where `.ci/run` installs them, that fails).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::have;
 use holoscope::engine::{self, Analysis};
 use holoscope::rules::export::{ExportFormat, export};
 use holoscope::rules::model::{Action, Kind, Rule, kind};
 use holoscope::rules::{draft_for, export::suricata::SID_BASE};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn analyze(path: &Path) -> Analysis {
     let opts = engine::Options {
@@ -84,20 +80,10 @@ fn suricata_alerts(
     rules: &str,
     dir: &Path,
 ) -> BTreeMap<String, (usize, BTreeSet<Tuple>)> {
-    // libpcap (Suricata's reader) refuses a pcapng whose interfaces differ in snap length,
-    // as the splices' do: hand it a classic pcap copy (same packets, same order).
-    let converted = dir.join("capture.pcap");
+    // libpcap (Suricata's reader) refuses the splices' pcapng: hand it a classic pcap copy.
+    let converted;
     let capture = if capture.extension().is_some_and(|e| e == "pcapng") {
-        let o = Command::new("editcap")
-            .args([
-                "-F",
-                "pcap",
-                capture.to_str().unwrap(),
-                converted.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        converted = common::classic_pcap(capture, dir);
         converted.as_path()
     } else {
         capture
@@ -151,20 +137,16 @@ fn suricata_alerts(
 #[test]
 fn suricata_alerts_on_exactly_the_packets_the_rules_match() {
     if !have("suricata") || !have("timeout") || !have("editcap") {
-        eprintln!("skipped: suricata or editcap not installed");
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let eval = root.join("../shared/eval");
-    let captures: Vec<PathBuf> = [
-        root.join("samples/demo.pcap"),
-        eval.join("lab_E.pcap"),
-        eval.join("splice_lan_synflood_scan.pcapng"),
-        eval.join("splice_lan_bruteforce_smurf.pcapng"),
-    ]
-    .into_iter()
-    .filter(|p| p.exists())
-    .collect();
+    let mut captures = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/demo.pcap")];
+    for name in [
+        "lab_E.pcap",
+        "splice_lan_synflood_scan.pcapng",
+        "splice_lan_bruteforce_smurf.pcapng",
+    ] {
+        captures.extend(common::shared(&format!("eval/{name}")));
+    }
     let (mut compared, mut counted, mut split) = (0, 0, 0);
     for path in &captures {
         let a = analyze(path);

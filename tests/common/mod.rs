@@ -86,5 +86,24 @@ pub fn have(tool: &str) -> bool {
     ok
 }
 
+/// A classic pcap copy of `capture` in `dir` (nanosecond timestamps, the same records in the
+/// same order): libpcap, and so tcpdump and Suricata, refuses a pcapng whose interfaces differ
+/// in snapshot length, as the eval splices' do. Needs `editcap` (check with [`have`]).
+pub fn classic_pcap(capture: &std::path::Path, dir: &std::path::Path) -> PathBuf {
+    let out = dir.join("capture.pcap");
+    let o = Command::new("editcap")
+        .args(["-F", "nsecpcap"])
+        .arg(capture)
+        .arg(&out)
+        .output()
+        .expect("run editcap");
+    assert!(
+        o.status.success(),
+        "editcap: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
 /// A private tmux server for end-to-end tests.
 pub mod tmux;
