@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::{have, holoscope, holoscope_stdin};
+use common::{have, holoscope, holoscope_stdin, tshark_count};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -48,19 +48,6 @@ fn findings(j: &Value) -> Vec<(&'static str, Value)> {
     v
 }
 
-fn tshark_count(p: &Path) -> usize {
-    let out = std::process::Command::new("tshark")
-        .args(["-r", s(p), "-T", "fields", "-e", "frame.number"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
 #[test]
 fn stdin_copy_reads_back_to_the_same_findings() {
     let d = tempfile::tempdir().unwrap();
@@ -84,7 +71,7 @@ fn stdin_copy_reads_back_to_the_same_findings() {
         assert_eq!(a, b, "{k} differs between the stream and its copy");
     }
     if have("tshark") {
-        assert_eq!(tshark_count(&copy), 32181);
+        assert_eq!(tshark_count(&copy, None), 32181);
     }
 }
 
@@ -117,7 +104,7 @@ fn truncated_input_still_saves_the_packets_before_the_damage() {
         "the copy is whole"
     );
     if have("tshark") {
-        assert_eq!(tshark_count(&copy) as u64, n);
+        assert_eq!(tshark_count(&copy, None) as u64, n);
     }
 }
 

@@ -71,6 +71,8 @@ fn ordinary() -> Vec<Rule> {
         "R14 drop when src_ip=192.0.2.1,2001:db8::1 dst_port=53 proto=17 payload_len=0..512",
         "R15 drop when proto=6 tcp_flags=S,SA dst_port<1024",
         "R16 rate-limit 500/s when proto=17 src_port=53 src_ip=198.51.100.7 priority=210",
+        "R17 alert when dns_qname=*.t.cdn-stats.example proto=17",
+        "R18 drop when tls_sni=*.c2_x-1.example proto=6 dst_port=443",
     ])
 }
 
@@ -372,4 +374,61 @@ fn one_of_sets_without_a_native_form_become_one_rule_per_value() {
         sur.contains("# R100001 not exported: its sid is already used"),
         "{sur}"
     );
+}
+
+#[test]
+fn names_under_a_domain_are_matched_by_content_formats_and_refused_by_the_others() {
+    let set = rules(&[
+        "R17 alert when dns_qname=*.t.cdn-stats.example proto=17",
+        "R18 drop when tls_sni=*.c2_x-1.example proto=6 dst_port=443",
+    ]);
+    validate_all(&set, "subdomain");
+    let sur = export(ExportFormat::Suricata, &set).unwrap();
+    assert!(
+        sur.contains("dns.query; content:\".t.cdn-stats.example\"; endswith; nocase;"),
+        "{sur}"
+    );
+    assert!(
+        sur.contains("tls.sni; content:\".c2_x-1.example\"; endswith; nocase;"),
+        "{sur}"
+    );
+    let ws = export(ExportFormat::Wireshark, &set).unwrap();
+    assert!(
+        ws.contains("dns.qry.name matches \"[.]t[.]cdn-stats[.]example$\""),
+        "{ws}"
+    );
+    for f in [
+        ExportFormat::Nft,
+        ExportFormat::Iptables,
+        ExportFormat::Bpf,
+        ExportFormat::Edn,
+    ] {
+        let s = export(f, &set).unwrap();
+        assert!(s.contains("R17 not exported: dns_qname"), "{f:?}: {s}");
+        assert!(s.contains("R18 not exported: tls_sni"), "{f:?}: {s}");
+    }
+    // RON keeps the operator and reads it back.
+    let ron = export(ExportFormat::Ron, &set).unwrap();
+    let back = holoscope::rules::import_ron(&ron).unwrap();
+    assert_eq!(back[0].def, set[0].def);
+    assert_eq!(back[1].def, set[1].def);
+    // Wireshark's `matches` is case-blind: on the sample, the filter keeps exactly the
+    // packets holoscope's matcher does (the tunnel's queries and the resolver's replies).
+    if have("tshark") {
+        let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap");
+        let e = expr_lines(&ws)
+            .into_iter()
+            .find(|l| l.contains("dns.qry.name"))
+            .unwrap()
+            .to_string();
+        let tshark = common::tshark_count(Path::new(demo), Some(&e));
+        let mut src = holoscope::capture::open(Path::new(demo)).unwrap();
+        let mut ours = 0;
+        while let Some(raw) = src.next_packet().unwrap() {
+            let p = holoscope::decode::decode(&raw);
+            ours += usize::from(set[0].matches(&p));
+        }
+        assert!(ours > 100, "{ours}");
+        assert_eq!(tshark, ours);
+    }
 }

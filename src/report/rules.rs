@@ -53,6 +53,7 @@ fn op_name(op: &Op) -> &'static str {
         Op::Mask { .. } => "mask",
         Op::Gt(_) => "gt",
         Op::Lt(_) => "lt",
+        Op::Subdomain(_) => "subdomain",
     }
 }
 

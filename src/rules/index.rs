@@ -3,7 +3,8 @@
 //! packet against every rule was about a third of drafting).
 //!
 //! Each rule is filed under its most selective condition that pins a field to one value, a set
-//! of values or an address prefix. A rule can only match a packet whose value of that field is
+//! of values, an address prefix or a domain (`dns_qname=*.t.example`: a packet's name is looked
+//! up by each domain it is under). A rule can only match a packet whose value of that field is
 //! among those keys, so every rule the index does not return for a packet is a certain miss;
 //! the returned candidates are still checked with [`Rule::matches`]. Rules without such a
 //! condition are always candidates.
@@ -61,6 +62,33 @@ struct Prefixes {
 enum Anchor<'a> {
     Values(Field, Vec<&'a Value>),
     Prefix(Field, IpAddr, u8),
+    Domain(Field, &'a str),
+}
+
+/// Rules filed under domains (lower case) of one name field.
+struct Domains {
+    field: Field,
+    rules: FxHashMap<Box<[u8]>, Vec<usize>>,
+}
+
+impl Domains {
+    /// Calls `f` with the rules filed under each domain `name` is strictly under (the
+    /// matcher's test: after a dot, ASCII case ignored, one trailing root dot ignored).
+    fn each_under(&self, name: &[u8], mut f: impl FnMut(&[usize])) {
+        let name = name.strip_suffix(b".").unwrap_or(name);
+        let lower;
+        let name = if name.iter().any(u8::is_ascii_uppercase) {
+            lower = name.to_ascii_lowercase();
+            &lower[..]
+        } else {
+            name
+        };
+        for (i, _) in name.iter().enumerate().filter(|(_, b)| **b == b'.') {
+            if let Some(list) = name.get(i + 1..).and_then(|d| self.rules.get(d)) {
+                f(list);
+            }
+        }
+    }
 }
 
 /// Rough share of packets a condition on `field` with one value matches: only the order
@@ -97,6 +125,8 @@ fn anchor(rule: &Rule) -> Option<Anchor<'_>> {
                 share * vs.len() as f64,
                 Anchor::Values(c.field, vs.iter().collect()),
             ),
+            // Many names, each rare: as selective as a short set of names.
+            Op::Subdomain(d) => (share * 10.0, Anchor::Domain(c.field, d.as_str())),
             Op::Cidr(net, len) => {
                 let bits = if net.is_ipv4() { 32 } else { 128 };
                 let host_bits = f64::from(bits - i32::from(*len).min(bits));
@@ -119,6 +149,7 @@ fn anchor(rule: &Rule) -> Option<Anchor<'_>> {
 pub(super) struct RuleIndex {
     values: Vec<(Field, Keyed)>,
     prefixes: Vec<Prefixes>,
+    domains: Vec<Domains>,
     always: Vec<usize>,
 }
 
@@ -128,6 +159,7 @@ impl RuleIndex {
         let mut ix = RuleIndex {
             values: Vec::new(),
             prefixes: Vec::new(),
+            domains: Vec::new(),
             always: Vec::new(),
         };
         for (i, rule) in rules.iter().enumerate() {
@@ -164,6 +196,25 @@ impl RuleIndex {
                     };
                     ix.prefixes[pos].nets.entry(net).or_default().push(i);
                 }
+                Some(Anchor::Domain(field, d)) => {
+                    let pos = match ix.domains.iter().position(|g| g.field == field) {
+                        Some(pos) => pos,
+                        None => {
+                            ix.domains.push(Domains {
+                                field,
+                                rules: FxHashMap::default(),
+                            });
+                            ix.domains.len() - 1
+                        }
+                    };
+                    let list = ix.domains[pos]
+                        .rules
+                        .entry(d.as_bytes().into())
+                        .or_default();
+                    if list.last() != Some(&i) {
+                        list.push(i);
+                    }
+                }
                 None => ix.always.push(i),
             }
         }
@@ -191,6 +242,11 @@ impl RuleIndex {
             };
             if let Some(list) = g.nets.get(&net) {
                 each(list);
+            }
+        }
+        for g in &self.domains {
+            if let Some(ValueRef::Text(t)) = field_value(p, g.field) {
+                g.each_under(t.as_bytes(), &mut each);
             }
         }
         each(&self.always);
@@ -245,7 +301,15 @@ mod tests {
         "2001:db8::1",
         "2001:db8:1::2",
     ];
-    const NAMES: &[&[u8]] = &[b"a.example", b"b.example", b""];
+    const NAMES: &[&[u8]] = &[
+        b"a.example",
+        b"b.example",
+        b"",
+        b"x.A.Example",
+        b"y.a.example.",
+        b"example",
+        b".",
+    ];
 
     fn pick<T: Copy>(g: &mut SampleRng, xs: &[T]) -> T {
         xs[g.index(xs.len())]
@@ -280,7 +344,7 @@ mod tests {
                 Field::DnsQname,
             ],
         );
-        let op = match g.index(8) {
+        let op = match g.index(9) {
             0 | 1 => Op::Eq(value(g, field)),
             // Sets may repeat a value.
             2 => Op::In((0..2 + g.index(3)).map(|_| value(g, field)).collect()),
@@ -306,6 +370,9 @@ mod tests {
                 bits: pick(g, &[0, 2, 0x12]),
             },
             6 => Op::Gt(g.range(0, 500)),
+            7 if g.index(2) == 0 => {
+                Op::Subdomain(pick(g, &["example", "a.example", "b.example", "x.a.example"]).into())
+            }
             // An operator of the wrong kind for the field (unchecked rules can hold one).
             _ => Op::Eq(Value::U(53)),
         };

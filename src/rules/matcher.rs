@@ -77,6 +77,23 @@ fn value_eq(a: ValueRef<'_>, b: &Value) -> bool {
     }
 }
 
+/// Whether `name` is strictly under `domain` (lower case): it ends with `.` and the domain,
+/// ASCII case ignored; one trailing root dot of the name is ignored.
+fn under_domain(name: &[u8], domain: &[u8]) -> bool {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    name.len() > domain.len()
+        && name
+            .len()
+            .checked_sub(domain.len() + 1)
+            .and_then(|dot| name.get(dot..))
+            .is_some_and(|tail| {
+                tail.first() == Some(&b'.')
+                    && tail
+                        .get(1..)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(domain))
+            })
+}
+
 fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => u32::from(a) & mask32(len) == u32::from(n),
@@ -104,6 +121,7 @@ impl Condition {
             (Op::Mask { mask, bits }, ValueRef::U(x)) => x & mask == *bits,
             (Op::Gt(n), ValueRef::U(x)) => x > *n,
             (Op::Lt(n), ValueRef::U(x)) => x < *n,
+            (Op::Subdomain(d), ValueRef::Text(t)) => under_domain(t.as_bytes(), d.as_bytes()),
             _ => false,
         }
     }
@@ -204,5 +222,66 @@ mod tests {
         assert!(v6.matches(&p6));
         p6.src_ip = Some("10.0.0.1".parse().unwrap());
         assert!(!v6.matches(&p6));
+    }
+
+    #[test]
+    fn subdomain_matches_names_strictly_under_the_domain() {
+        let c = Condition::new(Field::DnsQname, Op::Subdomain("t.example".into())).unwrap();
+        let q = |name: &[u8]| Packet {
+            dns: Some(Box::new(Dns {
+                qname: Some(Untrusted::new(name)),
+                ..Dns::default()
+            })),
+            ..Packet::default()
+        };
+        for yes in [
+            &b"a.t.example"[..],
+            b"x.y.T.Example",
+            b"a.t.example.",
+            b"-.t.example",
+        ] {
+            assert!(c.matches(&q(yes)), "{yes:?}");
+        }
+        for no in [
+            &b"t.example"[..],
+            b"t.example.",
+            b"evilt.example",
+            b"a.t.example.org",
+            b".t.exampl",
+            b"",
+            b".",
+            b"at.example",
+        ] {
+            assert!(!c.matches(&q(no)), "{no:?}");
+        }
+        assert!(!c.matches(&Packet::default()), "no name, no match");
+        let sni = Condition::new(Field::TlsSni, Op::Subdomain("cdn.example".into())).unwrap();
+        let p = Packet {
+            tls: Some(Box::new(crate::decode::field::Tls {
+                sni: Some(Untrusted::new(b"a.cdn.example")),
+                ..Default::default()
+            })),
+            ..Packet::default()
+        };
+        assert!(sni.matches(&p));
+        // Only names take it, and only well-formed lower-case domains.
+        assert!(Condition::new(Field::HttpHost, Op::Subdomain("a.example".into())).is_err());
+        assert!(Condition::new(Field::DstPort, Op::Subdomain("a.example".into())).is_err());
+        for bad in [
+            "",
+            "A.example",
+            "a..example",
+            ".a.example",
+            "a.example.",
+            "a b.example",
+            "a\"x",
+        ] {
+            assert!(
+                Condition::new(Field::DnsQname, Op::Subdomain(bad.into())).is_err(),
+                "{bad:?}"
+            );
+        }
+        let long = ["a"; 64].concat();
+        assert!(Condition::new(Field::DnsQname, Op::Subdomain(long)).is_err());
     }
 }

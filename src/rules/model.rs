@@ -104,6 +104,35 @@ pub enum Op {
     Gt(u64),
     /// Strictly less than.
     Lt(u64),
+    /// A name strictly under this domain: it ends with `.` and the domain, ASCII case
+    /// ignored (`dns_qname=*.t.example` matches `a1b2.t.example`, not `t.example` itself
+    /// nor `evilt.example`). Only on names ([`domain_field`]); the domain is stored in lower
+    /// case, labels of `[a-z0-9_-]` joined by dots, so every export format can write it
+    /// literally.
+    Subdomain(String),
+}
+
+/// Whether a field holds a DNS-style name that [`Op::Subdomain`] applies to (the HTTP `Host`
+/// header may carry a port, so it is not one).
+#[must_use]
+pub fn domain_field(field: Field) -> bool {
+    matches!(field, Field::DnsQname | Field::TlsSni)
+}
+
+/// Longest domain [`Op::Subdomain`] accepts (a DNS name is at most 253 characters).
+pub const MAX_DOMAIN: usize = 253;
+
+/// Whether `d` is a domain [`Op::Subdomain`] accepts: 1 to 63 characters of `[a-z0-9_-]` per
+/// label, labels joined by single dots, at most [`MAX_DOMAIN`] in all.
+#[must_use]
+pub fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= MAX_DOMAIN
+        && d.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
 }
 
 /// One condition of a rule: `field op`.
@@ -179,6 +208,12 @@ impl Condition {
             }
             Op::Gt(n) | Op::Lt(n) if k != Kind::U || *n > max => {
                 bad("bound on a non-integer field")
+            }
+            Op::Subdomain(_) if !domain_field(field) => {
+                bad("*.domain applies to dns_qname and tls_sni only")
+            }
+            Op::Subdomain(d) if !valid_domain(d) => {
+                bad("domain must be lower-case labels of a-z 0-9 _ - (1 to 63 each) joined by dots")
             }
             _ => Ok(()),
         }

@@ -12,6 +12,7 @@
 //!        | FIELD "=" IP "/" LEN              address prefix
 //!        | FIELD "&" MASK "=" BITS           masked bits (tcp_flags&SA=S)
 //!        | FIELD ">" N | FIELD "<" N         strict bounds
+//!        | FIELD "=*." DOMAIN                 names under a domain (dns_qname, tls_sni)
 //! VALUE  = decimal | 0xHEX | TCP flag letters (tcp_flags: FSRPAUEC, "." for none)
 //!        | IP | MAC | "TEXT"
 //! ```
@@ -117,6 +118,9 @@ impl fmt::Display for Condition {
             }
             Op::Lt(n) => {
                 let _ = write!(s, "<{n}");
+            }
+            Op::Subdomain(d) => {
+                let _ = write!(s, "=*.{d}");
             }
         }
         f.write_str(&s)
@@ -330,6 +334,8 @@ impl FromStr for Condition {
                     Value::Ip(ip) => Op::Cidr(ip, len),
                     _ => return err(format!("{name}: expected an address prefix")),
                 }
+            } else if let Some(d) = v.strip_prefix("*.").filter(|_| k == Kind::Text) {
+                Op::Subdomain(d.to_ascii_lowercase())
             } else {
                 let parts = split_list(v);
                 if parts.len() == 1 {
@@ -460,6 +466,7 @@ mod tests {
             "R7 drop when proto=6,17 tcp_flags=S,SA,. src_mac=aa:bb:cc:dd:ee:ff priority=100",
             "R8 drop when http_host=\"a,b\",\"c d\" frag_offset&0x1fff=0x0 ttl<5 priority=0",
             "R9 drop priority=100",
+            "R10 alert when dns_qname=*.t.cdn-stats.example tls_sni=*.a_b-1.example proto=17 priority=100",
         ] {
             let r: Rule = line.parse().unwrap();
             assert_eq!(r.to_string(), line);
@@ -481,8 +488,21 @@ mod tests {
             "X1 drop",
             "R1 drop when src_ip=10.0.0.1/8",
             "R1 drop when dns_qname=\"\\q\"",
+            "R1 drop when http_host=*.example.com",
+            "R1 drop when dst_port=*.example.com",
+            "R1 drop when dns_qname=*.",
+            "R1 drop when dns_qname=*.a..example",
+            "R1 drop when dns_qname=*.a\"b.example",
+            "R1 drop when dns_qname=*.example.com.",
         ] {
             assert!(bad.parse::<Rule>().is_err(), "{bad}");
         }
+        // Domains are case-blind: written in any case, kept in lower case.
+        let c: Condition = "dns_qname=*.T.Example".parse().unwrap();
+        assert_eq!(c.op, Op::Subdomain("t.example".into()));
+        assert_eq!(c.to_string(), "dns_qname=*.t.example");
+        // A quoted name starting with "*." is an exact name, not a domain.
+        let c: Condition = "dns_qname=\"*.t.example\"".parse().unwrap();
+        assert!(matches!(c.op, Op::Eq(_)));
     }
 }

@@ -107,3 +107,23 @@ pub fn classic_pcap(capture: &std::path::Path, dir: &std::path::Path) -> PathBuf
 
 /// A private tmux server for end-to-end tests.
 pub mod tmux;
+
+/// Frames of `capture` that tshark shows, through a display filter if given (check for
+/// tshark with [`have`]).
+pub fn tshark_count(capture: &std::path::Path, filter: Option<&str>) -> usize {
+    let mut c = Command::new("tshark");
+    c.arg("-n").arg("-r").arg(capture);
+    if let Some(f) = filter {
+        c.args(["-Y", f]);
+    }
+    let out = c
+        .args(["-T", "fields", "-e", "frame.number"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}

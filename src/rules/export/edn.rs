@@ -78,6 +78,7 @@ fn cond(c: &Condition) -> Result<Vec<String>, Refusal> {
         Op::Mask { mask, bits } => vec![format!("(mask-eq {d} {mask:#x} {bits:#x})")],
         Op::Cidr(IpAddr::V4(a), 32) => vec![format!("(= {d} {a})")],
         Op::Cidr(..) => return refuse(c.field, "the XDP lab has no address prefixes"),
+        Op::Subdomain(_) => return refuse(c.field, "the XDP lab matches no names"),
     })
 }
 

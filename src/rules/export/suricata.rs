@@ -352,19 +352,29 @@ fn line(r: &Rule, part: usize) -> Result<(u32, String), Refusal> {
                     Field::HttpUserAgent => ("http.user_agent", "http"),
                     _ => ("http.method", "http"),
                 };
-                let Op::Eq(Value::Text(t)) = &c.op else {
-                    return refuse(c.field, "only one exact text value is expressible");
-                };
-                if t.is_empty() {
-                    return refuse(c.field, "empty text cannot be a Suricata content");
-                }
                 if proto.is_none() {
                     proto = Some(app.into());
                 }
-                opts.push(buf.into());
-                opts.push(content(t));
-                opts.push("startswith".into());
-                opts.push("endswith".into());
+                match &c.op {
+                    Op::Eq(Value::Text(t)) if t.is_empty() => {
+                        return refuse(c.field, "empty text cannot be a Suricata content");
+                    }
+                    Op::Eq(Value::Text(t)) => {
+                        opts.push(buf.into());
+                        opts.push(content(t));
+                        opts.push("startswith".into());
+                        opts.push("endswith".into());
+                    }
+                    // `.domain` at the end of the name, any case: exactly the names under
+                    // it (a domain is `[a-z0-9_-]` labels and dots, written literally).
+                    Op::Subdomain(d) => {
+                        opts.push(buf.into());
+                        opts.push(content(&Untrusted::new(format!(".{d}").as_bytes())));
+                        opts.push("endswith".into());
+                        opts.push("nocase".into());
+                    }
+                    _ => return refuse(c.field, "only one exact text value is expressible"),
+                }
             }
             _ => return refuse(c.field, "no Suricata equivalent"),
         }

@@ -84,6 +84,10 @@ fn cmp(c: &Condition, lhs: &str, offset: i64, max: u64) -> Result<String, Refusa
         Op::Lt(n) => format!("{lhs} < {}", s(*n)?),
         Op::Mask { mask, bits } if offset == 0 => format!("{lhs} & {mask:#x} == {bits:#x}"),
         Op::Cidr(a, len) => format!("{lhs} == {a}/{len}"),
+        // `matches` is a case-insensitive regular expression; a domain holds only
+        // `[a-z0-9_-]` and dots (`Condition::check`), and each dot becomes `[.]`, so the
+        // pattern needs no escaping inside the string literal.
+        Op::Subdomain(d) => format!("{lhs} matches \"[.]{}$\"", d.replace('.', "[.]")),
         Op::Mask { .. } => return refuse(c.field, "operator not expressible"),
     })
 }
