@@ -365,3 +365,47 @@ fn apply_replays_an_edit_and_keeps_a_failed_one_out() {
     assert!(r.is_err());
     assert_eq!(rule, before);
 }
+
+/// The drafts' replay figures come from the records the drafting pass kept, text rules
+/// included (their DNS, TLS and HTTP parts are kept beside the records): they must equal a
+/// replay that reads the capture again, whether the packets came from the file or were kept
+/// by the analysis.
+#[test]
+fn text_rules_replay_from_memory_as_from_the_capture() {
+    use holoscope::rules::model::{Kind, kind};
+    use holoscope::rules::{Op, draft_for_taking, replay_all};
+    let demo = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap")).to_path_buf();
+    let mut files = vec![demo];
+    files.extend(
+        ["lab_E.pcap", "lab_F.pcap", "splice_lan_amp_c2.pcapng"]
+            .iter()
+            .filter_map(|f| common::shared(&format!("eval/{f}"))),
+    );
+    let mut text_rules = 0;
+    let mut subdomains = 0;
+    for path in &files {
+        for keep in [None, Some(4_000_000)] {
+            let opts = engine::Options {
+                keep_packets: keep,
+                ..engine::Options::default()
+            };
+            let mut a = engine::analyze(capture::open(path).unwrap(), &opts, |_| {});
+            let drafts = draft_for_taking(&mut a, path).unwrap();
+            let rules: Vec<_> = drafts.iter().map(|d| d.rule.clone()).collect();
+            let again = replay_all(path, &rules, &a).unwrap();
+            for (d, c) in drafts.iter().zip(&again) {
+                assert_eq!(&d.counts, c, "{}: {}", path.display(), d.rule);
+            }
+            if keep.is_none() {
+                for r in &rules {
+                    let conds = &r.def.conditions;
+                    text_rules += usize::from(conds.iter().any(|c| kind(c.field) == Kind::Text));
+                    subdomains +=
+                        usize::from(conds.iter().any(|c| matches!(c.op, Op::Subdomain(_))));
+                }
+            }
+        }
+    }
+    assert!(text_rules >= 4, "only {text_rules} text rules drafted");
+    assert!(subdomains >= 1, "no *.domain rule drafted");
+}

@@ -6,7 +6,7 @@
 //! capture is read and decoded again ([`super::scan::scan_owned`]).
 
 use super::draft::{BASELINE_SAMPLE, DraftError, WAVE_SAMPLE};
-use super::headers::Headers;
+use super::headers::{Headers, TEXT_PACKETS, TextParts, has_text};
 use super::scan::{Class, Plan, scan_owned};
 use crate::decode::Packet;
 use crate::engine::kept::KeptPackets;
@@ -25,6 +25,10 @@ pub(super) struct Collected {
     /// Every packet's draftable fields and class, in file order, for replaying the drafts
     /// without reading the capture again (`None` if some packet's class did not fit).
     pub(super) headers: Option<Vec<Headers>>,
+    /// The DNS, TLS and HTTP parts of every packet that has one, in file order (the headers
+    /// say which packets: `None` past [`TEXT_PACKETS`], and text rules then replay against
+    /// the capture).
+    pub(super) texts: Option<Vec<TextParts>>,
 }
 
 fn stride(total: u64, cap: u64) -> u64 {
@@ -47,33 +51,96 @@ struct Collector {
 }
 
 impl Collector {
-    /// Records one packet's headers for the replay, and returns the sample it goes to when
-    /// its class's stride keeps it (the caller then copies or moves it there).
-    fn slot(&mut self, p: &Packet, class: Class) -> Option<&mut Vec<Packet>> {
-        if let Some(h) = &mut self.c.headers {
-            match Headers::of(p, class) {
-                Some(x) => h.push(x),
-                None => self.c.headers = None,
+    /// Takes one packet: records its headers (and text parts) for the replay and keeps it in
+    /// its class's sample when the stride says so. Moves the packet; the text parts are
+    /// copied only for a sampled packet.
+    fn put(&mut self, mut p: Packet, class: Class) {
+        let text = self.record(&p, class);
+        if self.sampled(class) {
+            if text {
+                self.push_text(TextParts::of(&p));
             }
+            self.push_sample(class, p);
+        } else if text {
+            self.push_text(TextParts::take(&mut p));
         }
-        self.sample(class)
     }
 
-    /// The sample a packet of `class` goes to, when its class's stride keeps it.
-    fn sample(&mut self, class: Class) -> Option<&mut Vec<Packet>> {
-        let c = &mut self.c;
+    /// [`Collector::put`] for a borrowed packet (copied where kept).
+    fn put_ref(&mut self, p: &Packet, class: Class) {
+        if self.record(p, class) {
+            self.push_text(TextParts::of(p));
+        }
+        if self.sampled(class) {
+            self.push_sample(class, p.clone());
+        }
+    }
+
+    /// Records the packet's headers; whether its text parts are to be kept.
+    fn record(&mut self, p: &Packet, class: Class) -> bool {
+        let Some(h) = &mut self.c.headers else {
+            return false;
+        };
+        match Headers::of(p, class) {
+            Some(x) => h.push(x),
+            None => {
+                self.c.headers = None;
+                self.c.texts = None;
+                return false;
+            }
+        }
+        if !has_text(p) {
+            return false;
+        }
+        if self
+            .c
+            .texts
+            .as_ref()
+            .is_some_and(|t| t.len() >= TEXT_PACKETS)
+        {
+            // Past the budget: the records stay, text rules read the capture.
+            self.c.texts = None;
+        }
+        self.c.texts.is_some()
+    }
+
+    fn push_text(&mut self, t: TextParts) {
+        if let Some(v) = &mut self.c.texts {
+            v.push(t);
+        }
+    }
+
+    /// Whether the class's stride keeps this packet (counts it either way).
+    fn sampled(&mut self, class: Class) -> bool {
         match class {
             Class::Wave(i) => {
-                let keep = self.seen_w[i] % c.wave_strides[i] == 0;
-                self.seen_w[i] += 1;
-                keep.then_some(&mut c.waves[i])
+                let (Some(seen), Some(stride)) =
+                    (self.seen_w.get_mut(i), self.c.wave_strides.get(i))
+                else {
+                    return false;
+                };
+                let keep = *seen % stride == 0;
+                *seen += 1;
+                keep
             }
             Class::Baseline => {
-                let keep = self.seen_b % c.base_stride == 0;
+                let keep = self.seen_b % self.c.base_stride == 0;
                 self.seen_b += 1;
-                keep.then_some(&mut c.base)
+                keep
             }
-            Class::Other => None,
+            Class::Other => false,
+        }
+    }
+
+    fn push_sample(&mut self, class: Class, p: Packet) {
+        match class {
+            Class::Wave(i) => {
+                if let Some(w) = self.c.waves.get_mut(i) {
+                    w.push(p);
+                }
+            }
+            Class::Baseline => self.c.base.push(p),
+            Class::Other => {}
         }
     }
 }
@@ -100,6 +167,7 @@ pub(super) fn collect(
             headers: Some(Vec::with_capacity(
                 usize::try_from(plan.total_packets).unwrap_or(0),
             )),
+            texts: Some(Vec::new()),
         },
     };
     // Kept packets passed the analysis's capture filter already; a pass over the capture
@@ -108,9 +176,7 @@ pub(super) fn collect(
         Packets::Borrowed(k) => {
             let mut at = 0;
             for p in k.iter() {
-                if let Some(s) = col.slot(p, plan.class_at(p, &mut at)) {
-                    s.push(p.clone());
-                }
+                col.put_ref(p, plan.class_at(p, &mut at));
             }
         }
         // Serial on purpose: marking batches in parallel and then moving the samples out
@@ -119,16 +185,11 @@ pub(super) fn collect(
         Packets::Taken(k) => {
             let mut at = 0;
             for p in k.into_batches().flatten() {
-                if let Some(s) = col.slot(&p, plan.class_at(&p, &mut at)) {
-                    s.push(p);
-                }
+                let class = plan.class_at(&p, &mut at);
+                col.put(p, class);
             }
         }
-        Packets::Capture => scan_owned(capture, plan, |p, class| {
-            if let Some(s) = col.slot(&p, class) {
-                s.push(p);
-            }
-        })?,
+        Packets::Capture => scan_owned(capture, plan, |p, class| col.put(p, class))?,
     }
     Ok(col.c)
 }

@@ -108,10 +108,11 @@ fn draft_from(
         Packets::Taken(k) if k.len() != plan.total_packets => Packets::Capture,
         p => p,
     };
-    let c = collect(capture, &plan, packets)?;
+    let mut c = collect(capture, &plan, packets)?;
     let mut probe = Probe::new(&c.base);
     let base_values = baseline_values(&c.base);
     let base_columns = BaseColumns::new(&c.base);
+    let base_texts = super::text::BaseTexts::new(&c.base);
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own view
     // of the probe, so a wave's draft never depends on which other wave ran first.
@@ -130,6 +131,7 @@ fn draft_from(
                 c: &c,
                 base_values: &base_values,
                 base_columns: &base_columns,
+                base_texts: &base_texts,
             };
             draft_wave(&ctx, wi, wave, diff, probe.for_wave())
         })
@@ -139,11 +141,13 @@ fn draft_from(
         d.rule.id = RuleId(u32::try_from(n + 1).unwrap_or(u32::MAX));
     }
     let rules: Vec<Rule> = drafts.iter().map(|d| d.rule.clone()).collect();
-    for (d, counts) in
-        drafts
-            .iter_mut()
-            .zip(replay_drafts(capture, &rules, &plan, c.headers.as_deref())?)
-    {
+    for (d, counts) in drafts.iter_mut().zip(replay_drafts(
+        capture,
+        &rules,
+        &plan,
+        c.headers.as_deref(),
+        c.texts.as_deref_mut(),
+    )?) {
         d.counts = counts;
     }
     for d in &mut drafts {
@@ -161,6 +165,7 @@ struct WaveContext<'a> {
     c: &'a Collected,
     base_values: &'a FxHashSet<(Field, Value)>,
     base_columns: &'a BaseColumns<'a>,
+    base_texts: &'a super::text::BaseTexts,
 }
 
 /// The drafts of one wave (its rule and companions), numbered later: ids follow wave order.
@@ -245,7 +250,7 @@ fn draft_wave(
     let companions = [
         (reply, "replies of the conversation the rule above stops"),
         (
-            super::text::text_rule(&sample),
+            super::text::text_rule(&sample, ctx.base_texts),
             "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
         ),
     ];

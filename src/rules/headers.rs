@@ -2,15 +2,17 @@
 //! pass, so the replay of the drafts runs from memory instead of reading and decoding the
 //! capture a second time (that second pass cost about a third of `holoscope report`).
 //!
-//! Drafted conditions only use [`super::select::FIELDS`], and replay reads only those plus the
-//! addresses, so a packet rebuilt from these fields matches every drafted rule exactly as the
-//! decoded packet did. Rules on other fields (analyst edits) still replay against the capture.
+//! Drafted header conditions only use [`super::select::FIELDS`], and replay reads only those
+//! plus the addresses, so a packet rebuilt from these fields matches every drafted rule exactly
+//! as the decoded packet did. Text companions (`dns_qname=*.t.example`) read the DNS, TLS and
+//! HTTP parts: those of every packet that has one are kept too ([`TextParts`], in file order,
+//! up to [`TEXT_PACKETS`]; moved out of the packet, not copied), so text rules replay from
+//! memory as well. Rules on other fields (analyst edits) still replay against the capture.
 
 use super::model::Rule;
 use super::scan::Class;
-#[cfg(test)]
-use crate::decode::Field;
-use crate::decode::Packet;
+use crate::decode::field::{Dns, Http, Tls};
+use crate::decode::{Field, Packet};
 use std::net::IpAddr;
 
 /// The [`super::select::FIELDS`] of one packet, with its class (wave index, baseline, other).
@@ -25,6 +27,8 @@ pub(super) struct Headers {
     src_mac: Option<[u8; 6]>,
     /// 0: other, 1: baseline, 2 + i: wave i.
     class: u16,
+    /// Whether the packet had a DNS, TLS or HTTP part (kept in [`TextParts`], in order).
+    text: bool,
     proto: Option<u8>,
     tcp_flags: Option<u8>,
     icmp_type: Option<u8>,
@@ -52,6 +56,7 @@ impl Headers {
             dst_port: p.dst_port,
             src_mac: p.src_mac,
             class,
+            text: has_text(p),
             proto: p.proto,
             tcp_flags: p.tcp_flags,
             icmp_type: p.icmp_type,
@@ -69,6 +74,11 @@ impl Headers {
             1 => Class::Baseline,
             n => Class::Wave(usize::from(n - 2)),
         }
+    }
+
+    /// Whether the packet had a DNS, TLS or HTTP part.
+    pub(super) fn has_text(&self) -> bool {
+        self.text
     }
 
     /// Writes the kept fields into `p`, whose other fields stay as they are (reusing one
@@ -91,13 +101,85 @@ impl Headers {
     }
 }
 
-/// Whether every condition of every rule reads only fields [`Headers`] keeps.
-pub(super) fn covers(rules: &[Rule]) -> bool {
+/// Most packets whose DNS, TLS or HTTP parts are kept for the replay (24 bytes and the parts
+/// each); past it none are, and text rules replay against the capture.
+pub const TEXT_PACKETS: usize = 1 << 22;
+
+/// Whether a packet has a DNS, TLS or HTTP part.
+pub(super) fn has_text(p: &Packet) -> bool {
+    p.dns.is_some() || p.tls.is_some() || p.http.is_some()
+}
+
+/// The DNS, TLS and HTTP parts of one packet, kept for the replay.
+#[derive(Debug, Default)]
+pub(super) struct TextParts {
+    dns: Option<Box<Dns>>,
+    tls: Option<Box<Tls>>,
+    http: Option<Box<Http>>,
+}
+
+impl TextParts {
+    /// Moves the parts out of `p` (a packet no sample keeps).
+    pub(super) fn take(p: &mut Packet) -> Self {
+        TextParts {
+            dns: p.dns.take(),
+            tls: p.tls.take(),
+            http: p.http.take(),
+        }
+    }
+
+    /// A copy of the parts of `p`.
+    pub(super) fn of(p: &Packet) -> Self {
+        TextParts {
+            dns: p.dns.clone(),
+            tls: p.tls.clone(),
+            http: p.http.clone(),
+        }
+    }
+
+    /// Exchanges the parts with those of `p`: done twice around a replay step, it lends them
+    /// to the replay's one reusable packet without copying.
+    pub(super) fn swap(&mut self, p: &mut Packet) {
+        std::mem::swap(&mut self.dns, &mut p.dns);
+        std::mem::swap(&mut self.tls, &mut p.tls);
+        std::mem::swap(&mut self.http, &mut p.http);
+    }
+}
+
+/// Fields read from a packet's DNS, TLS or HTTP part only: exact in the replay when every
+/// packet that has such a part is kept whole (a packet without one has none of them).
+fn in_text_parts(f: Field) -> bool {
+    use Field::{
+        DnsAnswers, DnsId, DnsOpcode, DnsQname, DnsQr, DnsQtype, DnsRcode, DnsSize, HttpHost,
+        HttpMethod, HttpPath, HttpUserAgent, TlsAlpn, TlsSni,
+    };
+    matches!(
+        f,
+        DnsId
+            | DnsQr
+            | DnsOpcode
+            | DnsRcode
+            | DnsQname
+            | DnsQtype
+            | DnsAnswers
+            | DnsSize
+            | TlsSni
+            | TlsAlpn
+            | HttpMethod
+            | HttpHost
+            | HttpPath
+            | HttpUserAgent
+    )
+}
+
+/// Whether every condition of every rule reads only fields [`Headers`] keeps, or with
+/// `texts`, fields of the DNS, TLS and HTTP parts.
+pub(super) fn covers(rules: &[Rule], texts: bool) -> bool {
     rules.iter().all(|r| {
         r.def
             .conditions
             .iter()
-            .all(|c| super::select::FIELDS.contains(&c.field))
+            .all(|c| super::select::FIELDS.contains(&c.field) || (texts && in_text_parts(c.field)))
     })
 }
 
@@ -160,5 +242,51 @@ mod tests {
         for f in KEPT {
             assert_eq!(field_value(&p, *f), field_value(&q, *f), "{f:?}");
         }
+    }
+
+    #[test]
+    fn text_part_fields_are_exactly_those_read_from_the_parts() {
+        use crate::decode::field::{Dns, Http, Tls};
+        use crate::text::Untrusted;
+        let t = |b: &[u8]| Some(Untrusted::new(b));
+        let mut p = Packet {
+            dns: Some(Box::new(Dns {
+                qname: t(b"a.example"),
+                qtype: Some(16),
+                id: 7,
+                size: 90,
+                answers: 1,
+                qr: true,
+                ..Dns::default()
+            })),
+            tls: Some(Box::new(Tls {
+                sni: t(b"b.example"),
+                alpn: t(b"h2"),
+                ..Tls::default()
+            })),
+            http: Some(Box::new(Http {
+                method: t(b"GET"),
+                host: t(b"c.example"),
+                path: t(b"/"),
+                user_agent: t(b"x"),
+            })),
+            ..Packet::default()
+        };
+        let bare = Packet::default();
+        for f in Field::ALL {
+            let from_parts = field_value(&p, *f) != field_value(&bare, *f);
+            assert_eq!(from_parts, in_text_parts(*f), "{f:?}");
+        }
+        // Lent to a packet and given back: the packet sees them, then has none again.
+        let mut parts = TextParts::take(&mut p);
+        assert!(!has_text(&p));
+        let mut q = Packet::default();
+        parts.swap(&mut q);
+        assert_eq!(
+            field_value(&q, Field::TlsSni).map(|v| v.to_owned()),
+            Some(crate::decode::Value::Text(Untrusted::new(b"b.example")))
+        );
+        parts.swap(&mut q);
+        assert!(!has_text(&q));
     }
 }

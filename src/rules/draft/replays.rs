@@ -4,34 +4,56 @@
 use super::{DraftError, REPLAY_CHUNK};
 use crate::decode::Packet;
 use crate::engine::Analysis;
-use crate::rules::headers::Headers;
+use crate::rules::headers::{Headers, TextParts};
 use crate::rules::model::Rule;
 use crate::rules::replay::{Label, ReplayCounts, Replayer};
 use crate::rules::scan::{Class, Plan, scan};
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Replays the drafts from the fields the drafting pass kept, or against the capture when it
-/// kept none or a rule reads other fields.
+/// Replays the drafts from the fields the drafting pass kept (and the text parts, which the
+/// replay borrows and gives back), or against the capture when it kept none or a rule reads
+/// other fields.
 pub(super) fn replay_drafts(
     capture: &Path,
     rules: &[Rule],
     plan: &Plan,
     headers: Option<&[Headers]>,
+    texts: Option<&mut [TextParts]>,
 ) -> Result<Vec<ReplayCounts>, DraftError> {
-    let Some(headers) = headers.filter(|_| crate::rules::headers::covers(rules)) else {
+    let covered = crate::rules::headers::covers(rules, texts.is_some());
+    let Some(headers) = headers.filter(|_| covered) else {
         return replay_rules(capture, rules, plan);
     };
     // Every packet of the capture (each against the few rules its values can match): parts
-    // of the capture replay side by side and their counts add up.
-    let r = headers
-        .par_chunks(REPLAY_CHUNK)
-        .map(|part| {
+    // of the capture replay side by side and their counts add up. The text parts are in
+    // file order, so each part of the records owns the next run of them.
+    let mut parts = Vec::new();
+    let mut rest = texts.unwrap_or_default();
+    for part in headers.chunks(REPLAY_CHUNK) {
+        let n = part.iter().filter(|h| h.has_text()).count();
+        let (mine, tail) = rest.split_at_mut(n.min(rest.len()));
+        rest = tail;
+        parts.push((part, mine));
+    }
+    let r = parts
+        .into_par_iter()
+        .map(|(part, mine)| {
             let mut r = Replayer::new(rules, &plan.wave_hosts);
             let mut p = Packet::default();
+            let mut mine = mine.iter_mut();
             for h in part {
                 h.fill(&mut p);
-                r.add(&p, label(plan, h.class()));
+                // Without kept parts (none were, and no rule reads them) the packet has none.
+                let t = if h.has_text() { mine.next() } else { None };
+                match t {
+                    Some(t) => {
+                        t.swap(&mut p);
+                        r.add(&p, label(plan, h.class()));
+                        t.swap(&mut p);
+                    }
+                    None => r.add(&p, label(plan, h.class())),
+                }
             }
             r
         })
