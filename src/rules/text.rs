@@ -5,8 +5,9 @@
 //! is what an IDS matches and what an analyst recognises ("ApacheBench/2.3 on /contact.html").
 //! A companion is drafted only when one value carries most of the wave's packets that have the
 //! field at all (for DNS names and TLS SNI, else one domain that most names are under:
-//! `dns_qname=*.t.example` for a tunnel that puts a new name in every query), and the rule built on it (the value plus the protocol, server and port those
-//! packets share) spares the baseline. Exporters that cannot match text (nftables, iptables,
+//! `dns_qname=*.t.example` for a tunnel that puts a new name in every query), and the rule
+//! built on it (the value plus the protocol, server and port those packets share) spares the
+//! baseline. Exporters that cannot match text (nftables, iptables,
 //! BPF, EDN) refuse it with a comment naming the field; Suricata, Wireshark and RON carry it,
 //! escaped.
 
@@ -156,12 +157,12 @@ fn domain_counts<'a>(
 /// generated-name flood puts a new name in every packet, all under one domain; the wave's
 /// seconds also carry the usual lookups, which the baseline's rate accounts for.
 ///
-/// The names qualify for a chain of domains (`0000.362bc8.s.leak.lab` is under `362bc8.s.leak.lab`,
-/// `s.leak.lab` and `leak.lab`). The broadest whose baseline packets are no more than the
-/// narrowest's is taken: widening costs no baseline traffic, and a rule on the tunnel's own
-/// domain outlives its session labels. Without a list of public suffixes, a wave under
-/// `evil.co.uk` in a network that never looks up `.co.uk` names gets `*.co.uk`; the analyst
-/// reads the rule before accepting it.
+/// The names qualify for a chain of domains (`0000.362bc8.s.leak.lab` is under
+/// `362bc8.s.leak.lab`, `s.leak.lab` and `leak.lab`). The broadest whose baseline packets are
+/// no more than the narrowest's is taken: widening costs no baseline traffic, and a rule on
+/// the tunnel's own domain outlives its session labels. Without a list of public suffixes, a
+/// wave under `evil.co.uk` in a network that never looks up `.co.uk` names gets `*.co.uk`;
+/// the analyst reads the rule before accepting it.
 fn top_domain(s: &Sample<'_>, base: &BaseTexts, f: Field) -> Option<(String, usize)> {
     let (wave, n_w) = domain_counts(s.wave.iter(), f);
     let field_excess = s.excess(n_w, base.with(f));
