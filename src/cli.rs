@@ -336,7 +336,13 @@ pub fn run() -> Result<(), Failure> {
             if follow_json && output.is_none() {
                 return Ok(());
             }
-            write_out(output.as_deref(), &render(&r, format)?)
+            let written = write_out(output.as_deref(), &render(&r, format)?);
+            // The process ends next: freeing the analysis and report (hundreds of megabytes
+            // of tables and samples, block by block) only delays the exit the caller waits
+            // for, by 0.04 s on the bench capture. The operating system reclaims it at once.
+            std::mem::forget(a);
+            std::mem::forget(r);
+            written
         }
         Some(Command::Rules {
             capture,

@@ -109,10 +109,12 @@ fn draft_from(
         p => p,
     };
     let mut c = collect(capture, &plan, packets)?;
-    let mut probe = Probe::new(&c.base);
-    let base_values = baseline_values(&c.base);
-    let base_columns = BaseColumns::new(&c.base);
-    let base_texts = super::text::BaseTexts::new(&c.base);
+    // What every wave is drafted against, built once, side by side (each reads the
+    // baseline sample only).
+    let ((mut probe, base_columns), base_texts) = rayon::join(
+        || rayon::join(|| Probe::new(&c.base), || BaseColumns::new(&c.base)),
+        || super::text::BaseTexts::new(&c.base),
+    );
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own view
     // of the probe, so a wave's draft never depends on which other wave ran first.
@@ -129,7 +131,6 @@ fn draft_from(
             let ctx = WaveContext {
                 plan: &plan,
                 c: &c,
-                base_values: &base_values,
                 base_columns: &base_columns,
                 base_texts: &base_texts,
             };
@@ -163,7 +164,6 @@ fn draft_from(
 struct WaveContext<'a> {
     plan: &'a Plan,
     c: &'a Collected,
-    base_values: &'a FxHashSet<(Field, Value)>,
     base_columns: &'a BaseColumns<'a>,
     base_texts: &'a super::text::BaseTexts,
 }
@@ -190,7 +190,7 @@ fn draft_wave(
             .entry((field, v.clone()))
             .or_insert_with(|| Score {
                 cosine: probe.cosine(diff, field, v),
-                novel: !ctx.base_values.contains(&(field, v.clone())),
+                novel: !ctx.base_columns.has(field, v.as_ref()),
                 shift: shifts.get(&(field, v.clone())).copied(),
             })
             .prior()
@@ -283,18 +283,6 @@ fn figures(c: &ReplayCounts) -> String {
         pct(c.baseline_collateral()),
         pct(c.uninvolved_collateral())
     )
-}
-
-fn baseline_values(base: &[Packet]) -> FxHashSet<(Field, Value)> {
-    let mut out = FxHashSet::default();
-    for p in base {
-        for &f in super::select::FIELDS {
-            if let Some(v) = super::matcher::field_value(p, f) {
-                out.insert((f, v.to_owned()));
-            }
-        }
-    }
-    out
 }
 
 /// Distinct source addresses of the wave sample, and whether that looks spoofed.

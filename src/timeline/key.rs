@@ -49,6 +49,26 @@ impl FieldKey {
         self.0 & PAYLOAD_MASK
     }
 
+    /// The key of a value stored inline (integers up to 2^54, IPv4 addresses, MACs): no
+    /// interner needed, so any table can key a (field, value) by it with one cheap hash.
+    /// `None` for values an [`Interner`] holds (IPv6, text, huge integers).
+    #[inline]
+    #[must_use]
+    pub fn inline(field: Field, v: ValueRef<'_>) -> Option<Self> {
+        match v {
+            ValueRef::U(u) if u <= PAYLOAD_MASK => Some(FieldKey::pack(field, KIND_U, u)),
+            ValueRef::Ip(IpAddr::V4(a)) => {
+                Some(FieldKey::pack(field, KIND_V4, u64::from(u32::from(a))))
+            }
+            ValueRef::Mac(m) => {
+                let mut b = [0u8; 8];
+                b[2..].copy_from_slice(&m);
+                Some(FieldKey::pack(field, KIND_MAC, u64::from_be_bytes(b)))
+            }
+            _ => None,
+        }
+    }
+
     fn pack(field: Field, kind: u64, payload: u64) -> Self {
         FieldKey((u64::from(field as u8) << 56) | (kind << PAYLOAD_BITS) | (payload & PAYLOAD_MASK))
     }
@@ -113,35 +133,20 @@ impl Interner {
 
     /// The key for a value of a field, interning it when needed.
     pub fn key(&mut self, field: Field, v: ValueRef<'_>) -> FieldKey {
-        match v {
-            ValueRef::U(u) if u <= PAYLOAD_MASK => FieldKey::pack(field, KIND_U, u),
-            ValueRef::Ip(IpAddr::V4(a)) => FieldKey::pack(field, KIND_V4, u64::from(u32::from(a))),
-            ValueRef::Mac(m) => {
-                let mut b = [0u8; 8];
-                b[2..].copy_from_slice(&m);
-                FieldKey::pack(field, KIND_MAC, u64::from_be_bytes(b))
-            }
-            other => FieldKey::pack(field, KIND_INTERNED, self.intern_ref(other)),
+        match FieldKey::inline(field, v) {
+            Some(k) => k,
+            None => FieldKey::pack(field, KIND_INTERNED, self.intern_ref(v)),
         }
     }
 
     /// The key of a value if it exists already (never interns; for queries and rule replay).
     #[must_use]
     pub fn lookup(&self, field: Field, v: &Value) -> Option<FieldKey> {
-        match v.as_ref() {
-            ValueRef::U(u) if u <= PAYLOAD_MASK => Some(FieldKey::pack(field, KIND_U, u)),
-            ValueRef::Ip(IpAddr::V4(a)) => {
-                Some(FieldKey::pack(field, KIND_V4, u64::from(u32::from(a))))
-            }
-            ValueRef::Mac(m) => {
-                let mut b = [0u8; 8];
-                b[2..].copy_from_slice(&m);
-                Some(FieldKey::pack(field, KIND_MAC, u64::from_be_bytes(b)))
-            }
-            other => self
-                .find(hash_of(other), other)
-                .map(|id| FieldKey::pack(field, KIND_INTERNED, u64::from(id))),
-        }
+        let v = v.as_ref();
+        FieldKey::inline(field, v).or_else(|| {
+            self.find(hash_of(v), v)
+                .map(|id| FieldKey::pack(field, KIND_INTERNED, u64::from(id)))
+        })
     }
 
     /// The value a key stands for.

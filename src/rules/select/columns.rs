@@ -4,16 +4,56 @@
 
 use super::{FIELDS, Sample};
 use crate::decode::{Field, Packet, ValueRef};
+use crate::timeline::FieldKey;
 use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 /// No value of the field (the packet lacks it).
 pub(super) const ABSENT: u32 = u32::MAX;
 
+/// Value -> index for one field's values. Integers, IPv4 addresses and MACs are keyed by
+/// their packed timeline key ([`FieldKey::inline`]): one word to hash instead of a
+/// [`ValueRef`], which was most of building the columns. Text and IPv6 keep a value map.
+pub(super) struct ValueIds<'a> {
+    field: Field,
+    packed: FxHashMap<FieldKey, u32>,
+    other: FxHashMap<ValueRef<'a>, u32>,
+}
+
+impl<'a> ValueIds<'a> {
+    fn new(field: Field) -> Self {
+        ValueIds {
+            field,
+            packed: FxHashMap::default(),
+            other: FxHashMap::default(),
+        }
+    }
+
+    /// The index of a value, if it has one.
+    pub(super) fn get(&self, v: ValueRef<'_>) -> Option<u32> {
+        match FieldKey::inline(self.field, v) {
+            Some(k) => self.packed.get(&k).copied(),
+            None => {
+                // Maps are covariant in their keys: look up with the shorter-lived value.
+                let other: &FxHashMap<ValueRef<'_>, u32> = &self.other;
+                other.get(&v).copied()
+            }
+        }
+    }
+
+    /// The index of a value, giving it `next()` when it has none yet.
+    fn get_or_insert_with(&mut self, v: ValueRef<'a>, next: impl FnOnce() -> u32) -> u32 {
+        match FieldKey::inline(self.field, v) {
+            Some(k) => *self.packed.entry(k).or_insert_with(next),
+            None => *self.other.entry(v).or_insert_with(next),
+        }
+    }
+}
+
 /// Every baseline sample packet's value of one drafting field, as an index into the field's
 /// distinct values, with the count of each over the whole sample.
 pub(super) struct BaseColumn<'a> {
-    pub(super) ids: FxHashMap<ValueRef<'a>, u32>,
+    pub(super) ids: ValueIds<'a>,
     pub(super) values: Vec<ValueRef<'a>>,
     pub(super) base: Vec<u32>,
     /// Baseline packets per value index (the first greedy step counts the whole sample).
@@ -36,7 +76,7 @@ impl<'a> BaseColumns<'a> {
             .iter()
             .map(|&field| {
                 let mut col = BaseColumn {
-                    ids: FxHashMap::default(),
+                    ids: ValueIds::new(field),
                     values: Vec::new(),
                     base: Vec::with_capacity(base.len()),
                     all: Vec::new(),
@@ -44,7 +84,7 @@ impl<'a> BaseColumns<'a> {
                 for p in base {
                     let id = match crate::rules::matcher::field_value(p, field) {
                         None => ABSENT,
-                        Some(v) => *col.ids.entry(v).or_insert_with(|| {
+                        Some(v) => col.ids.get_or_insert_with(v, || {
                             col.values.push(v);
                             col.all.push(0);
                             u32::try_from(col.values.len() - 1).unwrap_or(ABSENT)
@@ -65,6 +105,19 @@ impl<'a> BaseColumns<'a> {
     }
 }
 
+impl BaseColumns<'_> {
+    /// Whether some baseline sample packet has this value of a drafting field (false for
+    /// any other field).
+    #[must_use]
+    pub fn has(&self, field: Field, v: ValueRef<'_>) -> bool {
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| self.cols.get(i))
+            .is_some_and(|c| c.ids.get(v).is_some())
+    }
+}
+
 /// Every sample packet's value of one drafting field, as an index into the field's distinct
 /// values (the baseline's first, then those only the wave has), found once per [`choose`]:
 /// each greedy step then counts indices instead of hashing every packet's value again for
@@ -73,7 +126,7 @@ pub(super) struct Column<'c, 'a> {
     pub(super) shared: &'c BaseColumn<'a>,
     /// Values the baseline sample does not have, with indices after the baseline's.
     pub(super) extra: Vec<ValueRef<'a>>,
-    pub(super) extra_ids: FxHashMap<ValueRef<'a>, u32>,
+    pub(super) extra_ids: ValueIds<'a>,
     pub(super) wave: Vec<u32>,
     /// The values as plain numbers, found on the first range or prefix candidate.
     pub(super) numbers: std::cell::OnceCell<Option<Numbers>>,
@@ -114,7 +167,7 @@ impl Numbers {
 
 impl<'c, 'a> Column<'c, 'a> {
     pub(super) fn new(s: &Sample<'a>, shared: &'c BaseColumn<'a>, field: Field) -> Self {
-        let mut extra_ids: FxHashMap<ValueRef<'a>, u32> = FxHashMap::default();
+        let mut extra_ids = ValueIds::new(field);
         let mut extra = Vec::new();
         let n_base = shared.values.len();
         let wave = s
@@ -124,10 +177,10 @@ impl<'c, 'a> Column<'c, 'a> {
                 let Some(v) = crate::rules::matcher::field_value(p, field) else {
                     return ABSENT;
                 };
-                if let Some(id) = shared.ids.get(&v) {
-                    return *id;
+                if let Some(id) = shared.ids.get(v) {
+                    return id;
                 }
-                *extra_ids.entry(v).or_insert_with(|| {
+                extra_ids.get_or_insert_with(v, || {
                     extra.push(v);
                     u32::try_from(n_base + extra.len() - 1).unwrap_or(ABSENT)
                 })
@@ -144,10 +197,7 @@ impl<'c, 'a> Column<'c, 'a> {
 
     /// The index of a value, if either sample has it.
     pub(super) fn id_of(&self, v: ValueRef<'_>) -> Option<u32> {
-        // Maps are covariant in their keys: look up with the shorter-lived value.
-        let (shared, extra): (&FxHashMap<ValueRef<'_>, u32>, &FxHashMap<ValueRef<'_>, u32>) =
-            (&self.shared.ids, &self.extra_ids);
-        shared.get(&v).or_else(|| extra.get(&v)).copied()
+        self.shared.ids.get(v).or_else(|| self.extra_ids.get(v))
     }
 
     pub(super) fn len(&self) -> usize {
