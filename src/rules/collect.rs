@@ -55,14 +55,21 @@ impl Collector {
     /// its class's sample when the stride says so. Moves the packet; the text parts are
     /// copied only for a sampled packet.
     fn put(&mut self, mut p: Packet, class: Class) {
-        let text = self.record(&p, class);
+        self.put_mut(&mut p, class);
+    }
+
+    /// [`Collector::put`] for a packet in place: a sampled packet is moved out (a default
+    /// packet stays behind), the text parts of any other are. Walking a batch in place
+    /// copies only the samples, not every packet twice on its way through an iterator.
+    fn put_mut(&mut self, p: &mut Packet, class: Class) {
+        let text = self.record(p, class);
         if self.sampled(class) {
             if text {
-                self.push_text(TextParts::of(&p));
+                self.push_text(TextParts::of(p));
             }
-            self.push_sample(class, p);
+            self.push_sample(class, std::mem::take(p));
         } else if text {
-            self.push_text(TextParts::take(&mut p));
+            self.push_text(TextParts::take(p));
         }
     }
 
@@ -184,9 +191,11 @@ pub(super) fn collect(
         // it walks the packets twice and keeps every batch alive until the end.
         Packets::Taken(k) => {
             let mut at = 0;
-            for p in k.into_batches().flatten() {
-                let class = plan.class_at(&p, &mut at);
-                col.put(p, class);
+            for mut batch in k.into_batches() {
+                for p in &mut batch {
+                    let class = plan.class_at(p, &mut at);
+                    col.put_mut(p, class);
+                }
             }
         }
         Packets::Capture => scan_owned(capture, plan, |p, class| col.put(p, class))?,
