@@ -274,3 +274,50 @@ fn numeric_counts_equal_matching_every_packet() {
             .is_none()
     );
 }
+
+/// `BaseColumns::has` answers exactly what a set of the baseline's (field, value) pairs did:
+/// inline values (ports, lengths, IPv4, MACs), values the columns key by value (IPv6),
+/// absent values, and fields the columns do not hold.
+#[test]
+fn base_columns_know_every_baseline_value_and_nothing_else() {
+    let mut base: Vec<Packet> = (0..50)
+        .map(|i| pkt("10.0.0.5", "10.0.0.10", 6, 80 + (i % 3) as u16, 60, i))
+        .collect();
+    base.push(Packet {
+        src_ip: Some("2001:db8::1".parse().unwrap()),
+        src_mac: Some([2, 0, 0, 0, 0, 1]),
+        ip_len: Some(u32::MAX),
+        ..Packet::default()
+    });
+    let cols = BaseColumns::new(&base);
+    let mut want = std::collections::HashSet::new();
+    for p in &base {
+        for &f in FIELDS {
+            if let Some(v) = crate::rules::matcher::field_value(p, f) {
+                want.insert((f, v.to_owned()));
+            }
+        }
+    }
+    assert!(want.len() > 8, "the baseline has values of many fields");
+    for (f, v) in &want {
+        assert!(cols.has(*f, v.as_ref()), "{f:?} {v:?}");
+    }
+    let ip = |s: &str| ValueRef::Ip(s.parse::<IpAddr>().unwrap());
+    for (f, v) in [
+        (Field::DstPort, ValueRef::U(83)),
+        (Field::SrcPort, ValueRef::U(80)),
+        (Field::SrcIp, ip("10.0.0.6")),
+        (Field::SrcIp, ip("2001:db8::2")),
+        (Field::IpLen, ValueRef::U(u64::from(u32::MAX) - 1)),
+        (Field::SrcMac, ValueRef::Mac([2, 0, 0, 0, 0, 2])),
+        // Every baseline packet has frame length 0, but it is not a drafting field: never in
+        // the columns, so always new.
+        (Field::FrameLen, ValueRef::U(0)),
+    ] {
+        assert!(
+            !want.contains(&(f, v.to_owned())),
+            "the probe must be absent: {f:?}"
+        );
+        assert!(!cols.has(f, v), "{f:?} {v:?}");
+    }
+}
