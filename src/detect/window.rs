@@ -7,8 +7,8 @@
 //! window the same change is unmistakable. The window is kept incrementally (each bucket is
 //! added once and subtracted once), so judging it costs one feature pass per bucket.
 
-use super::baseline::{Baseline, Ema};
-use super::features::{self, BucketFeatures, Counted, Norms};
+use super::baseline::Baseline;
+use super::features::{self, BucketFeatures, Counted};
 use crate::timeline::{Bucket, FieldKey, NFIELDS};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -49,10 +49,6 @@ pub struct Window {
     slots: Vec<Slot>,
     /// The baseline journal's (generation, length) the stored copies reflect.
     synced: Option<(u64, usize)>,
-    /// Spread of each feature over quiet windows.
-    pub norms: Norms,
-    /// Spread of the raw window score over quiet windows.
-    pub quiet: Ema,
 }
 
 impl Window {
@@ -70,8 +66,6 @@ impl Window {
             index: FxHashMap::default(),
             slots: Vec::new(),
             synced: None,
-            norms: Norms::default(),
-            quiet: Ema::default(),
         }
     }
 
