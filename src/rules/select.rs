@@ -200,11 +200,7 @@ pub fn choose_with<'a>(
             &own
         }
     };
-    let columns: Vec<Column<'_, 'a>> = FIELDS
-        .iter()
-        .zip(&base.cols)
-        .map(|(f, shared)| Column::new(s, shared, *f))
-        .collect();
+    let columns: Vec<Column<'_, 'a>> = Column::all(s, &base.cols);
     let mut w: Vec<usize> = (0..s.wave.len()).collect();
     let mut b: Vec<usize> = (0..s.base.len()).collect();
     let e0 = s.total_excess();

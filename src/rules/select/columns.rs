@@ -132,6 +132,57 @@ pub(super) struct Column<'c, 'a> {
     pub(super) numbers: std::cell::OnceCell<Option<Numbers>>,
 }
 
+/// A [`Column`] being built, one packet at a time.
+struct Building<'c, 'a> {
+    field: Field,
+    shared: &'c BaseColumn<'a>,
+    extra: Vec<ValueRef<'a>>,
+    extra_ids: ValueIds<'a>,
+    wave: Vec<u32>,
+}
+
+impl<'c, 'a> Building<'c, 'a> {
+    fn new(shared: &'c BaseColumn<'a>, field: Field, packets: usize) -> Self {
+        Building {
+            field,
+            shared,
+            extra: Vec::new(),
+            extra_ids: ValueIds::new(field),
+            wave: Vec::with_capacity(packets),
+        }
+    }
+
+    /// The next wave packet's value index (new values get the next index after the
+    /// baseline's and the wave's earlier ones).
+    fn push(&mut self, p: &'a Packet) {
+        let id = match crate::rules::matcher::field_value(p, self.field) {
+            None => ABSENT,
+            Some(v) => match self.shared.ids.get(v) {
+                Some(id) => id,
+                None => {
+                    let next = self.shared.values.len() + self.extra.len();
+                    let extra = &mut self.extra;
+                    self.extra_ids.get_or_insert_with(v, || {
+                        extra.push(v);
+                        u32::try_from(next).unwrap_or(ABSENT)
+                    })
+                }
+            },
+        };
+        self.wave.push(id);
+    }
+
+    fn done(self) -> Column<'c, 'a> {
+        Column {
+            shared: self.shared,
+            extra: self.extra,
+            extra_ids: self.extra_ids,
+            wave: self.wave,
+            numbers: std::cell::OnceCell::new(),
+        }
+    }
+}
+
 /// Every value of a column as a plain number, by value index, when they are all integers or
 /// all IPv4 addresses: a range, bound, prefix or mask candidate is then counted in a tight
 /// loop over these instead of matching each value through [`Condition::matches_value`]
@@ -166,33 +217,32 @@ impl Numbers {
 }
 
 impl<'c, 'a> Column<'c, 'a> {
+    /// The wave sample's column of one field (as [`Column::all`] finds it).
+    #[cfg(test)]
     pub(super) fn new(s: &Sample<'a>, shared: &'c BaseColumn<'a>, field: Field) -> Self {
-        let mut extra_ids = ValueIds::new(field);
-        let mut extra = Vec::new();
-        let n_base = shared.values.len();
-        let wave = s
-            .wave
-            .iter()
-            .map(|p| {
-                let Some(v) = crate::rules::matcher::field_value(p, field) else {
-                    return ABSENT;
-                };
-                if let Some(id) = shared.ids.get(v) {
-                    return id;
-                }
-                extra_ids.get_or_insert_with(v, || {
-                    extra.push(v);
-                    u32::try_from(n_base + extra.len() - 1).unwrap_or(ABSENT)
-                })
-            })
-            .collect();
-        Column {
-            shared,
-            extra,
-            extra_ids,
-            wave,
-            numbers: std::cell::OnceCell::new(),
+        let mut b = Building::new(shared, field, s.wave.len());
+        for p in s.wave {
+            b.push(p);
         }
+        b.done()
+    }
+
+    /// The wave sample's columns of every drafting field ([`FIELDS`], with the baseline's
+    /// `shared` in the same order), found in one walk over the packets: a column at a time,
+    /// each walk read every sample packet again (hundreds of megabytes on a bench capture's
+    /// 64 waves) for one value of each.
+    pub(super) fn all(s: &Sample<'a>, shared: &'c [BaseColumn<'a>]) -> Vec<Self> {
+        let mut cols: Vec<Building<'c, 'a>> = FIELDS
+            .iter()
+            .zip(shared)
+            .map(|(f, sh)| Building::new(sh, *f, s.wave.len()))
+            .collect();
+        for p in s.wave {
+            for c in &mut cols {
+                c.push(p);
+            }
+        }
+        cols.into_iter().map(Building::done).collect()
     }
 
     /// The index of a value, if either sample has it.

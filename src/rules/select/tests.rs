@@ -248,10 +248,17 @@ fn numeric_counts_equal_matching_every_packet() {
         Op::Cidr("0.0.0.0".parse().unwrap(), 0),
     ];
     let mut numeric_used = 0;
+    // The columns as the search builds them, all in one walk over the packets: the same
+    // indices and new values, in the same order, as building each column alone.
+    let cols = Column::all(&s, &shared.cols);
+    assert_eq!(cols.len(), FIELDS.len());
     for (fi, &field) in FIELDS.iter().enumerate() {
-        let col = Column::new(&s, &shared.cols[fi], field);
+        let col = &cols[fi];
+        let alone = Column::new(&s, &shared.cols[fi], field);
+        assert_eq!(col.wave, alone.wave, "{field:?}");
+        assert_eq!(col.extra, alone.extra, "{field:?}");
         for (w, b) in [(&all_w, &all_b), (&half_w, &third_b)] {
-            let counts = FieldCounts::new(&col, w, b);
+            let counts = FieldCounts::new(col, w, b);
             for op in &ops {
                 let Ok(cond) = Condition::new(field, op.clone()) else {
                     continue;
