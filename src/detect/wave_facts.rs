@@ -24,13 +24,16 @@ pub(super) fn feature_name(f: Feature) -> String {
 }
 
 /// A closed wave's packets, shifts and entities against the baseline it was judged by.
+/// A closed wave explained: its span, packets, top shifts and entities.
+pub(super) type Explained = (waves::Span, u64, Vec<Shift>, Vec<WaveEntity>);
+
 pub(super) fn explain(
     sp: waves::Span,
     buckets: &[crate::timeline::Bucket],
     base: &Baseline,
     interner: &crate::timeline::Interner,
     opts: &DetectOptions,
-) -> (waves::Span, u64, Vec<Shift>, Vec<WaveEntity>) {
+) -> Explained {
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     let w = WindowCounts::of(wb);
     let mut sh = shift::shifts(&w, base, interner);

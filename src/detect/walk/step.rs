@@ -7,10 +7,9 @@
 use super::super::baseline::{Baseline, Ema};
 use super::super::features::{self, BucketFeatures, Norms};
 use super::super::shift::{self, Shift, WindowCounts};
-use super::super::wave_facts::{explain, feature_name, mass};
+use super::super::wave_facts::{Explained, explain, feature_name, mass};
 use super::super::waves::{self, Segmenter};
 use super::super::{BucketScore, DetectOptions, window};
-use crate::detect::waves::WaveEntity;
 use crate::time::Timestamp;
 use crate::timeline::{Bucket, Timeline};
 use std::collections::BTreeMap;
@@ -24,9 +23,6 @@ const WAVE_LEARN_SHARE: f64 = 0.0;
 const LEARN_RATE_FACTOR: f64 = 2.0;
 /// ...plus bursts of up to this many seconds of its rate.
 const LEARN_BURST_S: f64 = 5.0;
-
-/// A closed wave explained: its span, packets, top shifts and entities.
-pub(super) type Explained = (waves::Span, u64, Vec<Shift>, Vec<WaveEntity>);
 
 /// What the walk knows and learns, bucket after bucket.
 pub(super) struct Walk<'a> {
