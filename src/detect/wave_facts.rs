@@ -23,10 +23,10 @@ pub(super) fn feature_name(f: Feature) -> String {
     }
 }
 
-/// A closed wave's packets, shifts and entities against the baseline it was judged by.
 /// A closed wave explained: its span, packets, top shifts and entities.
 pub(super) type Explained = (waves::Span, u64, Vec<Shift>, Vec<WaveEntity>);
 
+/// A closed wave's packets, shifts and entities against the baseline it was judged by.
 pub(super) fn explain(
     sp: waves::Span,
     buckets: &[crate::timeline::Bucket],
