@@ -7,7 +7,7 @@
 //! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N).
 //! Prints medians of several runs; the machine is shared and noisy, so compare ratios. The
 //! report's and tshark's CPU time per packet (from `getrusage` of the children) is printed too:
-//! waiting for a core on a busy host stretches wall time, not CPU time.
+//! waiting for a core on a busy host stretches wall time more than CPU time.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -113,27 +113,20 @@ fn children_cpu() -> f64 {
     secs(u.user_time()) + secs(u.system_time())
 }
 
-/// Median CPU seconds (user + system) of `runs` runs of a child process started by `f`: on a
-/// host shared with other jobs, waiting for a core stretches the wall time but not this.
-fn cpu_runs(runs: usize, f: impl Fn()) -> f64 {
-    let mut secs = Vec::new();
-    for _ in 0..runs {
-        let before = children_cpu();
-        f();
-        secs.push(children_cpu() - before);
-    }
-    median(secs)
-}
-
-fn time_runs(runs: usize, f: impl Fn() -> u64) -> (u64, f64) {
-    let mut secs = Vec::new();
+/// The last run's result with the median wall seconds of `runs` runs of `f`, and the median
+/// CPU seconds (user + system) of the child processes each run waited for (0 for work done
+/// in this process): waiting for a core on a shared host stretches it less than wall time.
+fn time_runs(runs: usize, f: impl Fn() -> u64) -> (u64, f64, f64) {
+    let (mut secs, mut cpu) = (Vec::new(), Vec::new());
     let mut n = 0;
     for _ in 0..runs {
+        let before = children_cpu();
         let t = Instant::now();
         n = f();
         secs.push(t.elapsed().as_secs_f64());
+        cpu.push(children_cpu() - before);
     }
-    (n, median(secs))
+    (n, median(secs), median(cpu))
 }
 
 fn peak_rss_of_binary(path: &Path) -> Option<u64> {
@@ -194,11 +187,11 @@ fn main() {
         rayon::current_num_threads()
     );
 
-    let (np, bare) = time_runs(5, || bare_pcap_parser(&path));
-    let (nr, read) = time_runs(5, || holoscope_read(&path));
-    let (nt, ingest) = time_runs(3, || timeline_only(&path));
-    let (nf, whole) = time_runs(3, || full(&path));
-    let (_, report) = time_runs(3, || report_command(&path));
+    let (np, bare, _) = time_runs(5, || bare_pcap_parser(&path));
+    let (nr, read, _) = time_runs(5, || holoscope_read(&path));
+    let (nt, ingest, _) = time_runs(3, || timeline_only(&path));
+    let (nf, whole, _) = time_runs(3, || full(&path));
+    let (_, report, report_cpu) = time_runs(3, || report_command(&path));
     assert_eq!(np, nr);
     assert_eq!(np, nt);
     assert_eq!(np, nf);
@@ -224,27 +217,23 @@ fn main() {
         .arg("-v")
         .output()
         .is_ok_and(|o| o.status.success());
+    let mut tshark_cpu = None;
     if have_tshark && tshark(&path).is_some() {
-        let (_, t) = time_runs(3, || u64::from(tshark(&path).is_some()));
+        let (_, t, cpu) = time_runs(3, || u64::from(tshark(&path).is_some()));
         line("tshark -q -z io,stat,0 (3 runs)", t);
+        tshark_cpu = Some(cpu);
     } else {
         println!("tshark not installed or failed: peer figure skipped");
     }
-    // CPU time per packet, the figure a busy host disturbs least: 1 M packets/s on 2 cores
-    // allows 2 µs of CPU per packet, however the cores are shared.
-    let cpu = cpu_runs(3, || {
-        report_command(&path);
-    });
+    // CPU time per packet, from the same runs: 1 M packets/s on 2 cores allows 2 µs of CPU
+    // per packet, however busy the host.
     println!(
-        "holoscope report command, CPU (user + system, 3 runs): {cpu:.2} s = {:.2} µs/packet (1 M packets/s on 2 cores allows 2.00)",
-        cpu * 1e6 / np as f64
+        "holoscope report command, CPU (user + system, same 3 runs): {report_cpu:.2} s = {:.2} µs/packet (1 M packets/s on 2 cores allows 2.00)",
+        report_cpu * 1e6 / np as f64
     );
-    if have_tshark {
-        let t = cpu_runs(3, || {
-            let _ = tshark(&path);
-        });
+    if let Some(t) = tshark_cpu {
         println!(
-            "tshark -q -z io,stat,0, CPU (user + system, 3 runs): {t:.2} s = {:.2} µs/packet",
+            "tshark -q -z io,stat,0, CPU (user + system, same 3 runs): {t:.2} s = {:.2} µs/packet",
             t * 1e6 / np as f64
         );
     }
