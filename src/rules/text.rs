@@ -118,7 +118,15 @@ impl BaseTexts {
 }
 
 /// How many of `pkts` carry, in field `f`, a name strictly under each domain of two labels at
-/// least, and how many carry the field at all.
+/// least that is not itself a public suffix, and how many carry the field at all.
+///
+/// Public suffixes (`co.uk`, `github.io`, `cloudfront.net`...) come from Mozilla's list,
+/// compiled into the `psl` crate: a rule on `*.co.uk` would stop every British company, and
+/// no count in one capture can tell a suffix from a domain (a network that never looked up a
+/// `.co.uk` name before the wave has no baseline under it). Its private section counts too:
+/// a tunnel under one `github.io` site must not become a rule on all of them. Names under a
+/// top-level domain the list does not know (`leak.lab`) follow its default rule: the last
+/// label is the suffix.
 fn domain_counts<'a>(
     pkts: impl Iterator<Item = &'a Packet>,
     f: Field,
@@ -144,7 +152,7 @@ fn domain_counts<'a>(
             }
             if let Some(c) = counts.get_mut(d) {
                 *c += 1;
-            } else if valid_domain(d) {
+            } else if valid_domain(d) && psl::domain(d.as_bytes()).is_some() {
                 counts.insert(d.to_string(), 1);
             }
         }
@@ -160,9 +168,8 @@ fn domain_counts<'a>(
 /// The names qualify for a chain of domains (`0000.362bc8.s.leak.lab` is under
 /// `362bc8.s.leak.lab`, `s.leak.lab` and `leak.lab`). The broadest whose baseline packets are
 /// no more than the narrowest's is taken: widening costs no baseline traffic, and a rule on
-/// the tunnel's own domain outlives its session labels. Without a list of public suffixes, a
-/// wave under `evil.co.uk` in a network that never looks up `.co.uk` names gets `*.co.uk`;
-/// the analyst reads the rule before accepting it.
+/// the tunnel's own domain outlives its session labels. A public suffix is never a candidate
+/// (see [`domain_counts`]): a wave under `evil.co.uk` gets `*.evil.co.uk` at the broadest.
 fn top_domain(s: &Sample<'_>, base: &BaseTexts, f: Field) -> Option<(String, usize)> {
     let (wave, n_w) = domain_counts(s.wave.iter(), f);
     let field_excess = s.excess(n_w, base.with(f));
@@ -433,5 +440,50 @@ mod tests {
         let c =
             text_rule(&Sample { wave: &one, ..s }, &BaseTexts::new(s.base)).expect("a text rule");
         assert!(matches!(c.conditions[0].cond.op, Op::Eq(_)), "{c:?}");
+    }
+
+    /// A public suffix is never the rule's domain, though the baseline never looked anything
+    /// up under it: the broadest candidate is the registrable domain the names share (ICANN
+    /// and private sections of the list alike, and a wildcard entry), and names that share
+    /// only a suffix get no domain rule.
+    #[test]
+    fn a_public_suffix_is_never_the_rules_domain() {
+        let base = lookups(300);
+        let tunnel = |domain: &str| -> Vec<Packet> {
+            let mut wave = lookups(30);
+            wave.extend(
+                (0..400)
+                    .map(|i| query("10.0.0.77", &format!("{i:x}f00d.{}.s.{domain}", i % 7), 400)),
+            );
+            wave
+        };
+        for (domain, want) in [
+            ("evil.co.uk", "evil.co.uk"),
+            ("attacker.github.io", "attacker.github.io"),
+            ("d1234.cloudfront.net", "d1234.cloudfront.net"),
+            // `*.ck` is a wildcard rule: `evil.ck` is itself a suffix.
+            ("x.evil.ck", "x.evil.ck"),
+            ("leak.lab", "leak.lab"),
+        ] {
+            let wave = tunnel(domain);
+            let s = sample(&wave, &base);
+            let c = text_rule(&s, &BaseTexts::new(s.base)).expect("a text rule");
+            assert_eq!(
+                c.conditions[0].cond.op,
+                Op::Subdomain(want.into()),
+                "{domain}: {c:?}"
+            );
+        }
+        // New sites under one private suffix: one name each, nothing they share but the suffix.
+        let sites: Vec<Packet> = (0..400)
+            .map(|i| query("10.0.0.77", &format!("www.site{i}.github.io"), 400))
+            .collect();
+        let s = sample(&sites, &base);
+        let c = text_rule(&s, &BaseTexts::new(s.base));
+        assert!(
+            c.as_ref()
+                .is_none_or(|c| !matches!(c.conditions[0].cond.op, Op::Subdomain(_))),
+            "{c:?}"
+        );
     }
 }
