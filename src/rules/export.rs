@@ -109,16 +109,52 @@ pub fn export(format: ExportFormat, rules: &[Rule]) -> Result<String, ExportErro
     }
     let mut order: Vec<&Rule> = rules.iter().collect();
     order.sort_by_key(|r| std::cmp::Reverse(r.def.priority));
+    let (order, repeats) = distinct(order);
+    let (order, repeats) = (&order[..], &repeats[..]);
     Ok(match format {
-        ExportFormat::Nft => nft::export(&order),
-        ExportFormat::Iptables => iptables::export(&order, Fam::V4),
-        ExportFormat::Ip6tables => iptables::export(&order, Fam::V6),
-        ExportFormat::Suricata => suricata::export(&order),
-        ExportFormat::Bpf => bpf::export(&order),
-        ExportFormat::Wireshark => wireshark::export(&order),
-        ExportFormat::Edn => edn::export(&order),
+        ExportFormat::Nft => nft::export(order, repeats),
+        ExportFormat::Iptables => iptables::export(order, repeats, Fam::V4),
+        ExportFormat::Ip6tables => iptables::export(order, repeats, Fam::V6),
+        ExportFormat::Suricata => suricata::export(order, repeats),
+        ExportFormat::Bpf => bpf::export(order, repeats),
+        ExportFormat::Wireshark => wireshark::export(order, repeats),
+        ExportFormat::Edn => edn::export(order, repeats),
         ExportFormat::Ron => String::new(),
     })
+}
+
+/// A rule left out of an export because an earlier one does the same: (its id, that one's).
+pub(crate) type Repeat = (super::model::RuleId, super::model::RuleId);
+
+/// The rules in order without repeats: a rule with the same action, priority and conditions
+/// (in any order) as an earlier one is left out and named in the header. Drafting gives every
+/// wave its own rule, so an attack that comes back in sixteen waves brings sixteen identical
+/// drafts; a firewall or IDS loaded with all of them would test each packet sixteen times
+/// (and Suricata would log each alert sixteen times). RON keeps every rule: it is holoscope's
+/// own lossless format.
+fn distinct(order: Vec<&Rule>) -> (Vec<&Rule>, Vec<Repeat>) {
+    let same = |a: &Rule, b: &Rule| {
+        a.def.action == b.def.action
+            && a.def.priority == b.def.priority
+            && a.def.conditions.len() == b.def.conditions.len()
+            && a.def
+                .conditions
+                .iter()
+                .all(|c| b.def.conditions.contains(c))
+            && b.def
+                .conditions
+                .iter()
+                .all(|c| a.def.conditions.contains(c))
+    };
+    let mut kept: Vec<&Rule> = Vec::with_capacity(order.len());
+    let mut repeats = Vec::new();
+    for r in order {
+        match kept.iter().find(|k| same(k, r)) {
+            Some(k) => repeats.push((r.id, k.id)),
+            None => kept.push(r),
+        }
+    }
+    (kept, repeats)
 }
 
 /// Why one rule (or one family of it) is not exported. Built only from fixed text, field names
@@ -331,13 +367,23 @@ pub(crate) fn is_safe_text_byte(b: u8) -> bool {
 }
 
 /// Header comment lines shared by the line-oriented formats.
-pub(crate) fn header(out: &mut String, prefix: &str, what: &str, rules: &[&Rule]) {
+pub(crate) fn header(
+    out: &mut String,
+    prefix: &str,
+    what: &str,
+    rules: &[&Rule],
+    repeats: &[Repeat],
+) {
     let _ = writeln!(out, "{prefix} holoscope mitigation rules: {what}");
     let _ = writeln!(
         out,
         "{prefix} {} rule(s), highest priority first",
         rules.len()
     );
+    // Rule ids only: nothing from a packet reaches a comment.
+    for (id, same) in repeats {
+        let _ = writeln!(out, "{prefix} {id} not repeated: the same rule as {same}");
+    }
 }
 
 #[cfg(test)]
@@ -476,5 +522,40 @@ mod tests {
         for name in crate::command::EXPORT_FORMATS {
             assert!(ExportFormat::from_name(name).is_some(), "{name}");
         }
+    }
+
+    /// A rule with the same action, priority and conditions as an earlier one (in another
+    /// order) is written once, the other named in the header; a different priority, action
+    /// or condition keeps a rule. RON keeps every rule.
+    #[test]
+    fn repeated_rules_are_exported_once() {
+        let rules: Vec<Rule> = [
+            "R1 drop when dns_qname=*.t.example proto=17 priority=100",
+            "R2 drop when proto=17 dns_qname=*.t.example priority=100",
+            "R3 drop when proto=17 dns_qname=*.t.example priority=90",
+            "R4 alert when proto=17 dns_qname=*.t.example priority=100",
+            "R5 drop when dns_qname=*.u.example proto=17 priority=100",
+            "R6 drop when dns_qname=*.t.example proto=17 priority=100",
+        ]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
+        let out = export(ExportFormat::Suricata, &rules).unwrap();
+        assert!(out.contains("# 4 rule(s)"), "{out}");
+        assert!(
+            out.contains("# R2 not repeated: the same rule as R1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# R6 not repeated: the same rule as R1\n"),
+            "{out}"
+        );
+        let sids: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(sids.len(), 4, "{out}");
+        for id in ["R1", "R3", "R4", "R5"] {
+            assert!(!out.contains(&format!("# {id} not repeated")), "{out}");
+        }
+        let ron = export(ExportFormat::Ron, &rules).unwrap();
+        assert_eq!(import_ron(&ron).unwrap().len(), 6);
     }
 }

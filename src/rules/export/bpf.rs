@@ -9,20 +9,22 @@
 //! which counts link-layer bytes. Text cannot be matched: such rules are refused.
 
 use super::{
-    Fam, Refusal, families, header, ints, precheck, proto_of, refusal_comment, refuse, shift,
+    Fam, Refusal, Repeat, families, header, ints, precheck, proto_of, refusal_comment, refuse,
+    shift,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
 use std::fmt::Write as _;
 
-pub(super) fn export(rules: &[&Rule]) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
     let mut out = String::new();
     header(
         &mut out,
         "#",
         "BPF capture filters, one per line (match-only: no drop or rate limit)",
         rules,
+        repeats,
     );
     for r in rules {
         match expr(r) {

@@ -5,19 +5,20 @@
 //! tcp-flags ttl df tcp-window`); any other field, an IPv6 address or a prefix shorter than /32
 //! refuses the rule. Alerts become `(count :name ["holoscope" "R3"])` (non-terminating).
 
-use super::{Refusal, header, precheck, refusal_comment, refuse};
+use super::{Refusal, Repeat, header, precheck, refusal_comment, refuse};
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Op, Rule};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-pub(super) fn export(rules: &[&Rule]) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
     let mut out = String::new();
     header(
         &mut out,
         ";;",
         "EDN for the holon XDP lab (--rules-file)",
         rules,
+        repeats,
     );
     for r in rules {
         match line(r) {

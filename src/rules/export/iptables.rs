@@ -15,15 +15,15 @@
 //! `u32` on the UDP length field (payload + 8, IPv4 only); TCP payload length is refused.
 
 use super::{
-    Fam, Refusal, families, header, ints, parts_comment, precheck, proto_of, refusal_comment,
-    refuse, shift, split_sets,
+    Fam, Refusal, Repeat, families, header, ints, parts_comment, precheck, proto_of,
+    refusal_comment, refuse, shift, split_sets,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Kind, Op, Rule, kind};
 use std::fmt::Write as _;
 
-pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat], fam: Fam) -> String {
     let (tool, other) = match fam {
         Fam::V4 => ("iptables-restore", "ip6tables"),
         Fam::V6 => ("ip6tables-restore", "iptables"),
@@ -34,6 +34,7 @@ pub(super) fn export(rules: &[&Rule], fam: Fam) -> String {
         "#",
         &format!("{tool} (load with: {tool} FILE)"),
         rules,
+        repeats,
     );
     out.push_str("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
     out.push_str(":holoscope - [0:0]\n-A INPUT -j holoscope\n-A FORWARD -j holoscope\n");

@@ -7,17 +7,23 @@
 //! needs `proto=17`. Text fields cannot be matched at all and refuse the rule.
 
 use super::{
-    Fam, Refusal, families, header, needs_family, precheck, proto_of, refusal_comment, refuse,
-    shift,
+    Fam, Refusal, Repeat, families, header, needs_family, precheck, proto_of, refusal_comment,
+    refuse, shift,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Op, Rule};
 use std::fmt::Write as _;
 
-pub(super) fn export(rules: &[&Rule]) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
     let mut out = String::new();
-    header(&mut out, "#", "nftables (load with: nft -f FILE)", rules);
+    header(
+        &mut out,
+        "#",
+        "nftables (load with: nft -f FILE)",
+        rules,
+        repeats,
+    );
     out.push_str("table inet holoscope {}\nflush table inet holoscope\n");
     out.push_str("table inet holoscope {\n\tchain rules {\n");
     for r in rules {

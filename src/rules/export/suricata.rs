@@ -28,8 +28,8 @@
 mod parts;
 
 use super::{
-    Fam, Refusal, families, header, ints, parts_comment, precheck, proto_of, refusal_comment,
-    refuse, shift,
+    Fam, Refusal, Repeat, families, header, ints, parts_comment, precheck, proto_of,
+    refusal_comment, refuse, shift,
 };
 use crate::decode::{Field, Value};
 use crate::rules::model::{Action, Condition, Op, Rule};
@@ -45,13 +45,14 @@ pub const SID_MAX: u32 = 9_999_999;
 /// Sids between the parts of a rule written as several.
 pub const PART_STRIDE: u32 = 100_000;
 
-pub(super) fn export(rules: &[&Rule]) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
     let mut out = String::new();
     header(
         &mut out,
         "#",
         "Suricata (suricata -S FILE; drop blocks only in IPS mode)",
         rules,
+        repeats,
     );
     let mut used: FxHashSet<u32> = FxHashSet::default();
     for r in rules {

@@ -7,7 +7,8 @@
 //! because `tcp.flags` also holds the NS and reserved bits.
 
 use super::{
-    Fam, Refusal, families, header, ints, precheck, proto_of, refusal_comment, refuse, shift,
+    Fam, Refusal, Repeat, families, header, ints, precheck, proto_of, refusal_comment, refuse,
+    shift,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
@@ -15,13 +16,14 @@ use crate::rules::model::{Condition, Op, Rule};
 use crate::text::Untrusted;
 use std::fmt::Write as _;
 
-pub(super) fn export(rules: &[&Rule]) -> String {
+pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
     let mut out = String::new();
     header(
         &mut out,
         "#",
         "Wireshark display filters, one per line (match-only: no drop or rate limit)",
         rules,
+        repeats,
     );
     for r in rules {
         match expr(r) {
