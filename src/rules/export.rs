@@ -109,7 +109,13 @@ pub fn export(format: ExportFormat, rules: &[Rule]) -> Result<String, ExportErro
     }
     let mut order: Vec<&Rule> = rules.iter().collect();
     order.sort_by_key(|r| std::cmp::Reverse(r.def.priority));
-    let (order, repeats) = distinct(order);
+    // Match-only filters stay one per rule: they are how an analyst looks at what one rule
+    // matches (`tshark -Y`, `tcpdump`), so each id keeps its own line.
+    let (order, repeats) = if matches!(format, ExportFormat::Bpf | ExportFormat::Wireshark) {
+        (order, Vec::new())
+    } else {
+        distinct(order)
+    };
     let (order, repeats) = (&order[..], &repeats[..]);
     Ok(match format {
         ExportFormat::Nft => nft::export(order, repeats),
@@ -130,8 +136,9 @@ pub(crate) type Repeat = (super::model::RuleId, super::model::RuleId);
 /// (in any order) as an earlier one is left out and named in the header. Drafting gives every
 /// wave its own rule, so an attack that comes back in sixteen waves brings sixteen identical
 /// drafts; a firewall or IDS loaded with all of them would test each packet sixteen times
-/// (and Suricata would log each alert sixteen times). RON keeps every rule: it is holoscope's
-/// own lossless format.
+/// (and Suricata would log each alert sixteen times). Used for the formats that enforce or
+/// alert; the match-only filters (BPF, Wireshark) keep a line per rule, and RON, holoscope's
+/// own lossless format, every rule.
 fn distinct(order: Vec<&Rule>) -> (Vec<&Rule>, Vec<Repeat>) {
     let same = |a: &Rule, b: &Rule| {
         a.def.action == b.def.action
@@ -526,7 +533,7 @@ mod tests {
 
     /// A rule with the same action, priority and conditions as an earlier one (in another
     /// order) is written once, the other named in the header; a different priority, action
-    /// or condition keeps a rule. RON keeps every rule.
+    /// or condition keeps a rule. RON and the match-only filters keep every rule.
     #[test]
     fn repeated_rules_are_exported_once() {
         let rules: Vec<Rule> = [
@@ -557,5 +564,11 @@ mod tests {
         }
         let ron = export(ExportFormat::Ron, &rules).unwrap();
         assert_eq!(import_ron(&ron).unwrap().len(), 6);
+        // A filter per rule id: what R6 matches can still be looked at on its own.
+        let ws = export(ExportFormat::Wireshark, &rules).unwrap();
+        assert!(
+            ws.contains("# 6 rule(s)") && !ws.contains("not repeated"),
+            "{ws}"
+        );
     }
 }
