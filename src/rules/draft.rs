@@ -39,8 +39,12 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 
-/// Wave packets kept per wave for drafting (evenly sampled beyond this).
-pub const WAVE_SAMPLE: u64 = 40_000;
+/// Wave packets kept per wave for drafting (evenly sampled beyond this). Choosing conditions
+/// needs the wave's mix, not every packet of it, and replay measures every draft on all the
+/// packets: at 10,000 instead of 40,000 every drafted rule and its replay figures stayed the
+/// same on the 61 reference captures (only the sample estimates in the explanations moved),
+/// and drafting a 1.5 M-packet capture's 64 waves took 0.3-0.4 s less.
+pub const WAVE_SAMPLE: u64 = 10_000;
 /// Baseline packets kept for drafting.
 pub const BASELINE_SAMPLE: u64 = 60_000;
 /// A wave whose sample holds at least this many distinct source addresses (or 30% of its
