@@ -201,6 +201,63 @@ fn text(t: &Terminal<TestBackend>) -> String {
         .collect()
 }
 
+/// A rule that repeats an earlier one (same action, priority and conditions, in another
+/// order) is marked with the earlier one's id; the earlier one and a different rule are not.
+#[test]
+fn rules_pane_marks_a_repeated_rule() {
+    let mut inv = inv_at_wave(2);
+    let first = inv.rules[0].clone();
+    let mut again = first.clone();
+    again.rule.id = holoscope::rules::RuleId(98);
+    again.rule.def.conditions.reverse();
+    let mut other = first.clone();
+    other.rule.id = holoscope::rules::RuleId(99);
+    other.rule.def.priority = other.rule.def.priority.wrapping_add(1);
+    inv.rules.push(again);
+    inv.rules.push(other);
+    let theme = Theme::default();
+    let ctx = PaneCtx {
+        inv: Some(&inv),
+        theme: &theme,
+        focused: false,
+        selected: 0,
+    };
+    let (w, h) = (160, 48);
+    let t = draw(w, h, |a, b| holoscope::ui::rules::render(&ctx, a, b));
+    let screen = text(&t);
+    let rows: Vec<String> = screen
+        .chars()
+        .collect::<Vec<_>>()
+        .chunks(usize::from(w))
+        .map(|r| r.iter().collect())
+        .collect();
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| {
+                r.trim_start_matches('│')
+                    .trim_start()
+                    .starts_with(&format!("{id} "))
+            })
+            .unwrap_or_else(|| panic!("no row {id}:\n{}", rows.join("\n")))
+            .clone()
+    };
+    assert!(
+        row("R98").contains(&format!("={} ", first.rule.id)),
+        "{}",
+        row("R98")
+    );
+    assert!(
+        !row("R99").contains(&format!("={} ", first.rule.id)),
+        "{}",
+        row("R99")
+    );
+    assert!(
+        !row(&first.rule.id.to_string()).contains("=R"),
+        "{}",
+        rows.join("\n")
+    );
+}
+
 #[test]
 fn whole_app_scripted_session() {
     for (w, h) in SIZES {

@@ -140,23 +140,10 @@ pub(crate) type Repeat = (super::model::RuleId, super::model::RuleId);
 /// alert; the match-only filters (BPF, Wireshark) keep a line per rule, and RON, holoscope's
 /// own lossless format, every rule.
 fn distinct(order: Vec<&Rule>) -> (Vec<&Rule>, Vec<Repeat>) {
-    let same = |a: &Rule, b: &Rule| {
-        a.def.action == b.def.action
-            && a.def.priority == b.def.priority
-            && a.def.conditions.len() == b.def.conditions.len()
-            && a.def
-                .conditions
-                .iter()
-                .all(|c| b.def.conditions.contains(c))
-            && b.def
-                .conditions
-                .iter()
-                .all(|c| a.def.conditions.contains(c))
-    };
     let mut kept: Vec<&Rule> = Vec::with_capacity(order.len());
     let mut repeats = Vec::new();
     for r in order {
-        match kept.iter().find(|k| same(k, r)) {
+        match kept.iter().find(|k| k.def.same_as(&r.def)) {
             Some(k) => repeats.push((r.id, k.id)),
             None => kept.push(r),
         }

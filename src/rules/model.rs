@@ -334,6 +334,20 @@ pub struct RuleDef {
     pub priority: u8,
 }
 
+impl RuleDef {
+    /// The same rule: action, priority and conditions, these in any order (a conjunction).
+    /// Drafting gives every wave its own rule, so an attack that comes back brings the same
+    /// rule again; exports write it once and the rules pane marks the repeats.
+    #[must_use]
+    pub fn same_as(&self, other: &RuleDef) -> bool {
+        self.action == other.action
+            && self.priority == other.priority
+            && self.conditions.len() == other.conditions.len()
+            && self.conditions.iter().all(|c| other.conditions.contains(c))
+            && other.conditions.iter().all(|c| self.conditions.contains(c))
+    }
+}
+
 /// Default rule priority (as in the XDP lab).
 pub const DEFAULT_PRIORITY: u8 = 100;
 

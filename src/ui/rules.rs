@@ -1,5 +1,6 @@
 //! The rules pane (drafts and accepted rules with status, action, conditions, coverage and
-//! collateral) and the one-line rule editor overlay.
+//! collateral; a rule that repeats an earlier one is marked `=R1`) and the one-line rule
+//! editor overlay.
 
 use super::input::LineInput;
 use super::{PaneCtx, fit, pane_block};
@@ -7,7 +8,7 @@ use crate::rules::Status;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Widget};
 
 fn pct(x: Option<f64>) -> String {
@@ -70,8 +71,17 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
                 pct(c.and_then(crate::rules::ReplayCounts::baseline_collateral)),
             )
         };
-        // The rule's one-line form escapes every packet-derived value.
-        let body = e.rule.def.to_string();
+        // The rule's one-line form escapes every packet-derived value. A rule an earlier one
+        // repeats (an attack's later wave) is marked with that one's id: exports write it once.
+        let repeats = inv
+            .rules
+            .get(..i)
+            .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&e.rule.def)));
+        let mark = repeats.map_or_else(String::new, |o| format!("={} ", o.rule.id));
+        let body = fit(
+            &e.rule.def.to_string(),
+            body_w.saturating_sub(mark.chars().count()).max(1),
+        );
         let style = if ctx.focused && i == ctx.selected {
             Style::new().bg(t.selected).fg(t.fg)
         } else {
@@ -80,7 +90,10 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         Row::new(vec![
             Cell::from(e.rule.id.to_string()),
             Cell::from(st.name()).style(st_style),
-            Cell::from(fit(&body, body_w)),
+            Cell::from(Line::from(vec![
+                Span::styled(mark, t.dimmed()),
+                Span::raw(body),
+            ])),
             Cell::from(cov),
             Cell::from(col),
         ])
