@@ -117,3 +117,32 @@ fn hostile_text_is_escaped_in_listings() {
     );
     assert!(!text.is_empty());
 }
+
+/// lab_E's ICMP flood comes back: its second wave's rule (R5) repeats the first's (R1), and
+/// the listing says so; R1 itself is not marked.
+#[test]
+fn rules_listing_names_a_repeated_rule() {
+    let cap = "../shared/eval/lab_E.pcap";
+    if !std::path::Path::new(cap).is_file() {
+        eprintln!("skipped: {cap} missing");
+        return;
+    }
+    let (out, text) = shell("rules\n", &[cap]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let block = |id: &str| -> String {
+        let start = text
+            .find(&format!("] {id} "))
+            .unwrap_or_else(|| panic!("no {id}: {text}"));
+        text[start..].lines().take(2).collect::<Vec<_>>().join("\n")
+    };
+    assert!(
+        block("R5").contains("the same rule as R1"),
+        "{}",
+        block("R5")
+    );
+    assert!(!block("R1").contains("the same rule as"), "{}", block("R1"));
+}

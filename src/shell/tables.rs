@@ -118,13 +118,21 @@ pub fn waves(inv: &Investigation) -> String {
 #[must_use]
 pub fn rules(inv: &Investigation) -> String {
     let mut out = format!("rules ({})\n", inv.rules.len());
-    for r in &inv.rules {
-        let figures = match (&r.counts, &r.error, r.pending) {
+    for (i, r) in inv.rules.iter().enumerate() {
+        let mut figures = match (&r.counts, &r.error, r.pending) {
             (_, _, true) => "replaying".to_string(),
             (_, Some(e), _) => format!("replay failed: {}", esc(e)),
             (Some(c), None, _) => c.summary(),
             (None, None, _) => "not replayed".to_string(),
         };
+        // An attack's later wave brings the same rule again; exports write it once.
+        if let Some(o) = inv
+            .rules
+            .get(..i)
+            .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&r.rule.def)))
+        {
+            let _ = write!(figures, " · the same rule as {}", o.rule.id);
+        }
         // The rule's own Display escapes every text value (see rules::syntax).
         let _ = writeln!(
             out,
