@@ -52,53 +52,61 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let skip = ctx
         .selected
         .saturating_sub(area.height.saturating_sub(4) as usize);
-    let rows = inv.rules.iter().enumerate().skip(skip).map(|(i, e)| {
-        let st = e.rule.status();
-        let st_style = Style::new().fg(match st {
-            Status::Accepted => t.ok,
-            Status::Rejected => t.error,
-            Status::Edited => t.accent,
-            Status::Draft => t.warn,
+    // Only the rows that fit are built: each looks back for a rule it repeats.
+    let visible = area.height as usize;
+    let rows = inv
+        .rules
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .take(visible)
+        .map(|(i, e)| {
+            let st = e.rule.status();
+            let st_style = Style::new().fg(match st {
+                Status::Accepted => t.ok,
+                Status::Rejected => t.error,
+                Status::Edited => t.accent,
+                Status::Draft => t.warn,
+            });
+            let (cov, col) = if e.pending {
+                ("…".to_string(), "…".to_string())
+            } else if e.error.is_some() {
+                ("err".to_string(), "err".to_string())
+            } else {
+                let c = e.counts.as_ref();
+                (
+                    pct(c.and_then(crate::rules::ReplayCounts::anomalous_coverage)),
+                    pct(c.and_then(crate::rules::ReplayCounts::baseline_collateral)),
+                )
+            };
+            // The rule's one-line form escapes every packet-derived value. A rule an earlier one
+            // repeats (an attack's later wave) is marked with that one's id: exports write it once.
+            let repeats = inv
+                .rules
+                .get(..i)
+                .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&e.rule.def)));
+            let mark = repeats.map_or_else(String::new, |o| format!("={} ", o.rule.id));
+            let body = fit(
+                &e.rule.def.to_string(),
+                body_w.saturating_sub(mark.chars().count()).max(1),
+            );
+            let style = if ctx.focused && i == ctx.selected {
+                Style::new().bg(t.selected).fg(t.fg)
+            } else {
+                t.text()
+            };
+            Row::new(vec![
+                Cell::from(e.rule.id.to_string()),
+                Cell::from(st.name()).style(st_style),
+                Cell::from(Line::from(vec![
+                    Span::styled(mark, t.dimmed()),
+                    Span::raw(body),
+                ])),
+                Cell::from(cov),
+                Cell::from(col),
+            ])
+            .style(style)
         });
-        let (cov, col) = if e.pending {
-            ("…".to_string(), "…".to_string())
-        } else if e.error.is_some() {
-            ("err".to_string(), "err".to_string())
-        } else {
-            let c = e.counts.as_ref();
-            (
-                pct(c.and_then(crate::rules::ReplayCounts::anomalous_coverage)),
-                pct(c.and_then(crate::rules::ReplayCounts::baseline_collateral)),
-            )
-        };
-        // The rule's one-line form escapes every packet-derived value. A rule an earlier one
-        // repeats (an attack's later wave) is marked with that one's id: exports write it once.
-        let repeats = inv
-            .rules
-            .get(..i)
-            .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&e.rule.def)));
-        let mark = repeats.map_or_else(String::new, |o| format!("={} ", o.rule.id));
-        let body = fit(
-            &e.rule.def.to_string(),
-            body_w.saturating_sub(mark.chars().count()).max(1),
-        );
-        let style = if ctx.focused && i == ctx.selected {
-            Style::new().bg(t.selected).fg(t.fg)
-        } else {
-            t.text()
-        };
-        Row::new(vec![
-            Cell::from(e.rule.id.to_string()),
-            Cell::from(st.name()).style(st_style),
-            Cell::from(Line::from(vec![
-                Span::styled(mark, t.dimmed()),
-                Span::raw(body),
-            ])),
-            Cell::from(cov),
-            Cell::from(col),
-        ])
-        .style(style)
-    });
     let widths = [
         Constraint::Length(4),
         Constraint::Length(8),
