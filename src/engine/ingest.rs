@@ -64,6 +64,13 @@ impl RawBatch {
         self.recs.is_empty()
     }
 
+    /// The latest timestamp of the batch's records (`None` when empty). Records need not be
+    /// in time order, so this is a maximum, not the last record's.
+    #[must_use]
+    pub fn latest(&self) -> Option<Timestamp> {
+        self.recs.iter().map(|r| r.ts).max()
+    }
+
     /// The i-th record.
     #[must_use]
     pub fn raw(&self, i: usize) -> Option<RawPacket<'_>> {

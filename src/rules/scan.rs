@@ -148,6 +148,16 @@ impl Plan {
         }
     }
 
+    /// The earliest timestamp (ns) a packet of the analysis can have a class other than
+    /// [`Class::Other`] from: the start of its first bucket, or of a scoped wave that began
+    /// before it. Retention folds older buckets away, so earlier packets are outside what the
+    /// analysis holds (`None`: no buckets and no scoped waves).
+    #[must_use]
+    pub fn span_start(&self) -> Option<i64> {
+        let scoped = self.scoped.iter().map(|(_, lo, ..)| *lo);
+        self.starts.first().copied().into_iter().chain(scoped).min()
+    }
+
     /// Whether the analysis's capture filter (if any) kept the packet.
     #[must_use]
     pub fn admits(&self, p: &Packet) -> bool {
@@ -231,11 +241,17 @@ pub fn scan_owned(
     let (rx, reader) = ingest::spawn_reader(src, ingest::BATCH_RECORDS);
     let mut tls = crate::decode::tls::FirstFlight::default();
     let mut at = 0;
+    // Packets from before the analysis's span (retention folded their buckets away: a live
+    // capture's `--write` copy, `report --retention` on a long file) are not decoded, and a
+    // batch of nothing else is not even handed to the decoders: they were read to find the
+    // span, and decoding is most of a pass's cost. They used to count as "uninvolved"
+    // traffic, hosts of forgotten waves included; the analysis knows nothing of them.
+    let from = plan.span_start().unwrap_or(i64::MIN);
     let mut hand_on = |pkts: Vec<Packet>, visit: &mut dyn FnMut(Packet, Class)| {
         for p in pkts {
             // Packets the analysis's filter rejected were never analysed: skip them, so
             // rules are drafted and judged on the same traffic.
-            if plan.admits(&p) {
+            if p.ts.0 >= from && plan.admits(&p) {
                 let class = plan.class_at(&p, &mut at);
                 visit(p, class);
             }
@@ -243,6 +259,9 @@ pub fn scan_owned(
     };
     let mut decoded: Vec<Packet> = Vec::new();
     for batch in rx {
+        if batch.latest().is_some_and(|t| t.0 < from) {
+            continue;
+        }
         // Each batch is decoded while the previous one is handed on: the visit is serial, and
         // would otherwise leave the decoding workers idle for its whole length.
         let current = std::mem::take(&mut decoded);
