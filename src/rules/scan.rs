@@ -245,7 +245,9 @@ pub fn scan_owned(
     // capture's `--write` copy, `report --retention` on a long file) are not decoded, and a
     // batch of nothing else is not even handed to the decoders: they were read to find the
     // span, and decoding is most of a pass's cost. They used to count as "uninvolved"
-    // traffic, hosts of forgotten waves included; the analysis knows nothing of them.
+    // traffic, hosts of forgotten waves included; the analysis knows nothing of them. (A
+    // ClientHello split across the span's start loses its first segment here, so that one
+    // connection's SNI can be missing from the drafts; the analysis saw it whole.)
     let from = plan.span_start().unwrap_or(i64::MIN);
     let mut hand_on = |pkts: Vec<Packet>, visit: &mut dyn FnMut(Packet, Class)| {
         for p in pkts {
