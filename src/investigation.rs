@@ -157,6 +157,18 @@ impl Investigation {
         };
     }
 
+    /// The id of the earlier rule that rule `i` repeats (same action, priority and conditions:
+    /// an attack's later wave brings the same draft again; exports write it once).
+    #[must_use]
+    pub fn repeat_of(&self, i: usize) -> Option<crate::rules::RuleId> {
+        let def = &self.rules.get(i)?.rule.def;
+        self.rules
+            .get(..i)?
+            .iter()
+            .find(|o| o.rule.def.same_as(def))
+            .map(|o| o.rule.id)
+    }
+
     /// The current findings.
     #[must_use]
     pub fn findings(&self) -> &Findings {

@@ -126,12 +126,8 @@ pub fn rules(inv: &Investigation) -> String {
             (None, None, _) => "not replayed".to_string(),
         };
         // An attack's later wave brings the same rule again; exports write it once.
-        if let Some(o) = inv
-            .rules
-            .get(..i)
-            .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&r.rule.def)))
-        {
-            let _ = write!(figures, " · the same rule as {}", o.rule.id);
+        if let Some(id) = inv.repeat_of(i) {
+            let _ = write!(figures, " · the same rule as {id}");
         }
         // The rule's own Display escapes every text value (see rules::syntax).
         let _ = writeln!(

@@ -81,11 +81,9 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             };
             // The rule's one-line form escapes every packet-derived value. A rule an earlier one
             // repeats (an attack's later wave) is marked with that one's id: exports write it once.
-            let repeats = inv
-                .rules
-                .get(..i)
-                .and_then(|earlier| earlier.iter().find(|o| o.rule.def.same_as(&e.rule.def)));
-            let mark = repeats.map_or_else(String::new, |o| format!("={} ", o.rule.id));
+            let mark = inv
+                .repeat_of(i)
+                .map_or_else(String::new, |id| format!("={id} "));
             let body = fit(
                 &e.rule.def.to_string(),
                 body_w.saturating_sub(mark.chars().count()).max(1),
