@@ -14,6 +14,7 @@ use super::{BaselineInfo, DetectOptions, Findings, ResidualSummary, Wave};
 use super::{beacon, session_waves, window};
 use crate::engine::Aggregates;
 use crate::time::Timestamp;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use step::Walk;
 
@@ -145,38 +146,43 @@ pub(super) fn detect_beside(
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
 
-    let mut waves_out = Vec::new();
-    for (n, (sp, packets, sh, ents)) in spans.into_iter().enumerate() {
-        let range = sp.first..sp.last + 1;
-        let start = tl.bucket_start(sp.first).unwrap_or_default();
-        let end = Timestamp(
-            tl.bucket_start(sp.last)
-                .unwrap_or_default()
-                .0
-                .saturating_add(width),
-        );
-        let score = scores
-            .get(range.clone())
-            .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max));
-        let viol = wave_violations(&sessions, &ents, start, end);
-        let residual_profile = mean_profile(range.clone().filter_map(res));
-        waves_out.push(Wave {
-            id: u32::try_from(n + 1).unwrap_or(u32::MAX),
-            start,
-            end,
-            score,
-            summary: waves::summary(&sh, &ents),
-            shifts: sh,
-            entities: ents,
-            violations: viol,
-            residual_profile,
-            residual_flagged: Vec::new(),
-            residual_fields: Vec::new(),
-            buckets: range,
-            packets,
-            scope: None,
-        });
-    }
+    // Each closed wave is explained on its own (its violations scan every session): side by
+    // side, in wave order.
+    let mut waves_out: Vec<Wave> = spans
+        .into_par_iter()
+        .enumerate()
+        .map(|(n, (sp, packets, sh, ents))| {
+            let range = sp.first..sp.last + 1;
+            let start = tl.bucket_start(sp.first).unwrap_or_default();
+            let end = Timestamp(
+                tl.bucket_start(sp.last)
+                    .unwrap_or_default()
+                    .0
+                    .saturating_add(width),
+            );
+            let score = scores
+                .get(range.clone())
+                .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max));
+            let viol = wave_violations(&sessions, &ents, start, end);
+            let residual_profile = mean_profile(range.clone().filter_map(res));
+            Wave {
+                id: u32::try_from(n + 1).unwrap_or(u32::MAX),
+                start,
+                end,
+                score,
+                summary: waves::summary(&sh, &ents),
+                shifts: sh,
+                entities: ents,
+                violations: viol,
+                residual_profile,
+                residual_flagged: Vec::new(),
+                residual_fields: Vec::new(),
+                buckets: range,
+                packets,
+                scope: None,
+            }
+        })
+        .collect();
     let fresh = |first: Timestamp, end: Timestamp| match info {
         BaselineInfo::Decaying { warmup_end, .. } => warmup_end.is_some_and(|w| first >= w),
         BaselineInfo::Fixed { from, to, .. } => end < from || first >= to,

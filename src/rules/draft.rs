@@ -53,7 +53,7 @@ pub const SPOOFED_SOURCES: usize = 1000;
 /// A draft that matches more than this share of baseline packets is an alert, not a drop,
 /// until the analyst narrows it (a drop would cut ordinary traffic).
 pub const MAX_DROP_COLLATERAL: f64 = 0.01;
-/// Header records replayed per parallel part.
+/// Packets (or header records) replayed per parallel part.
 const REPLAY_CHUNK: usize = 1 << 16;
 /// Smallest drafted rate limit (packets/s).
 pub const MIN_RATE_PPS: u32 = 10;
@@ -150,6 +150,7 @@ fn draft_from(
         capture,
         &rules,
         &plan,
+        c.kept.as_ref(),
         c.headers.as_deref(),
         c.texts.as_deref_mut(),
     )?) {
@@ -161,6 +162,7 @@ fn draft_from(
             what: format!("drafted: {}; replay: {}", d.explanation, figures(&d.counts)),
         });
     }
+    free_aside(c);
     Ok(drafts)
 }
 
@@ -275,6 +277,17 @@ fn draft_wave(
         });
     }
     out
+}
+
+/// Frees the drafting pass's packets on a thread of their own: taken from the analysis, they
+/// are every packet of the capture, and nothing waits for the memory. (If no thread can
+/// start, they are freed here.)
+fn free_aside(c: Collected) {
+    let dropper = std::thread::Builder::new()
+        .name("holo-free".into())
+        .spawn(move || drop(c));
+    // Spawning failed: the closure, and the packets with it, were dropped already.
+    drop(dropper);
 }
 
 /// Replay figures in ASCII (history entries end up in every export format's comments).

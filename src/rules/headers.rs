@@ -1,6 +1,7 @@
-//! The packet fields drafted rules can name, kept compactly for every packet of the drafting
-//! pass, so the replay of the drafts runs from memory instead of reading and decoding the
-//! capture a second time (that second pass cost about a third of `holoscope report`).
+//! The packet fields drafted rules can name, kept compactly for every packet of a drafting
+//! pass that read the capture (the analysis kept no packets), so the replay of the drafts runs
+//! from memory instead of reading and decoding the capture a second time (that second pass
+//! cost about a third of `holoscope report`). With kept packets the replay reads those.
 //!
 //! Drafted header conditions only use [`super::select::FIELDS`], and replay reads only those
 //! plus the addresses, so a packet rebuilt from these fields matches every drafted rule exactly

@@ -1,9 +1,11 @@
-//! Replaying drafts and edited rules: from the header records the drafting pass kept, or
-//! against the capture, with each wave's expected background added.
+//! Replaying drafts and edited rules: over the packets the analysis kept, from the header
+//! records the drafting pass kept, or against the capture, with each wave's expected
+//! background added.
 
 use super::{DraftError, REPLAY_CHUNK};
 use crate::decode::Packet;
 use crate::engine::Analysis;
+use crate::engine::kept::KeptPackets;
 use crate::rules::headers::{Headers, TextParts};
 use crate::rules::model::Rule;
 use crate::rules::replay::{Label, ReplayCounts, Replayer};
@@ -11,16 +13,20 @@ use crate::rules::scan::{Class, Plan, scan};
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Replays the drafts from the fields the drafting pass kept (and the text parts, which the
-/// replay borrows and gives back), or against the capture when it kept none or a rule reads
-/// other fields.
+/// Replays the drafts over the analysis's kept packets; without them, from the fields the
+/// drafting pass kept (and the text parts, which the replay borrows and gives back), or
+/// against the capture when it kept none or a rule reads other fields.
 pub(super) fn replay_drafts(
     capture: &Path,
     rules: &[Rule],
     plan: &Plan,
+    kept: Option<&KeptPackets>,
     headers: Option<&[Headers]>,
     texts: Option<&mut [TextParts]>,
 ) -> Result<Vec<ReplayCounts>, DraftError> {
+    if let Some(k) = kept {
+        return Ok(replay_kept(rules, plan, k));
+    }
     let covered = crate::rules::headers::covers(rules, texts.is_some());
     let Some(headers) = headers.filter(|_| covered) else {
         return replay_rules(capture, rules, plan);
@@ -63,6 +69,39 @@ pub(super) fn replay_drafts(
         })
         .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
     Ok(with_background(r.finish(), rules, plan))
+}
+
+/// Replays rules over kept packets: runs of batches of about [`REPLAY_CHUNK`] packets side by
+/// side, their counts added up. Every field is there, so any rule replays exactly.
+fn replay_kept(rules: &[Rule], plan: &Plan, kept: &KeptPackets) -> Vec<ReplayCounts> {
+    let mut parts: Vec<Vec<&[Packet]>> = Vec::new();
+    let mut size = REPLAY_CHUNK;
+    for b in kept.batches() {
+        match parts.last_mut() {
+            Some(part) if size < REPLAY_CHUNK => part.push(b),
+            _ => {
+                parts.push(vec![b]);
+                size = 0;
+            }
+        }
+        size += b.len();
+    }
+    let r = parts
+        .into_par_iter()
+        .map(|part| {
+            let mut r = Replayer::new(rules, &plan.wave_hosts);
+            let mut at = 0;
+            for p in part.into_iter().flatten() {
+                r.add(p, label(plan, plan.class_at(p, &mut at)));
+            }
+            r
+        })
+        .reduce_with(|mut a, b| {
+            a.merge(b);
+            a
+        })
+        .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
+    with_background(r.finish(), rules, plan)
 }
 
 pub(super) fn label(plan: &Plan, class: Class) -> Label<'_> {
