@@ -8,7 +8,7 @@ use super::baseline::{self, Baseline};
 use super::features::{self, Norms};
 use super::rank::{self, WaveRef};
 use super::violations::SessionFinding;
-use super::wave_facts::{mean_profile, wave_violations};
+use super::wave_facts::{SessionsByHost, mean_profile};
 use super::waves::{self, Segmenter};
 use super::{BaselineInfo, DetectOptions, Findings, ResidualSummary, Wave};
 use super::{beacon, session_waves, window};
@@ -145,6 +145,7 @@ pub(super) fn detect_beside(
     let sessions = sessions
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let by_host = SessionsByHost::new(&sessions);
 
     // Each closed wave is explained on its own (its violations scan every session): side by
     // side, in wave order.
@@ -163,7 +164,7 @@ pub(super) fn detect_beside(
             let score = scores
                 .get(range.clone())
                 .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max));
-            let viol = wave_violations(&sessions, &ents, start, end);
+            let viol = by_host.wave_violations(&ents, start, end);
             let residual_profile = mean_profile(range.clone().filter_map(res));
             Wave {
                 id: u32::try_from(n + 1).unwrap_or(u32::MAX),
@@ -204,7 +205,7 @@ pub(super) fn detect_beside(
         // `h.enter`; a beacon at the reporting threshold counts as just entering.
         let score = h.enter * b.score / beacon::MIN_SCORE;
         let end = Timestamp(b.end.0.saturating_add(1));
-        let viol = wave_violations(&sessions, &p.entities, b.first, end);
+        let viol = by_host.wave_violations(&p.entities, b.first, end);
         waves_out.push(Wave {
             id: 0,
             start: b.first,
@@ -246,7 +247,7 @@ pub(super) fn detect_beside(
         &opts.weights,
         opts.entity_limit,
     );
-    drop(refs);
+    drop((refs, by_host));
     Findings {
         bucket_ns: width,
         baseline: info,

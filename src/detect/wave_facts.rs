@@ -8,6 +8,7 @@ use super::violations::{SessionFinding, Violation};
 use super::waves::{self, WaveEntity};
 use super::{DetectOptions, ResidualSummary};
 use crate::time::Timestamp;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 pub(super) fn feature_name(f: Feature) -> String {
@@ -77,33 +78,64 @@ pub(super) fn excess(
     packets - base.time_rate() * seconds
 }
 
-/// Violations of sessions of the wave's entities that overlap the wave, worst first (at most
-/// 20).
-pub(super) fn wave_violations(
-    sessions: &[SessionFinding],
-    ents: &[WaveEntity],
-    start: Timestamp,
-    end: Timestamp,
-) -> Vec<Violation> {
-    // Entity names are addresses' display forms: compare addresses, not strings formatted
-    // per session (that formatting was a third of detection on a busy capture). A name is
-    // kept only when it is its address's display form, so the match is the string match.
-    let addrs: Vec<IpAddr> = ents
-        .iter()
-        .filter_map(|e| {
-            let ip: IpAddr = e.entity.parse().ok()?;
-            (ip.to_string() == e.entity).then_some(ip)
-        })
-        .collect();
-    // Rank references and copy only the 20 kept: a busy wave touches thousands of sessions.
-    let mut out: Vec<&Violation> = sessions
-        .iter()
-        .filter(|s| s.first < end && s.last >= start)
-        .filter(|s| addrs.contains(&s.client) || addrs.contains(&s.server))
-        .flat_map(|s| s.violations.iter())
-        .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
-    out.into_iter().take(20).cloned().collect()
+/// The sessions that have violations, by address (client and server): a wave looks up its
+/// entities' sessions instead of scanning every session (64 waves over a busy capture's
+/// sessions were most of the work after the walk).
+pub(super) struct SessionsByHost<'a> {
+    sessions: &'a [SessionFinding],
+    by_host: FxHashMap<IpAddr, Vec<u32>>,
+}
+
+impl<'a> SessionsByHost<'a> {
+    pub(super) fn new(sessions: &'a [SessionFinding]) -> Self {
+        let mut by_host: FxHashMap<IpAddr, Vec<u32>> = FxHashMap::default();
+        for (i, s) in sessions.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            if s.violations.is_empty() {
+                continue;
+            }
+            by_host.entry(s.client).or_default().push(i);
+            if s.server != s.client {
+                by_host.entry(s.server).or_default().push(i);
+            }
+        }
+        SessionsByHost { sessions, by_host }
+    }
+
+    /// Violations of sessions of the wave's entities that overlap the wave, worst first (at
+    /// most 20; ties in session order).
+    pub(super) fn wave_violations(
+        &self,
+        ents: &[WaveEntity],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Vec<Violation> {
+        // Entity names are addresses' display forms: compare addresses, not strings formatted
+        // per session (that formatting was a third of detection on a busy capture). A name is
+        // kept only when it is its address's display form, so the match is the string match.
+        let mut at: Vec<u32> = ents
+            .iter()
+            .filter_map(|e| {
+                let ip: IpAddr = e.entity.parse().ok()?;
+                (ip.to_string() == e.entity).then_some(ip)
+            })
+            .filter_map(|ip| self.by_host.get(&ip))
+            .flatten()
+            .copied()
+            .collect();
+        // Session order, each once (a session of two entities is under both).
+        at.sort_unstable();
+        at.dedup();
+        // Rank references and copy only the 20 kept: a busy wave touches thousands of sessions.
+        let mut out: Vec<&Violation> = at
+            .iter()
+            .filter_map(|i| self.sessions.get(*i as usize))
+            .filter(|s| s.first < end && s.last >= start)
+            .flat_map(|s| s.violations.iter())
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
+        out.into_iter().take(20).cloned().collect()
+    }
 }
 
 pub(super) fn mean_profile<'a>(it: impl Iterator<Item = &'a ResidualSummary>) -> Vec<f32> {
@@ -122,4 +154,84 @@ pub(super) fn mean_profile<'a>(it: impl Iterator<Item = &'a ResidualSummary>) ->
     sum.into_iter()
         .map(|s| (s / f64::from(n.max(1))) as f32)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::detect::waves::Role;
+
+    fn session(
+        client: &str,
+        server: &str,
+        first: i64,
+        last: i64,
+        scores: &[f64],
+    ) -> SessionFinding {
+        let violations = scores
+            .iter()
+            .map(|s| Violation {
+                kind: "test",
+                score: *s,
+                client: client.into(),
+                server: server.into(),
+                port: 53,
+                proto: 17,
+                detail: String::new(),
+                first_ts: 0.0,
+                last_ts: 0.0,
+                packets: 1,
+            })
+            .collect();
+        SessionFinding {
+            client: client.parse().unwrap(),
+            server: server.parse().unwrap(),
+            first: Timestamp(first),
+            last: Timestamp(last),
+            score: 1.0,
+            violations,
+            beacon: None,
+        }
+    }
+
+    fn entity(name: &str) -> WaveEntity {
+        WaveEntity {
+            entity: name.into(),
+            role: Role::Source,
+            packets: 1,
+            score: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_wave_gets_its_entities_overlapping_sessions_once_worst_first() {
+        let sessions = vec![
+            session("10.0.0.1", "10.0.0.2", 0, 100, &[0.2]),
+            // Both ends are entities of the wave: listed once.
+            session("10.0.0.2", "10.0.0.1", 10, 20, &[0.9, 0.1]),
+            // Before the wave.
+            session("10.0.0.1", "10.0.0.3", 0, 4, &[1.0]),
+            // No entity of the wave.
+            session("10.0.0.7", "10.0.0.8", 0, 100, &[1.0]),
+        ];
+        let by_host = SessionsByHost::new(&sessions);
+        let ents = [
+            entity("10.0.0.1"),
+            entity("10.0.0.2"),
+            entity("spread (300 sources)"),
+        ];
+        let got: Vec<f64> = by_host
+            .wave_violations(&ents, Timestamp(5), Timestamp(50))
+            .iter()
+            .map(|v| v.score)
+            .collect();
+        assert_eq!(got, vec![0.9, 0.2, 0.1]);
+        // A name that is not an address's display form matches nothing.
+        assert!(
+            by_host
+                .wave_violations(&[entity("010.0.0.1")], Timestamp(0), Timestamp(50))
+                .is_empty()
+        );
+    }
 }
