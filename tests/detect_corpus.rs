@@ -90,3 +90,33 @@ fn detector_runs_on_the_whole_corpus() {
     }
     assert!(benign > 0, "the corpus holds benign captures");
 }
+
+/// Every scored bucket over the enter level has its top shifts (the TUI's shifts pane shows
+/// them, the report does not, so nothing else checks them), and no other bucket has any.
+#[test]
+fn every_hot_bucket_has_its_shifts() {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/demo.pcap");
+    let mut files = vec![demo];
+    files.extend(captures().into_iter().take(12));
+    let enter = holoscope::detect::DetectOptions::default().hysteresis.enter;
+    let mut hot_total = 0;
+    for path in files {
+        let src = capture::open(&path).unwrap();
+        let a = engine::analyze(src, &engine::Options::default(), |_| {});
+        let f = &a.findings;
+        let hot: Vec<usize> = f
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !b.warmup && b.score >= enter)
+            .map(|(i, _)| i)
+            .collect();
+        let with: Vec<usize> = f.bucket_shifts.keys().copied().collect();
+        assert_eq!(hot, with, "{}", path.display());
+        hot_total += hot.len();
+    }
+    assert!(
+        hot_total > 100,
+        "the captures have hot buckets ({hot_total})"
+    );
+}
