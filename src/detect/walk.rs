@@ -147,8 +147,8 @@ pub(super) fn detect_beside(
         .unwrap_or_else(|e| std::panic::resume_unwind(e));
     let by_host = SessionsByHost::new(&sessions);
 
-    // Each closed wave is explained on its own (its violations scan every session): side by
-    // side, in wave order.
+    // Each closed wave's facts (violations, mean residual profile, summary) depend on it
+    // alone: found side by side, kept in wave order.
     let mut waves_out: Vec<Wave> = spans
         .into_par_iter()
         .enumerate()
