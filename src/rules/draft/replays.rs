@@ -42,25 +42,38 @@ pub(super) fn replay_drafts(
         rest = tail;
         parts.push((part, mine));
     }
+    Ok(side_by_side(rules, plan, parts, |(part, mine), r| {
+        let mut p = Packet::default();
+        let mut mine = mine.iter_mut();
+        for h in part {
+            h.fill(&mut p);
+            // Without kept parts (none were, and no rule reads them) the packet has none.
+            let t = if h.has_text() { mine.next() } else { None };
+            match t {
+                Some(t) => {
+                    t.swap(&mut p);
+                    r.add(&p, label(plan, h.class()));
+                    t.swap(&mut p);
+                }
+                None => r.add(&p, label(plan, h.class())),
+            }
+        }
+    }))
+}
+
+/// Replays the parts side by side, each into its own [`Replayer`], and adds their counts up
+/// (with each wave's expected background).
+fn side_by_side<P: Send>(
+    rules: &[Rule],
+    plan: &Plan,
+    parts: Vec<P>,
+    replay: impl Fn(P, &mut Replayer<'_>) + Sync,
+) -> Vec<ReplayCounts> {
     let r = parts
         .into_par_iter()
-        .map(|(part, mine)| {
+        .map(|part| {
             let mut r = Replayer::new(rules, &plan.wave_hosts);
-            let mut p = Packet::default();
-            let mut mine = mine.iter_mut();
-            for h in part {
-                h.fill(&mut p);
-                // Without kept parts (none were, and no rule reads them) the packet has none.
-                let t = if h.has_text() { mine.next() } else { None };
-                match t {
-                    Some(t) => {
-                        t.swap(&mut p);
-                        r.add(&p, label(plan, h.class()));
-                        t.swap(&mut p);
-                    }
-                    None => r.add(&p, label(plan, h.class())),
-                }
-            }
+            replay(part, &mut r);
             r
         })
         .reduce_with(|mut a, b| {
@@ -68,7 +81,7 @@ pub(super) fn replay_drafts(
             a
         })
         .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
-    Ok(with_background(r.finish(), rules, plan))
+    with_background(r.finish(), rules, plan)
 }
 
 /// Replays rules over kept packets: runs of batches of about [`REPLAY_CHUNK`] packets side by
@@ -86,22 +99,12 @@ fn replay_kept(rules: &[Rule], plan: &Plan, kept: &KeptPackets) -> Vec<ReplayCou
         }
         size += b.len();
     }
-    let r = parts
-        .into_par_iter()
-        .map(|part| {
-            let mut r = Replayer::new(rules, &plan.wave_hosts);
-            let mut at = 0;
-            for p in part.into_iter().flatten() {
-                r.add(p, label(plan, plan.class_at(p, &mut at)));
-            }
-            r
-        })
-        .reduce_with(|mut a, b| {
-            a.merge(b);
-            a
-        })
-        .unwrap_or_else(|| Replayer::new(rules, &plan.wave_hosts));
-    with_background(r.finish(), rules, plan)
+    side_by_side(rules, plan, parts, |part, r| {
+        let mut at = 0;
+        for p in part.into_iter().flatten() {
+            r.add(p, label(plan, plan.class_at(p, &mut at)));
+        }
+    })
 }
 
 pub(super) fn label(plan: &Plan, class: Class) -> Label<'_> {
