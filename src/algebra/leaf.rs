@@ -86,6 +86,15 @@ impl LeafTable {
         }
     }
 
+    /// Makes room for `leaves` more leaves at once. A table known to fill (drafting's probe)
+    /// then never grows by copying: grown leaf by leaf, its 32 MiB of vectors were copied
+    /// into fresh memory at every doubling, most of interning's cost.
+    pub fn reserve(&mut self, leaves: usize) {
+        self.vectors.reserve(leaves.saturating_mul(self.stripe_dim));
+        self.norms.reserve(leaves);
+        self.entries.reserve(leaves);
+    }
+
     /// The schema.
     #[must_use]
     pub fn schema(&self) -> &Schema {
@@ -389,6 +398,20 @@ impl LeafAccumulator {
     #[must_use]
     pub fn total(&self) -> f64 {
         self.total * self.scale
+    }
+
+    /// The weight of one leaf as [`LeafAccumulator::iter`] gives it: `None` for the leaves it
+    /// skips (stored weight zero).
+    #[must_use]
+    pub fn nonzero_weight(&self, id: LeafId) -> Option<f64> {
+        let w = *self.weights.get(id.0 as usize)?;
+        (w != 0.0).then_some(w * self.scale)
+    }
+
+    /// One past the highest leaf id that may have a weight.
+    #[must_use]
+    pub fn leaf_bound(&self) -> usize {
+        self.weights.len()
     }
 
     /// Leaves with non-zero weight, in id order.

@@ -5,6 +5,7 @@
 use super::model::{Evidence, Op};
 use super::select::Candidate;
 use crate::algebra::encoder::OwnedFillerKey;
+use crate::algebra::parallel::materialise_all;
 use crate::algebra::schema::FieldEncoder;
 use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
 use crate::decode::{Field, Packet, Value, ValueRef};
@@ -28,6 +29,8 @@ impl Probe {
     pub(super) fn new(base: &[Packet]) -> Self {
         let mut table =
             LeafTable::with_capacity(Schema::packets(1, Layout::whole(PROBE_DIM)), PROBE_LEAVES);
+        // Drafting a capture with many waves fills the probe; its overflow leaves come on top.
+        table.reserve(PROBE_LEAVES + Field::ALL.len());
         let mut acc = LeafAccumulator::new();
         let mut set = LeafSet::default();
         for p in base {
@@ -43,32 +46,43 @@ impl Probe {
     /// depends on that order.
     ///
     /// Looking the packets' values up is most of the cost, and needs no change to the table:
-    /// each wave's chunks are tallied against the table as it stands, in parallel, and only
-    /// the values it lacks are interned afterwards, serially, in the order they first occur.
-    /// So the table and every sum are exactly what interning packet by packet gives. Waves
-    /// are tallied one after another, so the values not yet interned are held for one wave
-    /// at a time (a spoofed flood brings a new address with every packet).
+    /// every wave's chunks are tallied against the table as it stands before any wave, all in
+    /// parallel, and only the values a chunk lacks are interned afterwards, serially, wave
+    /// after wave in the order they first occur. A value an earlier wave interned is then
+    /// found by `intern` itself, so the table and every sum are exactly what interning packet
+    /// by packet gives. (Tallying one wave at a time left a core idle at every wave's end,
+    /// while its new values were interned; the values lacking are now held for all waves at
+    /// once, at most a few tens of MB for 64 sampled waves of spoofed sources.)
     pub(super) fn differences(&mut self, waves: &[Vec<Packet>]) -> Vec<Option<Vec<f64>>> {
+        let chunks: Vec<(usize, &[Packet])> = waves
+            .iter()
+            .enumerate()
+            .flat_map(|(wi, w)| w.chunks(TALLY_CHUNK).map(move |c| (wi, c)))
+            .collect();
+        let parts: Vec<(usize, Tally)> = chunks
+            .par_iter()
+            .map(|&(wi, c)| (wi, Tally::of(&self.table, c)))
+            .collect();
+        let mut counts: Vec<FxHashMap<LeafId, u64>> = vec![FxHashMap::default(); waves.len()];
+        for (wi, part) in parts {
+            let Some(counts) = counts.get_mut(wi) else {
+                continue;
+            };
+            for (id, c) in part.found {
+                *counts.entry(id).or_insert(0) += c;
+            }
+            for (field, key, c) in part.missing {
+                if let Some(id) = self.table.intern(field, key.as_filler()) {
+                    *counts.entry(id).or_insert(0) += c;
+                }
+            }
+        }
         let accs: Vec<Option<LeafAccumulator>> = waves
             .iter()
-            .map(|w| {
+            .zip(counts)
+            .map(|(w, counts)| {
                 if w.is_empty() {
                     return None;
-                }
-                let parts: Vec<Tally> = w
-                    .par_chunks(TALLY_CHUNK)
-                    .map(|c| Tally::of(&self.table, c))
-                    .collect();
-                let mut counts: FxHashMap<LeafId, u64> = FxHashMap::default();
-                for part in parts {
-                    for (id, c) in part.found {
-                        *counts.entry(id).or_insert(0) += c;
-                    }
-                    for (field, key, c) in part.missing {
-                        if let Some(id) = self.table.intern(field, key.as_filler()) {
-                            *counts.entry(id).or_insert(0) += c;
-                        }
-                    }
                 }
                 let mut acc = LeafAccumulator::new();
                 acc.add_counts(counts, w.len() as u64);
@@ -76,25 +90,36 @@ impl Probe {
             })
             .collect();
         // The table is complete: the dense sums (thousands of leaves of 1,024 dimensions per
-        // wave) read it from all threads, against the baseline's sums computed once.
-        let base = self.base.materialise(&self.table);
-        accs.par_iter()
-            .map(|acc| acc.as_ref().map(|acc| self.difference_of(acc, &base)))
+        // wave, and the baseline's) all at once, reading each leaf's vector once.
+        let mut all: Vec<&LeafAccumulator> = vec![&self.base];
+        all.extend(accs.iter().flatten());
+        let mut dense = materialise_all(&all, &self.table).into_iter();
+        let Some(base) = dense.next() else {
+            return accs.iter().map(|_| None).collect();
+        };
+        accs.iter()
+            .map(|acc| {
+                acc.as_ref()?;
+                dense.next().map(|w| difference_of(&w, &base))
+            })
             .collect()
     }
+}
 
-    fn difference_of(&self, acc: &LeafAccumulator, b: &Accumulator) -> Vec<f64> {
-        let w = acc.materialise(&self.table);
-        #[allow(clippy::cast_precision_loss)]
-        let (nw, nb) = (w.count().max(1) as f64, b.count().max(1) as f64);
-        let has_base = b.count() > 0;
-        w.sums()
-            .iter()
-            .zip(b.sums())
-            .map(|(x, y)| x / nw - if has_base { y / nb } else { 0.0 })
-            .collect()
-    }
+/// `mean(wave) - mean(baseline)` from the two dense accumulators (the wave's alone when the
+/// baseline is empty).
+fn difference_of(w: &Accumulator, b: &Accumulator) -> Vec<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    let (nw, nb) = (w.count().max(1) as f64, b.count().max(1) as f64);
+    let has_base = b.count() > 0;
+    w.sums()
+        .iter()
+        .zip(b.sums())
+        .map(|(x, y)| x / nw - if has_base { y / nb } else { 0.0 })
+        .collect()
+}
 
+impl Probe {
     /// A view of the probe for drafting one wave: leaves the wave asks for that the probe
     /// does not hold are computed on the side, as a copy of the probe would have interned them
     /// (up to the same capacity, then the field's overflow leaf), so waves drafted in parallel
@@ -308,7 +333,7 @@ mod tests {
                     acc.add(&set, 1.0);
                 }
                 let base = probe.base.materialise(&probe.table);
-                Some(probe.difference_of(&acc, &base))
+                Some(difference_of(&acc.materialise(&probe.table), &base))
             })
             .collect()
     }
