@@ -7,7 +7,7 @@ use super::select::Candidate;
 use crate::algebra::encoder::OwnedFillerKey;
 use crate::algebra::parallel::materialise_all;
 use crate::algebra::schema::FieldEncoder;
-use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafSet, LeafTable, Schema};
+use crate::algebra::{Accumulator, Layout, LeafAccumulator, LeafId, LeafTable, Schema};
 use crate::decode::{Field, Packet, Value, ValueRef};
 use crate::timeline::FieldKey;
 use rayon::prelude::*;
@@ -31,12 +31,18 @@ impl Probe {
             LeafTable::with_capacity(Schema::packets(1, Layout::whole(PROBE_DIM)), PROBE_LEAVES);
         // Drafting a capture with many waves fills the probe; its overflow leaves come on top.
         table.reserve(PROBE_LEAVES + Field::ALL.len());
-        let mut acc = LeafAccumulator::new();
-        let mut set = LeafSet::default();
-        for p in base {
-            table.leaves_of(p, &mut set);
-            acc.add(&set, 1.0);
+        // Tallied in parallel chunks and interned chunk by chunk, as the waves are below: the
+        // same leaves in the same order, and the same whole counts, as adding packet by packet.
+        let parts: Vec<Tally> = base
+            .par_chunks(TALLY_CHUNK)
+            .map(|c| Tally::of(&table, c))
+            .collect();
+        let mut counts: FxHashMap<LeafId, u64> = FxHashMap::default();
+        for part in parts {
+            part.intern_into(&mut table, &mut counts);
         }
+        let mut acc = LeafAccumulator::new();
+        acc.add_counts(counts, base.len() as u64);
         Probe { table, base: acc }
     }
 
@@ -65,16 +71,8 @@ impl Probe {
             .collect();
         let mut counts: Vec<FxHashMap<LeafId, u64>> = vec![FxHashMap::default(); waves.len()];
         for (wi, part) in parts {
-            let Some(counts) = counts.get_mut(wi) else {
-                continue;
-            };
-            for (id, c) in part.found {
-                *counts.entry(id).or_insert(0) += c;
-            }
-            for (field, key, c) in part.missing {
-                if let Some(id) = self.table.intern(field, key.as_filler()) {
-                    *counts.entry(id).or_insert(0) += c;
-                }
+            if let Some(counts) = counts.get_mut(wi) {
+                part.intern_into(&mut self.table, counts);
             }
         }
         let accs: Vec<Option<LeafAccumulator>> = waves
@@ -189,6 +187,21 @@ impl Tally {
     }
 }
 
+impl Tally {
+    /// Adds the chunk's counts to `counts`, interning the values the table lacked (in the
+    /// order they first occurred; one interned meanwhile is found by `intern` itself).
+    fn intern_into(self, table: &mut LeafTable, counts: &mut FxHashMap<LeafId, u64>) {
+        for (id, c) in self.found {
+            *counts.entry(id).or_insert(0) += c;
+        }
+        for (field, key, c) in self.missing {
+            if let Some(id) = table.intern(field, key.as_filler()) {
+                *counts.entry(id).or_insert(0) += c;
+            }
+        }
+    }
+}
+
 /// Cosine of an f32 leaf with an f64 difference vector, in f64 (0 when either is zero).
 fn leaf_cosine(leaf: &[f32], diff: &[f64]) -> f64 {
     let (mut dot, mut nl, mut nd) = (0.0f64, 0.0f64, 0.0f64);
@@ -297,6 +310,7 @@ pub(super) fn evidence(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algebra::LeafSet;
 
     fn pkt(src: u32, port: u16) -> Packet {
         Packet {
@@ -316,6 +330,19 @@ mod tests {
             return 0.0;
         };
         leaf_cosine(table.vector(id), diff)
+    }
+
+    /// The probe as drafting built it before tallies: the baseline added packet by packet.
+    fn by_packets(base: &[Packet]) -> Probe {
+        let mut table =
+            LeafTable::with_capacity(Schema::packets(1, Layout::whole(PROBE_DIM)), PROBE_LEAVES);
+        let mut acc = LeafAccumulator::new();
+        let mut set = LeafSet::default();
+        for p in base {
+            table.leaves_of(p, &mut set);
+            acc.add(&set, 1.0);
+        }
+        Probe { table, base: acc }
     }
 
     /// What drafting did before tallies: each wave's packets interned one by one.
@@ -344,7 +371,15 @@ mod tests {
     /// the order they were first seen).
     #[test]
     fn tallied_differences_equal_packet_by_packet_interning() {
-        let base: Vec<Packet> = (0..300).map(|i| pkt(0x0a00_0000 + i % 40, 53)).collect();
+        // Several chunks, with values first seen in later chunks.
+        let base: Vec<Packet> = (0..3_000)
+            .map(|i| {
+                pkt(
+                    0x0a00_0000 + (i * 13) % (40 + i / 10),
+                    53 + u16::try_from(i / 700).unwrap(),
+                )
+            })
+            .collect();
         let wave = |from: u32, n: u32, port: u16| -> Vec<Packet> {
             (0..n).map(|i| pkt(from + (i * 7919) % n, port)).collect()
         };
@@ -355,7 +390,11 @@ mod tests {
             wave(0xac10_0000, 3_000, 80),
         ];
         let mut a = Probe::new(&base);
-        let mut b = Probe::new(&base);
+        let mut b = by_packets(&base);
+        assert_eq!(
+            a.base, b.base,
+            "the tallied baseline equals adding packet by packet"
+        );
         let got = a.differences(&waves);
         let want = serial(&mut b, &waves);
         assert_eq!(got, want);
