@@ -113,7 +113,8 @@ impl LeafTable {
 
     /// Makes room for `leaves` more leaves at once. A table known to fill (drafting's probe)
     /// then never grows by copying: grown leaf by leaf, its 32 MiB of vectors were copied
-    /// into fresh memory at every doubling, most of interning's cost.
+    /// into fresh memory at every doubling, two fifths of the probe's interning time (0.10 s
+    /// -> 0.06 s on the bench capture).
     pub fn reserve(&mut self, leaves: usize) {
         self.vectors.reserve(leaves.saturating_mul(self.stripe_dim));
         self.norms.reserve(leaves);
