@@ -109,7 +109,7 @@ fn wave_id(s: &str) -> Option<u32> {
 
 impl Investigation {
     /// A fresh investigation; rules are drafted with the injected drafter and the cursor sits at
-    /// the start (`]` jumps to the first wave).
+    /// the start (the TUI and the shell then move it with [`Investigation::to_first_wave`]).
     #[must_use]
     pub fn new(path: &Path, analysis: Arc<Analysis>, hooks: Hooks) -> Self {
         let rules = hooks
@@ -241,6 +241,21 @@ impl Investigation {
     pub fn scrub(&mut self, delta: isize) {
         let max = self.len().saturating_sub(1);
         self.cursor = self.cursor.saturating_add_signed(delta).min(max);
+    }
+
+    /// Moves the cursor to the start of the first wave; false (cursor unchanged) when there is
+    /// none. A freshly opened capture starts here, so the first screen already shows what
+    /// changed instead of the quiet start of the capture; `]` then steps to the second wave.
+    /// (It also reaches a wave that starts in the first bucket, which `]` from the start
+    /// cannot, as it looks strictly after the cursor.)
+    pub fn to_first_wave(&mut self) -> bool {
+        match self.findings().waves.first().map(|w| w.buckets.start) {
+            Some(p) => {
+                self.cursor = p;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Moves the cursor to the next (`forward`) or previous wave start; false when none.

@@ -122,6 +122,27 @@ mod tui {
         ))
     }
 
+    /// The TUI's app for the shipped sample, before anything arrived.
+    fn demo_app() -> App {
+        App::new(
+            "samples/demo.pcap".into(),
+            Theme::default(),
+            None,
+            Hooks::default(),
+        )
+    }
+
+    /// Hands the app the final analysis of the sample, as the loader thread does.
+    fn load(app: &mut App, fin: engine::Analysis) {
+        let built = App::investigate(
+            std::path::Path::new("samples/demo.pcap"),
+            fin,
+            Hooks::default(),
+            None,
+        );
+        app.handle(AppEvent::Loaded(Box::new(built)));
+    }
+
     fn command(app: &mut App, line: &str) {
         app.handle(key(crossterm::event::KeyCode::Char(':')));
         for ch in line.chars() {
@@ -133,12 +154,7 @@ mod tui {
     #[test]
     fn panes_fill_from_snapshots_and_decisions_wait_for_the_end() {
         let (snaps, fin) = snapshots_of("samples/demo.pcap");
-        let mut app = App::new(
-            "samples/demo.pcap".into(),
-            Theme::default(),
-            None,
-            Hooks::default(),
-        );
+        let mut app = demo_app();
         let mid = snaps.len() / 2;
         for s in snaps.iter().take(mid + 1) {
             app.handle(AppEvent::Snapshot(Box::new(s.clone())));
@@ -164,18 +180,49 @@ mod tui {
             inv.bucket_time(inv.pos_at(cursor_t))
         );
         // The final analysis keeps the cursor too, and decisions now work.
-        let built = App::investigate(
-            std::path::Path::new("samples/demo.pcap"),
-            fin,
-            Hooks::default(),
-            None,
-        );
-        app.handle(AppEvent::Loaded(Box::new(built)));
+        load(&mut app, fin);
         assert!(!app.loading);
         let inv = app.inv.as_ref().unwrap();
         assert_eq!(inv.cursor, inv.pos_at(cursor_t));
         command(&mut app, "suppress dst_port=53");
         assert_eq!(app.inv.as_ref().unwrap().suppressions.len(), 1);
+    }
+
+    /// A capture file opens on its first wave: the cursor follows the first wave found from
+    /// snapshot to snapshot and into the final analysis, until the analyst moves it.
+    #[test]
+    fn an_untouched_cursor_sits_on_the_first_wave() {
+        let (snaps, fin) = snapshots_of("samples/demo.pcap");
+        let mut app = demo_app();
+        let mut with_waves = 0;
+        for s in &snaps {
+            app.handle(AppEvent::Snapshot(Box::new(s.clone())));
+            let inv = app.inv.as_ref().unwrap();
+            match inv.findings().waves.first() {
+                Some(w) => {
+                    with_waves += 1;
+                    assert_eq!(inv.cursor, w.buckets.start);
+                }
+                None => assert_eq!(inv.cursor, 0),
+            }
+        }
+        assert!(with_waves > 0, "no snapshot found a wave");
+        load(&mut app, fin.clone());
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(inv.wave_at(inv.cursor).map(|w| w.id), Some(1));
+        assert_eq!(inv.cursor, inv.findings().waves[0].buckets.start);
+
+        // Once the analyst moved it (Home: the first bucket), the cursor keeps its place.
+        let mut app = demo_app();
+        for s in &snaps {
+            app.handle(AppEvent::Snapshot(Box::new(s.clone())));
+            if app.inv.as_ref().unwrap().cursor > 0 {
+                app.handle(key(crossterm::event::KeyCode::Home));
+                assert_eq!(app.inv.as_ref().unwrap().cursor, 0);
+            }
+        }
+        load(&mut app, fin);
+        assert_eq!(app.inv.as_ref().unwrap().cursor, 0);
     }
 
     #[test]

@@ -146,3 +146,18 @@ fn rules_listing_names_a_repeated_rule() {
     );
     assert!(!block("R1").contains("the same rule as"), "{}", block("R1"));
 }
+
+/// The shell starts on the first wave, as the TUI does: `shifts` before any `goto` lists the
+/// same bucket as after `goto wave 1`.
+#[test]
+fn the_shell_starts_on_the_first_wave() {
+    let (out, text) = shell("shifts\ngoto wave 1\nshifts\n", &["samples/demo.pcap"]);
+    assert!(out.status.success(), "{text}");
+    let at: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("shifts at "))
+        .collect();
+    assert_eq!(at.len(), 2, "{text}");
+    assert_eq!(at[0], at[1], "{text}");
+    assert!(!at[0].contains("09:00:00.000000"), "{text}");
+}

@@ -279,7 +279,11 @@ fn whole_app_scripted_session() {
             None,
         );
         app.handle(AppEvent::Loaded(Box::new(built)));
-        chars(&mut app, "]]");
+        // A fresh capture opens on its first wave; `]` steps to the second.
+        let inv = app.inv.as_ref().unwrap();
+        assert_eq!(inv.cursor, inv.findings().waves[0].buckets.start);
+        assert_eq!(inv.wave_at(inv.cursor).unwrap().id, 1);
+        chars(&mut app, "]");
         let inv = app.inv.as_ref().unwrap();
         assert_eq!(inv.wave_at(inv.cursor).unwrap().id, 2);
         insta::assert_snapshot!(

@@ -38,7 +38,7 @@ fn investigate_export_save_and_restore() {
     let cmd = format!("{BIN} {}", demo().display());
     t.start("a", dir.path(), &cmd);
     t.wait_text("a", "loaded · ? for help");
-    t.keys("a", &["]"]);
+    // The capture opens on its first wave; `]` steps to the second.
     t.wait_text("a", "· wave 1");
     t.keys("a", &["]"]);
     let s = t.wait_text("a", "· wave 2");

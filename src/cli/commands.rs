@@ -329,7 +329,12 @@ pub(super) fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
             }
             inv
         }
-        None => Investigation::new(&path, a, hooks()),
+        None => {
+            // As in the TUI: a fresh investigation starts on the first wave.
+            let mut inv = Investigation::new(&path, a, hooks());
+            inv.to_first_wave();
+            inv
+        }
     };
     match commands {
         Some(file) => {

@@ -48,6 +48,9 @@ pub struct App {
     /// A saved session is being restored: its cursor and window win over the ones the analyst
     /// used while the capture loaded.
     pub restoring: bool,
+    /// The analyst has moved the cursor (key or mouse). Until then a file capture keeps its
+    /// cursor on the first wave found, while it loads and when it has loaded.
+    pub cursor_moved: bool,
     /// Injected stages.
     pub hooks: Hooks,
     /// Focused pane.
@@ -90,6 +93,7 @@ impl App {
             loading: true,
             live: None,
             restoring: false,
+            cursor_moved: false,
             hooks,
             focus: Pane::Shifts,
             sel: [0; 5],
@@ -125,12 +129,16 @@ impl App {
     /// Handles one event; true when the screen must be redrawn.
     pub fn handle(&mut self, ev: AppEvent) -> bool {
         let before = self.inv.as_ref().map(|i| i.cursor);
-        let by_analyst =
-            self.live == Some(true) && matches!(ev, AppEvent::Key(_) | AppEvent::Mouse(_));
+        let by_analyst = matches!(ev, AppEvent::Key(_) | AppEvent::Mouse(_));
+        let was_following = self.live == Some(true);
         let redraw = self.handle_event(ev);
-        // Live mode: any cursor move by the analyst pins the view; End returns to Live.
-        if by_analyst && self.live == Some(true) && self.inv.as_ref().map(|i| i.cursor) != before {
-            self.live = Some(false);
+        if by_analyst && before.is_some() && self.inv.as_ref().map(|i| i.cursor) != before {
+            self.cursor_moved = true;
+            // Live mode: any cursor move by the analyst pins the view; End returns to Live
+            // (a move that starts pinned, like End's, leaves the mode to the key).
+            if was_following && self.live == Some(true) {
+                self.live = Some(false);
+            }
         }
         redraw
     }
@@ -200,6 +208,7 @@ impl App {
             return;
         }
         let follow = self.live == Some(true);
+        let first_wave = self.opens_at_first_wave();
         match &mut self.inv {
             Some(inv) => inv.refresh(s.analysis, follow),
             None => {
@@ -211,10 +220,20 @@ impl App {
                 self.inv = Some(inv);
             }
         }
+        if first_wave && let Some(inv) = &mut self.inv {
+            inv.to_first_wave();
+        }
+    }
+
+    /// Whether the cursor belongs on the first wave: a capture file (not live), no session
+    /// being restored (it brings its own cursor), and the analyst has not moved the cursor.
+    fn opens_at_first_wave(&self) -> bool {
+        self.live.is_none() && !self.restoring && !self.cursor_moved
     }
 
     fn loaded(&mut self, mut inv: Investigation, notes: Vec<String>) {
         self.loading = false;
+        let first_wave = self.opens_at_first_wave();
         let was_live = self.live.take().is_some();
         // Keep where the analyst looked while it loaded (a restored session decides instead).
         match self.inv.as_ref().filter(|_| !self.restoring) {
@@ -236,6 +255,9 @@ impl App {
                     }
                 }
             }
+        }
+        if first_wave {
+            inv.to_first_wave();
         }
         let restored = inv.session_path.is_some();
         self.inv = Some(inv);
