@@ -173,12 +173,27 @@ pub struct LiveRun {
 /// Least time between two live drafting passes (each re-reads the growing copy).
 const LIVE_DRAFT_EVERY: Duration = Duration::from_secs(5);
 
+/// Start-to-start time between live drafting passes, in multiples of the last pass's length.
+/// A pass re-reads the whole growing copy, so it lengthens as the capture grows (seconds per
+/// gigabyte); spacing passes by four times their length keeps drafting to a quarter of one
+/// core, leaving the rest to the live ingest, which would otherwise fall behind the link.
+const LIVE_DRAFT_SPACING: u32 = 4;
+
+/// Least start-to-start time before the next live drafting pass, after one that took
+/// `last_pass`.
+fn live_draft_gap(last_pass: Duration) -> Duration {
+    LIVE_DRAFT_EVERY.max(last_pass.saturating_mul(LIVE_DRAFT_SPACING))
+}
+
 /// Drafts rules from the growing copy of a live capture off the snapshot thread, one pass at a
-/// time, at most every [`LIVE_DRAFT_EVERY`], and only when the waves changed.
+/// time, only when the waves changed, at most every [`LIVE_DRAFT_EVERY`] and at most a quarter
+/// of the time ([`live_draft_gap`]).
 struct LiveDrafter {
     part: PathBuf,
     hooks: Hooks,
     busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How long the last pass took, in nanoseconds (written by the pass's thread).
+    took_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
     last: Option<Instant>,
     waves: Vec<(i64, i64)>,
 }
@@ -192,7 +207,8 @@ impl LiveDrafter {
             .iter()
             .map(|w| (w.start.0, w.end.0))
             .collect();
-        let due = self.last.is_none_or(|t| t.elapsed() >= LIVE_DRAFT_EVERY);
+        let gap = live_draft_gap(Duration::from_nanos(self.took_ns.load(Ordering::Acquire)));
+        let due = self.last.is_none_or(|t| t.elapsed() >= gap);
         let Some(drafter) = self.hooks.drafter.filter(|_| due && waves != self.waves) else {
             return;
         };
@@ -201,16 +217,20 @@ impl LiveDrafter {
         }
         self.last = Some(Instant::now());
         self.waves = waves;
-        let (a, part, busy, tx) = (
+        let (a, part, busy, took_ns, tx) = (
             std::sync::Arc::clone(a),
             self.part.clone(),
             std::sync::Arc::clone(&self.busy),
+            std::sync::Arc::clone(&self.took_ns),
             tx.clone(),
         );
         let _ = std::thread::Builder::new()
             .name("holo-live-draft".into())
             .spawn(move || {
+                let started = Instant::now();
                 let rules = drafter(&a, &part);
+                let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                took_ns.store(ns, Ordering::Release);
                 let _ = tx.send(AppEvent::Drafts(rules));
                 busy.store(false, Ordering::Release);
             });
@@ -245,6 +265,7 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
                 part: crate::capture::write::part_path(file),
                 hooks: *hooks,
                 busy: std::sync::Arc::default(),
+                took_ns: std::sync::Arc::default(),
                 last: None,
                 waves: Vec::new(),
             });
@@ -482,5 +503,23 @@ impl ThemeWatch {
                 self.watcher = Some(w);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_drafting_takes_at_most_a_quarter_of_the_time() {
+        // Quick passes keep the floor; a pass of 3 s (a large growing copy) spaces the next
+        // 12 s after its start.
+        assert_eq!(live_draft_gap(Duration::ZERO), LIVE_DRAFT_EVERY);
+        assert_eq!(live_draft_gap(Duration::from_millis(900)), LIVE_DRAFT_EVERY);
+        assert_eq!(
+            live_draft_gap(Duration::from_secs(3)),
+            Duration::from_secs(12)
+        );
+        assert_eq!(live_draft_gap(Duration::MAX), Duration::MAX);
     }
 }
