@@ -495,3 +495,42 @@ fn mouse_focuses_selects_and_drags_the_slider() {
     );
     app.handle(m(MouseEventKind::Up(MouseButton::Left), 0, 0));
 }
+
+/// The status bar gives way to its message at 80 columns: the theme's name, the baseline
+/// mode, the window and the cursor's offset go before the message is cut, and a message too
+/// long for the row still ends in an ellipsis inside it. At 160 columns everything shows.
+#[test]
+fn status_bar_makes_room_for_the_message() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), hooks());
+    let status = |app: &mut App, w: u16| {
+        let t = screen(app, w, 24);
+        text(&t)
+            .chars()
+            .skip(usize::from(w) * 23)
+            .collect::<String>()
+    };
+    let wide = status(&mut app, 160);
+    for part in [
+        "cursor 09:00:30.000 (+29.9s) · wave 1",
+        "window 10s",
+        "theme dark",
+    ] {
+        assert!(wide.contains(part), "{part} missing from {wide:?}");
+    }
+    assert!(wide.contains("loaded · ? for help"), "{wide:?}");
+    let narrow = status(&mut app, 80);
+    assert!(
+        narrow.contains("cursor 09:00:30.000 · wave 1"),
+        "{narrow:?}"
+    );
+    assert!(narrow.contains("loaded · ? for help"), "{narrow:?}");
+    assert!(!narrow.contains("theme"), "{narrow:?}");
+    // An error from the command bar, longer than the row has room for.
+    chars(&mut app, ":frobnicate-with-a-very-long-name-indeed");
+    app.handle(key(KeyCode::Enter));
+    let (msg, err) = app.message.clone().unwrap();
+    assert!(err && msg.chars().count() > 30, "{msg}");
+    let narrow = status(&mut app, 80);
+    assert!(narrow.contains("unknown command"), "{narrow:?}");
+    assert!(narrow.trim_end().ends_with('…'), "{narrow:?}");
+}

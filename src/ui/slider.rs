@@ -156,14 +156,19 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     );
 }
 
-/// One-line description of the cursor for the status bar.
+/// One-line description of the cursor for the status bar: its time, its offset from the
+/// start of the capture unless `short`, and the wave it is in.
 #[must_use]
-pub fn cursor_label(inv: &Investigation) -> String {
+pub fn cursor_label(inv: &Investigation, short: bool) -> String {
     let t = inv.cursor_time();
     #[allow(clippy::cast_precision_loss)]
     let off = (t.0 - inv.first_ts().0) as f64 / 1e9;
     let wave = inv
         .wave_at(inv.cursor)
         .map_or_else(String::new, |w| format!(" · wave {}", w.id));
-    format!("cursor {} (+{:.1}s){wave}", clock(t), off.max(0.0))
+    if short {
+        format!("cursor {}{wave}", clock(t))
+    } else {
+        format!("cursor {} (+{:.1}s){wave}", clock(t), off.max(0.0))
+    }
 }
