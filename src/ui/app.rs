@@ -221,7 +221,7 @@ impl App {
             }
         }
         if first_wave && let Some(inv) = &mut self.inv {
-            inv.to_first_wave();
+            to_first_wave_or_start(inv);
         }
     }
 
@@ -257,7 +257,7 @@ impl App {
             }
         }
         if first_wave {
-            inv.to_first_wave();
+            to_first_wave_or_start(&mut inv);
         }
         let restored = inv.session_path.is_some();
         self.inv = Some(inv);
@@ -430,5 +430,13 @@ impl App {
             )));
         }
         self.autosave()
+    }
+}
+
+/// Puts the cursor on the first wave, or on the first bucket when there is none (a wave an
+/// earlier snapshot showed may not survive into the final analysis).
+fn to_first_wave_or_start(inv: &mut Investigation) {
+    if !inv.to_first_wave() {
+        inv.cursor = 0;
     }
 }
