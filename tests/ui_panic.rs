@@ -67,8 +67,8 @@ fn crash(mode: &str, message: &str) {
             .trim(),
         "1"
     );
-    // Something worth saving: the cursor on the second wave.
-    t.keys("p", &["]"]);
+    // Something worth saving: the cursor on the second wave (the capture opens on the
+    // first).
     t.wait_history("p", "wave 1", |s| s.contains("· wave 1"));
     t.keys("p", &["]"]);
     t.wait_history("p", "wave 2", |s| s.contains("· wave 2"));
