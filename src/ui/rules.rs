@@ -1,6 +1,6 @@
 //! The rules pane (drafts and accepted rules with status, action, conditions, coverage and
-//! collateral; a rule that repeats an earlier one is marked `=R1`) and the one-line rule
-//! editor overlay.
+//! collateral; a rule that repeats an earlier one is marked `=R1`; narrow panes abbreviate the
+//! status and leave out "when") and the one-line rule editor overlay.
 
 use super::input::LineInput;
 use super::{PaneCtx, fit, pane_block};
@@ -10,6 +10,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Clear, Paragraph, Row, Table, Widget};
+
+/// Panes narrower than this show the compact rule list (status initial, no "when").
+const COMPACT_BELOW: u16 = 60;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
@@ -46,9 +49,17 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             .render(area, buf);
         return;
     }
-    let body_w = (area.width.saturating_sub(2) as usize)
-        .saturating_sub(5 + 9 + 7 + 7 + 4)
-        .max(10);
+    // In a narrow pane (half of an 80-column screen) the rule text is what matters: the
+    // status shrinks to its initial and the action's "when" is left out, which gave the text
+    // 17 columns instead of 10 ("drop when…" said nothing at 80x24).
+    let compact = area.width < COMPACT_BELOW;
+    let inner = area.width.saturating_sub(2) as usize;
+    let body_w = if compact {
+        // id 4, status 1, cover 6, coll. 6, and the 4 gaps between the 5 columns.
+        inner.saturating_sub(4 + 1 + 6 + 6 + 4).max(10)
+    } else {
+        inner.saturating_sub(5 + 9 + 7 + 7 + 4).max(10)
+    };
     let skip = ctx
         .selected
         .saturating_sub(area.height.saturating_sub(4) as usize);
@@ -84,10 +95,19 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             let mark = inv
                 .repeat_of(i)
                 .map_or_else(String::new, |id| format!("={id} "));
-            let body = fit(
-                &e.rule.def.to_string(),
-                body_w.saturating_sub(mark.chars().count()).max(1),
-            );
+            let text = e.rule.def.to_string();
+            // The first " when " is the action's: conditions and their values come after it.
+            let text = if compact {
+                text.replacen(" when ", " ", 1)
+            } else {
+                text
+            };
+            let body = fit(&text, body_w.saturating_sub(mark.chars().count()).max(1));
+            let status = if compact {
+                st.name().get(..1).unwrap_or("?").to_uppercase()
+            } else {
+                st.name().to_string()
+            };
             let style = if ctx.focused && i == ctx.selected {
                 Style::new().bg(t.selected).fg(t.fg)
             } else {
@@ -95,7 +115,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             };
             Row::new(vec![
                 Cell::from(e.rule.id.to_string()),
-                Cell::from(st.name()).style(st_style),
+                Cell::from(status).style(st_style),
                 Cell::from(Line::from(vec![
                     Span::styled(mark, t.dimmed()),
                     Span::raw(body),
@@ -107,13 +127,14 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         });
     let widths = [
         Constraint::Length(4),
-        Constraint::Length(8),
+        Constraint::Length(if compact { 1 } else { 8 }),
         Constraint::Length(u16::try_from(body_w).unwrap_or(10)),
         Constraint::Length(6),
         Constraint::Length(6),
     ];
+    let status_head = if compact { "s" } else { "status" };
     Table::new(rows, widths)
-        .header(Row::new(["id", "status", "rule", "cover", "coll."]).style(t.header()))
+        .header(Row::new(["id", status_head, "rule", "cover", "coll."]).style(t.header()))
         .block(block)
         .style(t.text())
         .render(area, buf);
