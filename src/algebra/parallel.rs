@@ -64,8 +64,8 @@ const MATERIALISE_SLICE: usize = 128;
 /// but each leaf's vector is read once for all the accumulators instead of once for each.
 /// Drafting materialises a wave per accumulator: one at a time, each of 64 waves read its own
 /// 1,024-dimension leaves from the probe's table (32 MiB, full on the bench capture) again,
-/// and here the table is read once. The dimensions are split across the pool; every element's sum is
-/// independent of the others.
+/// and here the table is read once. The dimensions are split across the pool; every
+/// element's sum is independent of the others.
 #[must_use]
 pub fn materialise_all(accs: &[&LeafAccumulator], table: &LeafTable) -> Vec<Accumulator> {
     let layout = table.schema().layout;
