@@ -86,7 +86,8 @@ impl Welford {
 }
 
 /// Counters of one session. "Client" is the side that sent the first packet, unless that
-/// packet was evidently a reply (a SYN-ACK, or a well-known source port to an ephemeral one).
+/// packet was evidently a reply (a SYN-ACK, or a well-known source port to an ephemeral one
+/// on anything but a bare SYN).
 #[derive(Clone, Debug)]
 pub struct SessionStats {
     /// Initiator address.
@@ -153,7 +154,10 @@ impl SessionStats {
     fn new(pkt: &Packet, src: IpAddr, dst: IpAddr) -> Self {
         let (sp, dp) = (pkt.src_port.unwrap_or(0), pkt.dst_port.unwrap_or(0));
         let synack = pkt.tcp_flags.is_some_and(|f| f & 0x12 == 0x12);
-        let reply = synack || (sp < 1024 && dp >= 1024);
+        // A bare SYN opens a connection whatever its ports: a flood's forged source ports
+        // below 1024 (123, 161, 514...) made the victim the "client" of TCP on UDP ports.
+        let syn = pkt.tcp_flags.is_some_and(|f| f & 0x12 == 0x02);
+        let reply = !syn && (synack || (sp < 1024 && dp >= 1024));
         let (client, server, server_port) = if reply {
             (dst, src, sp)
         } else {
@@ -509,6 +513,24 @@ mod tests {
         assert_eq!(s.server_port, 443);
         assert_eq!((s.packets_fwd, s.packets_rev), (1, 1));
         assert_eq!(s.client_acks, 1);
+    }
+
+    #[test]
+    fn a_bare_syn_from_a_low_port_still_opens_the_session() {
+        // A flood's forged SYN from port 123 to a game server: the sender is the client, and
+        // nothing here is TCP on a UDP-only port.
+        let mut t = SessionTable::default();
+        t.add(&tcp(0, "203.0.113.9", 123, "10.10.10.10", 25565, 0x02));
+        let (_, s) = t.iter().next().unwrap();
+        assert_eq!(s.client, "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(s.server_port, 25565);
+        assert_eq!(s.syn_only, 1);
+        // A reply from a well-known port to an ephemeral one is still the server's.
+        let mut t = SessionTable::default();
+        t.add(&tcp(0, "10.0.0.2", 80, "10.0.0.1", 50000, 0x10));
+        let (_, s) = t.iter().next().unwrap();
+        assert_eq!(s.client, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(s.server_port, 80);
     }
 
     #[test]
