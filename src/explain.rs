@@ -34,9 +34,15 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
                 waves.join(", ")
             }
         ));
-        for v in &r.violations {
+        // Those of the sessions it answered (a flood's victim, a scan's target) come after.
+        let sent = r.violations.iter().map(|v| (v, "", "sessions"));
+        let got = r
+            .violations_received
+            .iter()
+            .map(|v| (v, " received", "sessions answered"));
+        for (v, how, of) in sent.chain(got) {
             out.push(format!(
-                "violation {} · {} sessions · score {:.2}",
+                "violation{how} {} · {} {of} · score {:.2}",
                 esc(&v.kind),
                 v.sessions,
                 v.score

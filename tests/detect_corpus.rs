@@ -120,3 +120,42 @@ fn every_hot_bucket_has_its_shifts() {
         "the captures have hot buckets ({hot_total})"
     );
 }
+
+/// Captures that are all attack leave the causal baseline nothing quiet to learn, so no wave
+/// opens: the ranked entities must still lead with who the attack is about. The victim of a
+/// spoofed flood or a reflection opens no session, yet answers (or is sent the replies of)
+/// every forged one; a scanner opens them all. Ground truth from `captures/SOURCES.md`.
+#[test]
+fn attack_only_captures_lead_with_their_victim_or_scanner() {
+    let Some(dir) = common::shared("captures") else {
+        return;
+    };
+    let cases = [
+        (
+            "dos_tcp_synflood_spoofed.pcap",
+            "10.10.10.10",
+            "tcp_syn_only",
+        ),
+        ("dos_tcp_syn_ecn_cwr.pcapng", "10.10.10.10", "tcp_syn_only"),
+        (
+            "ddos_tcp_synack_reflection.pcap",
+            "10.10.10.10",
+            "tcp_synack_only",
+        ),
+        ("scan_nmap_syn_synscan.pcapng", "172.16.0.8", "tcp_syn_only"),
+    ];
+    for (file, lead, kind) in cases {
+        let src = capture::open(&dir.join(file)).unwrap();
+        let a = engine::analyze(src, &engine::Options::default(), |_| {});
+        let top = a.findings.entities.first().expect("entities");
+        assert_eq!(top.entity, lead, "{file}");
+        assert_ne!(top.tier, "cold", "{file}: {top:?}");
+        let named = top
+            .violations
+            .iter()
+            .chain(&top.violations_received)
+            .find(|v| v.kind == kind)
+            .unwrap_or_else(|| panic!("{file}: {kind} on {lead}: {top:?}"));
+        assert!(named.sessions >= 100, "{file}: {named:?}");
+    }
+}

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 pub struct Weights {
     /// Confidence that the entity drives a wave.
     pub confidence: f64,
-    /// Amount of evidence (packets in waves and violating sessions).
+    /// Amount of evidence (packets in waves and in violating sessions, either end).
     pub evidence: f64,
     /// How recently it was active.
     pub recency: f64,
@@ -50,11 +50,13 @@ pub const TIERS: (f64, f64) = (0.65, 0.35);
 pub struct Components {
     /// Strength of the strongest wave it drives, times its share of that wave.
     pub confidence: f64,
-    /// log10(1 + evidence packets) / 4, capped at 1.
+    /// log10(1 + evidence packets) / 4, capped at 1 (packets of the waves it drives and of
+    /// the violating sessions it opened; those it answered count half).
     pub evidence: f64,
     /// 0.5^(age of its last packet / half-life) at the capture's end.
     pub recency: f64,
-    /// 0.7 min(1, observations/10) + 0.3 min(1, kinds/4).
+    /// 0.7 min(1, observations/10) + 0.3 min(1, kinds/4); observations are its waves and its
+    /// violating sessions (those it answered, as their server, count half).
     pub anomaly: f64,
     /// Largest session violation score (as client; half as server).
     pub protocol: f64,
@@ -87,8 +89,11 @@ pub struct RankedEntity {
     pub components: Components,
     /// Ids of the waves it drives.
     pub waves: Vec<u32>,
-    /// Its violations, worst first.
+    /// Its violations (sessions it opened), worst first.
     pub violations: Vec<ViolationCount>,
+    /// Violations of the sessions it answered (as their server), worst first: the victim of
+    /// a spoofed flood opens nothing, yet every forged source's SYN-only session is its.
+    pub violations_received: Vec<ViolationCount>,
     /// Behavioural fingerprint: rate, fan-out and port-spread features used for similarity.
     #[serde(skip)]
     pub fingerprint: [f32; FINGERPRINT_DIMS],
@@ -104,8 +109,19 @@ pub struct WaveRef<'a> {
     pub entities: &'a [WaveEntity],
 }
 
-/// Per entity while ranking: components so far, wave ids, evidence packets, violations by kind.
-type Partial = (Components, Vec<u32>, u64, BTreeMap<String, (u64, f64)>);
+/// Violating sessions and the worst score, by kind.
+type Kinds = BTreeMap<String, (u64, f64)>;
+
+/// Per entity while ranking: components so far, wave ids, evidence packets, violations by kind
+/// (as client, as server).
+#[derive(Default)]
+struct Partial {
+    c: Components,
+    waves: Vec<u32>,
+    evidence: f64,
+    sent: Kinds,
+    received: Kinds,
+}
 
 #[derive(Default)]
 struct SessionAgg {
@@ -123,7 +139,8 @@ struct Scored<'a> {
     score: f64,
     c: Components,
     waves_of: Vec<u32>,
-    viol: BTreeMap<String, (u64, f64)>,
+    viol: Kinds,
+    received: Kinds,
 }
 
 /// The entity a wave names: an address, or a MAC in `aa:bb:cc:dd:ee:ff` form.
@@ -151,6 +168,20 @@ fn tier(score: f64) -> &'static str {
     } else {
         "cold"
     }
+}
+
+/// Violation counts, worst first (then by kind).
+fn counts(kinds: Kinds) -> Vec<ViolationCount> {
+    let mut v: Vec<ViolationCount> = kinds
+        .into_iter()
+        .map(|(kind, (sessions, score))| ViolationCount {
+            kind,
+            sessions,
+            score,
+        })
+        .collect();
+    v.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
+    v
 }
 
 /// Ranks every entity; returns the best `limit`, highest score first.
@@ -182,24 +213,35 @@ pub fn rank<'a>(
                 Some(id) => per.entry(id).or_default(),
                 None => per_named.entry(e.entity.clone()).or_default(),
             };
-            p.0.confidence = p.0.confidence.max(w.strength * (e.score / top).min(1.0));
-            if !p.1.contains(&w.id) {
-                p.1.push(w.id);
+            p.c.confidence = p.c.confidence.max(w.strength * (e.score / top).min(1.0));
+            if !p.waves.contains(&w.id) {
+                p.waves.push(w.id);
             }
-            p.2 += e.packets;
+            #[allow(clippy::cast_precision_loss)]
+            {
+                p.evidence += e.packets as f64;
+            }
         }
     }
+    // Both ends of a violating session are evidence and observations, the server's at half
+    // weight, as its protocol score is (it answered; it did not choose to send).
     for f in findings {
-        for (ip, factor) in [(f.client, 1.0), (f.server, 0.5)] {
+        for (ip, client) in [(f.client, true), (f.server, false)] {
+            if !client && f.server == f.client {
+                continue;
+            }
             let p = per.entry(EntityId::Ip(ip)).or_default();
-            p.0.protocol = p.0.protocol.max(f.score * factor);
-            if factor >= 1.0 {
-                for v in &f.violations {
-                    p.2 += v.packets;
-                    let e = p.3.entry(v.kind.to_string()).or_default();
-                    e.0 += 1;
-                    e.1 = e.1.max(v.score);
+            let factor = if client { 1.0 } else { 0.5 };
+            p.c.protocol = p.c.protocol.max(f.score * factor);
+            let kinds = if client { &mut p.sent } else { &mut p.received };
+            for v in &f.violations {
+                #[allow(clippy::cast_precision_loss)]
+                {
+                    p.evidence += v.packets as f64 * factor;
                 }
+                let e = kinds.entry(v.kind.to_string()).or_default();
+                e.0 += 1;
+                e.1 = e.1.max(v.score);
             }
         }
     }
@@ -229,14 +271,24 @@ pub fn rank<'a>(
         if partial.is_none() && !per_named.is_empty() {
             partial = per_named.remove(&id.to_string());
         }
-        let (mut c, waves_of, evidence_packets, viol) = partial.unwrap_or_default();
+        let Partial {
+            mut c,
+            waves: waves_of,
+            evidence: evidence_packets,
+            sent: viol,
+            received,
+        } = partial.unwrap_or_default();
         #[allow(clippy::cast_precision_loss)]
         {
-            c.evidence = ((1.0 + evidence_packets as f64).log10() / 4.0).min(1.0);
+            c.evidence = ((1.0 + evidence_packets).log10() / 4.0).min(1.0);
             let age = (end.0 - st.last.0).max(0) as f64 / 1e9;
             c.recency = 0.5f64.powf(age / RECENCY_HALF_LIFE_S);
-            let obs = waves_of.len() as f64 + viol.values().map(|v| v.0 as f64).sum::<f64>();
-            let kinds = viol.len() as f64 + if waves_of.is_empty() { 0.0 } else { 1.0 };
+            let sessions = |k: &Kinds| k.values().map(|v| v.0 as f64).sum::<f64>();
+            let obs = waves_of.len() as f64 + sessions(&viol) + 0.5 * sessions(&received);
+            let distinct = viol
+                .keys()
+                .chain(received.keys().filter(|k| !viol.contains_key(*k)));
+            let kinds = distinct.count() as f64 + if waves_of.is_empty() { 0.0 } else { 1.0 };
             c.anomaly = 0.7 * (obs / 10.0).min(1.0) + 0.3 * (kinds / 4.0).min(1.0);
         }
         let score = weights.confidence * c.confidence
@@ -251,6 +303,7 @@ pub fn rank<'a>(
             c,
             waves_of,
             viol,
+            received,
         });
     }
     // Only entities scoring at least the limit-th best can make the list (ties included, so
@@ -271,17 +324,9 @@ pub fn rank<'a>(
         c,
         waves_of,
         viol,
+        received,
     } in scored
     {
-        let mut violations: Vec<ViolationCount> = viol
-            .into_iter()
-            .map(|(kind, (sessions, score))| ViolationCount {
-                kind,
-                sessions,
-                score,
-            })
-            .collect();
-        violations.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.kind.cmp(&b.kind)));
         let sa = match id {
             EntityId::Ip(ip) => agg.get(&ip),
             EntityId::Mac(_) => None,
@@ -292,7 +337,8 @@ pub fn rank<'a>(
             tier: tier(score),
             components: c,
             waves: waves_of,
-            violations,
+            violations: counts(viol),
+            violations_received: counts(received),
             fingerprint: fingerprint(st, sa, c.protocol.max(c.confidence)),
         });
     }

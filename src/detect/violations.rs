@@ -155,6 +155,9 @@ pub mod weight {
     pub const CONSTANT_SIZE: f64 = 0.40;
     /// Only SYNs from the client.
     pub const TCP_SYN_ONLY: f64 = 0.30;
+    /// A SYN-ACK nobody asked for: the server answered and the client sent nothing (the
+    /// mirror image of a SYN-only probe, and weighted as one).
+    pub const TCP_SYNACK_ONLY: f64 = 0.30;
     /// Mostly resets.
     pub const RST_FLOOD: f64 = 0.35;
     /// Beaconing, multiplied by the beacon score.
@@ -301,6 +304,19 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
             "tcp_syn_only",
             weight::TCP_SYN_ONLY,
             format!("{} SYN without a completed handshake", s.syn_only),
+        ));
+    }
+    // Replies with no request: the backscatter of SYNs forged in the client's name (a
+    // reflection's victim receives SYN-ACKs from thousands of servers it never called). A
+    // capture that starts after a SYN still shows the client's ACK, so is not flagged.
+    if tcp && s.packets_fwd == 0 && s.flags[flag::SYN] > 0 {
+        v.push((
+            "tcp_synack_only",
+            weight::TCP_SYNACK_ONLY,
+            format!(
+                "{} SYN-ACK with nothing from the client",
+                s.flags[flag::SYN]
+            ),
         ));
     }
     let rst = s.flags[flag::RST];
@@ -521,5 +537,28 @@ mod tests {
             t.add(&r);
         }
         assert_eq!(kinds(&t), vec!["rst_flood"]);
+    }
+
+    #[test]
+    fn an_unanswered_synack_is_flagged_but_a_handshake_seen_from_its_second_packet_is_not() {
+        let tcp = |ts_ms: i64, from_server: bool, flags: u8| {
+            let mut p = udp(ts_ms, 50000, 443, 0);
+            p.proto = Some(6);
+            p.tcp_flags = Some(flags);
+            if from_server {
+                std::mem::swap(&mut p.src_ip, &mut p.dst_ip);
+                std::mem::swap(&mut p.src_port, &mut p.dst_port);
+            }
+            p
+        };
+        let mut t = SessionTable::default();
+        t.add(&tcp(0, true, 0x12));
+        t.add(&tcp(1000, true, 0x12));
+        assert_eq!(kinds(&t), vec!["tcp_synack_only"]);
+        // The capture began after the client's SYN: its ACK follows the SYN-ACK.
+        let mut t = SessionTable::default();
+        t.add(&tcp(0, true, 0x12));
+        t.add(&tcp(1, false, 0x10));
+        assert!(kinds(&t).is_empty());
     }
 }

@@ -110,8 +110,11 @@ pub struct RankedRow {
     pub components: Components,
     /// Ids of waves it drives.
     pub waves: Vec<u32>,
-    /// Its violations.
+    /// Its violations (sessions it opened).
     pub violations: Vec<ViolationCount>,
+    /// Violations of the sessions it answered, as their server (a flood's victim, a scan's
+    /// target, a beacon's C2 server).
+    pub violations_received: Vec<ViolationCount>,
 }
 
 /// The baseline used.
@@ -185,6 +188,7 @@ pub fn entities(a: &Analysis, limit: usize) -> Vec<RankedRow> {
                 components: r.components,
                 waves: r.waves.clone(),
                 violations: r.violations.clone(),
+                violations_received: r.violations_received.clone(),
             })
         })
         .collect()
@@ -310,17 +314,29 @@ pub fn ranked_table(rows: &[RankedRow]) -> Table {
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
                 .join(","),
-            r.violations
-                .iter()
-                .map(|v| format!("{}x{}", v.kind, v.sessions))
-                .collect::<Vec<_>>()
-                .join(" "),
+            violation_counts(&r.violations, &r.violations_received),
             r.row.packets.to_string(),
             r.row.peers.to_string(),
             r.row.ports_out.to_string(),
         ]);
     }
     t
+}
+
+/// An entity's violation kinds with their session counts, those of the sessions it answered
+/// after "received" (`tcp_syn_onlyx2`, `received tcp_syn_onlyx37669 beaconx1`).
+fn violation_counts(sent: &[ViolationCount], received: &[ViolationCount]) -> String {
+    let list = |v: &[ViolationCount]| {
+        v.iter()
+            .map(|v| format!("{}x{}", v.kind, v.sessions))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match (sent.is_empty(), received.is_empty()) {
+        (_, true) => list(sent),
+        (true, false) => format!("received {}", list(received)),
+        (false, false) => format!("{} received {}", list(sent), list(received)),
+    }
 }
 
 /// The violations table.
