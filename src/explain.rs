@@ -14,6 +14,55 @@ pub fn clock(t: Timestamp) -> String {
     full.get(11..23).map_or(full.clone(), str::to_string)
 }
 
+/// Why the analysis found no wave, in one line (`None` when it found some). The causal
+/// baseline learns from the capture's first seconds: a capture recorded during an attack (a
+/// flood seen at its victim, a scan) is alike from start to end, so nothing in it changes
+/// and no wave opens, exactly as in quiet traffic. The line says so and names the entity
+/// with the most attention when protocol violations put it there, which is then the
+/// explanation.
+#[must_use]
+pub fn no_wave_note(a: &Analysis) -> Option<String> {
+    use crate::detect::BaselineInfo;
+    let f = &a.findings;
+    if !f.waves.is_empty() {
+        return None;
+    }
+    let first = a.agg.stats.first_ts?;
+    let why = match &f.baseline {
+        BaselineInfo::Fixed { .. } => {
+            "nothing outside the chosen baseline differed from it".to_string()
+        }
+        BaselineInfo::Decaying {
+            warmup_end: Some(end),
+            ..
+        } => {
+            #[allow(clippy::cast_precision_loss)]
+            let secs = (end.0 - first.0) as f64 / 1e9;
+            format!(
+                "nothing changed after the baseline learnt the first {secs:.1} s (quiet \
+                 traffic, or one attack from start to end)"
+            )
+        }
+        BaselineInfo::Decaying {
+            warmup_end: None, ..
+        } => "the capture ends within the baseline's warm-up, so nothing was judged against it"
+            .to_string(),
+    };
+    let lead = f
+        .entities
+        .first()
+        .filter(|e| !e.violations.is_empty() || !e.violations_received.is_empty())
+        .map(|e| {
+            format!(
+                "; most attention: {} ({})",
+                crate::text::escape_terminal_str(&e.entity),
+                crate::report::findings::violation_counts(&e.violations, &e.violations_received)
+            )
+        })
+        .unwrap_or_default();
+    Some(format!("no wave: {why}{lead}"))
+}
+
 /// The detail lines of one entity (everything but the packets).
 #[must_use]
 pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {

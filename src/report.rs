@@ -108,6 +108,9 @@ pub struct Report {
     pub timeline: TimelineSection,
     /// Attack waves in time order.
     pub waves: Vec<findings::WaveRow>,
+    /// Without waves, why not in one line, and the entity with the most attention when
+    /// violations put it there (`null` when there are waves).
+    pub waves_note: Option<String>,
     /// Protocol-expectation violations, worst first.
     pub violations: Vec<findings::Violation>,
     /// The baseline detection used.
@@ -199,6 +202,7 @@ impl Report {
                     .collect(),
             },
             waves: findings::waves(&a.findings),
+            waves_note: crate::explain::no_wave_note(a),
             violations: findings::violations(&a.findings, limits.entities),
             baseline: findings::baseline(&a.findings),
             residual: findings::residual(a),

@@ -157,5 +157,18 @@ fn attack_only_captures_lead_with_their_victim_or_scanner() {
             .find(|v| v.kind == kind)
             .unwrap_or_else(|| panic!("{file}: {kind} on {lead}: {top:?}"));
         assert!(named.sessions >= 100, "{file}: {named:?}");
+        // Without a wave the report says why, and who leads; with one it says nothing.
+        let note =
+            holoscope::report::Report::build(&a, holoscope::report::Limits::default()).waves_note;
+        if a.findings.waves.is_empty() {
+            let note = note.unwrap_or_else(|| panic!("{file}: no note"));
+            assert!(note.starts_with("no wave: "), "{file}: {note}");
+            assert!(
+                note.contains(&format!("most attention: {lead} (")),
+                "{file}: {note}"
+            );
+        } else {
+            assert_eq!(note, None, "{file}");
+        }
     }
 }

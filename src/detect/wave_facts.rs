@@ -33,12 +33,25 @@ pub(super) fn explain(
     buckets: &[crate::timeline::Bucket],
     base: &Baseline,
     interner: &crate::timeline::Interner,
+    width: i64,
     opts: &DetectOptions,
 ) -> Explained {
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     let w = WindowCounts::of(wb);
     let mut sh = shift::shifts(&w, base, interner);
-    let ents = waves::entities(&w, base, interner, &sh, opts.wave_entities);
+    // The share of the wave's packets the baseline's volume accounts for: a flood at a host
+    // that already received all the traffic (a victim seen from its own link) carries the
+    // excess of the flood, not none. Without a rate to go by, or when the wave is no busier
+    // than the baseline, the shares alone decide, as for any change of mix.
+    #[allow(clippy::cast_precision_loss)]
+    let packets = w.packets as f64;
+    let expected = packets - excess(base, buckets, sp, width);
+    let volume = if base.time_rate() > 0.0 && packets > 0.0 {
+        (expected / packets).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let ents = waves::entities(&w, base, interner, &sh, volume, opts.wave_entities);
     sh.truncate(opts.wave_shifts);
     (sp, w.packets, sh, ents)
 }
@@ -232,6 +245,56 @@ mod tests {
             by_host
                 .wave_violations(&[entity("010.0.0.1")], Timestamp(0), Timestamp(50))
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_flood_names_the_host_that_already_received_everything() {
+        // Seen from the victim's own link: every packet goes to 10.10.10.10, a few a second,
+        // then a flood from forged sources. Its share stays 100%; its volume does not.
+        let pkt = |ns: i64, src: u32| crate::decode::Packet {
+            ts: Timestamp(ns),
+            src_ip: Some(std::net::Ipv4Addr::from(src).into()),
+            dst_ip: Some("10.10.10.10".parse().unwrap()),
+            proto: Some(6),
+            dst_port: Some(25565),
+            tcp_flags: Some(if src > 1000 { 0x02 } else { 0x04 }),
+            ..crate::decode::Packet::default()
+        };
+        let sec = 1_000_000_000;
+        let mut tl = crate::timeline::Timeline::fixed(sec);
+        let mut base = Baseline::decaying(300 * sec);
+        for t in 0..30 {
+            for i in 0..5 {
+                tl.add(&pkt(t * sec + i * 1000, 1 + u32::try_from(i).unwrap()));
+            }
+        }
+        for t in 30..32 {
+            for i in 0..2000 {
+                tl.add(&pkt(
+                    t * sec + i * 1000,
+                    5000 + u32::try_from(t * 2000 + i).unwrap(),
+                ));
+            }
+        }
+        tl.flush();
+        for b in &tl.buckets()[..30] {
+            base.absorb(b, sec);
+        }
+        let span = waves::Span {
+            first: 30,
+            last: 31,
+        };
+        let opts = DetectOptions::default();
+        let (_, _, _, ents) = explain(span, tl.buckets(), &base, tl.interner(), sec, &opts);
+        let victim = ents.iter().find(|e| e.entity == "10.10.10.10");
+        assert!(
+            victim.is_some_and(|e| e.role == waves::Role::Target),
+            "{ents:?}"
+        );
+        assert!(
+            ents.iter().any(|e| e.entity.starts_with("spread (")),
+            "{ents:?}"
         );
     }
 }

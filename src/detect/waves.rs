@@ -144,18 +144,22 @@ const MIN_ENTITY_SHARE: f64 = 0.02;
 /// Distinct unseen sources above which sources are summarised as spread.
 const SPREAD_SOURCES: u64 = 256;
 
-/// The entities that carry a wave's excess traffic, most first (at most `top`).
+/// The entities that carry a wave's excess traffic, most first (at most `top`). A value's
+/// expected count is its baseline share of the wave's packets times `volume`, the part of
+/// them the baseline's rate accounts for (1 when the wave is no busier than the baseline).
 #[must_use]
 pub fn entities(
     w: &WindowCounts,
     base: &Baseline,
     interner: &Interner,
     shifts: &[Shift],
+    volume: f64,
     top: usize,
 ) -> Vec<WaveEntity> {
-    let mut out = by_fields(w, base, interner, shifts, Field::SrcIp, Field::DstIp);
+    let fields = |src, dst| by_fields(w, base, interner, shifts, volume, src, dst);
+    let mut out = fields(Field::SrcIp, Field::DstIp);
     if out.is_empty() {
-        out = by_fields(w, base, interner, shifts, Field::SrcMac, Field::DstMac);
+        out = fields(Field::SrcMac, Field::DstMac);
     }
     out.truncate(top);
     out
@@ -166,6 +170,7 @@ fn by_fields(
     base: &Baseline,
     interner: &Interner,
     shifts: &[Shift],
+    volume: f64,
     src: Field,
     dst: Field,
 ) -> Vec<WaveEntity> {
@@ -183,7 +188,7 @@ fn by_fields(
         let bt = base.field_total(fi);
         let share = if bt > 0.0 { base.count(*k) / bt } else { 0.0 };
         #[allow(clippy::cast_precision_loss)]
-        let ex = *c as f64 - share * n[fi] as f64;
+        let ex = *c as f64 - share * n[fi] as f64 * volume;
         if f == src && base.is_novel(*k) {
             novel_src += c;
             novel_src_distinct += 1;

@@ -325,7 +325,7 @@ pub fn ranked_table(rows: &[RankedRow]) -> Table {
 
 /// An entity's violation kinds with their session counts, those of the sessions it answered
 /// after "received" (`tcp_syn_onlyx2`, `received tcp_syn_onlyx37669 beaconx1`).
-fn violation_counts(sent: &[ViolationCount], received: &[ViolationCount]) -> String {
+pub(crate) fn violation_counts(sent: &[ViolationCount], received: &[ViolationCount]) -> String {
     let list = |v: &[ViolationCount]| {
         v.iter()
             .map(|v| format!("{}x{}", v.kind, v.sessions))

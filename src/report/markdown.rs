@@ -19,6 +19,9 @@ pub fn render(r: &Report) -> String {
     out += &format!("\n## Flows ({} of {})\n\n", r.flows.len(), r.flows_total);
     out += &flows_table(r).markdown();
     out += &format!("\n## Waves ({})\n\n", r.waves.len());
+    if let Some(note) = &r.waves_note {
+        out += &format!("{note}\n");
+    }
     for l in super::findings::wave_lines(&r.waves) {
         if let Some(rest) = l.strip_prefix("  ") {
             out += &format!("    - {rest}\n");

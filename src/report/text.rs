@@ -139,6 +139,9 @@ pub fn render(r: &Report) -> String {
     out += &format!("\nflows ({} of {})\n", r.flows.len(), r.flows_total);
     out += &flows_table(r).text();
     out += &format!("\nwaves ({})\n", r.waves.len());
+    if let Some(note) = &r.waves_note {
+        out += &format!("  {note}\n");
+    }
     for l in super::findings::wave_lines(&r.waves) {
         out += &format!("  {l}\n");
     }

@@ -22,7 +22,13 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let title = format!(" Shifts · {label} ({}) ", shifts.len());
     let block = pane_block(t, &title, ctx.focused);
     if shifts.is_empty() {
-        Paragraph::new("no significant shift at the cursor")
+        // A capture with no wave at all says why (it may be all attack) and who leads.
+        let text = match crate::explain::no_wave_note(&inv.analysis) {
+            Some(note) => format!("no significant shift at the cursor\n\n{note}"),
+            None => "no significant shift at the cursor".into(),
+        };
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
             .style(t.dimmed())
             .block(block)
             .render(area, buf);

@@ -218,7 +218,14 @@ impl Walk<'_> {
     /// something to hand an analyst.
     pub(super) fn close(&mut self, span: waves::Span) {
         let (buckets, width) = (self.tl.buckets(), self.tl.width_ns());
-        let e = explain(span, buckets, &self.base, self.tl.interner(), self.opts);
+        let e = explain(
+            span,
+            buckets,
+            &self.base,
+            self.tl.interner(),
+            width,
+            self.opts,
+        );
         if !e.2.is_empty()
             && mass(&self.base, buckets, span, width, &e.2) >= self.opts.min_wave_packets
         {
