@@ -158,6 +158,8 @@ pub mod weight {
     /// A SYN-ACK nobody asked for: the server answered and the client sent nothing (the
     /// mirror image of a SYN-only probe, and weighted as one).
     pub const TCP_SYNACK_ONLY: f64 = 0.30;
+    /// UDP replies nobody asked for (the same, for a UDP service).
+    pub const UDP_REPLY_ONLY: f64 = 0.30;
     /// Mostly resets.
     pub const RST_FLOOD: f64 = 0.35;
     /// Beaconing, multiplied by the beacon score.
@@ -170,6 +172,8 @@ pub const DNS_TUNNEL_BYTES: f64 = 300.0;
 pub const NTP_MAX_BYTES: f64 = 72.0;
 /// Coefficient of variation under which sizes count as constant.
 pub const CONSTANT_CV: f64 = 0.05;
+/// Least unanswered UDP replies for `udp_reply_only`.
+pub const UDP_REPLY_ONLY_MIN: u64 = 2;
 /// Least payload packets for the constant-size check.
 pub const CONSTANT_MIN_PACKETS: u64 = 5;
 
@@ -316,6 +320,19 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
             format!(
                 "{} SYN-ACK with nothing from the client",
                 s.flags[flag::SYN]
+            ),
+        ));
+    }
+    // The same for UDP: replies from a service port to a client port, and nothing from the
+    // client, the view from an amplification's victim (DNS, NTP, SNMP...). One reply alone
+    // may answer a request sent before the capture began.
+    if udp && s.packets_fwd == 0 && s.packets_rev >= UDP_REPLY_ONLY_MIN {
+        v.push((
+            "udp_reply_only",
+            weight::UDP_REPLY_ONLY,
+            format!(
+                "{} replies from port {} with nothing from the client",
+                s.packets_rev, s.server_port
             ),
         ));
     }
@@ -537,6 +554,31 @@ mod tests {
             t.add(&r);
         }
         assert_eq!(kinds(&t), vec!["rst_flood"]);
+    }
+
+    #[test]
+    fn unrequested_udp_replies_are_flagged_but_one_or_an_exchange_is_not() {
+        // Replies from the NTP port to a client port: (src 10.0.0.1:123 -> 10.0.0.2:50000).
+        let reply = |ts_ms: i64| udp(ts_ms, 123, 50000, 468);
+        let mut t = SessionTable::default();
+        t.add(&reply(0));
+        assert!(
+            kinds(&t).is_empty(),
+            "one reply may answer a request before the capture"
+        );
+        t.add(&reply(10));
+        assert_eq!(kinds(&t), vec!["udp_reply_only"]);
+        // A request and its replies.
+        let answer = |ts_ms: i64| {
+            let mut p = udp(ts_ms, 123, 50000, 48);
+            std::mem::swap(&mut p.src_ip, &mut p.dst_ip);
+            p
+        };
+        let mut t = SessionTable::default();
+        t.add(&udp(0, 50000, 123, 48));
+        t.add(&answer(1));
+        t.add(&answer(2));
+        assert!(kinds(&t).is_empty());
     }
 
     #[test]
