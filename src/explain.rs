@@ -45,7 +45,7 @@ pub fn no_wave_note(a: &Analysis) -> Option<String> {
         }
         BaselineInfo::Decaying {
             warmup_end: None, ..
-        } => "the capture ends within the baseline's warm-up, so nothing was judged against it"
+        } => "every packet lies within the baseline's warm-up, so nothing was judged against it"
             .to_string(),
     };
     let lead = f
