@@ -1,7 +1,8 @@
-//! Explaining one entity in plain lines: its rank and components, waves, violations, traffic,
+//! Explaining in plain lines: one entity (its rank and components, waves, violations, traffic,
 //! ports, peers and busiest flows, and a few of its packets re-read from the capture by index
-//! and decoded one per line. Shared by the TUI's entity view and the shell's `explain`, so it
-//! lives in the library (no UI dependency). Every packet-derived text is escaped here.
+//! and decoded one per line), and why an analysis found no wave. Shared by the TUI's entity
+//! view and shifts pane, the shell's `explain` and the report, so it lives in the library (no
+//! UI dependency). Every packet-derived text is escaped here.
 
 use crate::engine::Analysis;
 use crate::time::Timestamp;

@@ -75,6 +75,14 @@ fn detector_runs_on_the_whole_corpus() {
                 "{name}: {} waves on benign traffic",
                 f.waves.len()
             );
+            // Replies nobody asked for are backscatter of forged requests, not something
+            // ordinary traffic shows.
+            let unasked = f
+                .sessions
+                .iter()
+                .flat_map(|s| &s.violations)
+                .find(|v| matches!(v.kind, "tcp_synack_only" | "udp_reply_only"));
+            assert!(unasked.is_none(), "{name}: {unasked:?}");
         }
         println!(
             "| {name} | {} | {n} | {} | {} | {} |",

@@ -45,9 +45,8 @@ pub(super) fn explain(
     // than the baseline, the shares alone decide, as for any change of mix.
     #[allow(clippy::cast_precision_loss)]
     let packets = w.packets as f64;
-    let expected = packets - excess(base, buckets, sp, width);
     let volume = if base.time_rate() > 0.0 && packets > 0.0 {
-        (expected / packets).clamp(0.0, 1.0)
+        (predicted(base, wb, width) / packets).clamp(0.0, 1.0)
     } else {
         1.0
     };
@@ -81,6 +80,11 @@ pub(super) fn excess(
     let wb = buckets.get(sp.first..sp.last + 1).unwrap_or(&[]);
     #[allow(clippy::cast_precision_loss)]
     let packets: f64 = wb.iter().map(|b| b.packets as f64).sum();
+    packets - predicted(base, wb, width)
+}
+
+/// Packets the baseline's rate predicts over the wall-clock span of these buckets.
+fn predicted(base: &Baseline, wb: &[crate::timeline::Bucket], width: i64) -> f64 {
     // Wall-clock span: bucket positions skip empty time.
     let span_ns = match (wb.first(), wb.last()) {
         (Some(a), Some(z)) => z.start(width).0.saturating_add(width) - a.start(width).0,
@@ -88,7 +92,7 @@ pub(super) fn excess(
     };
     #[allow(clippy::cast_precision_loss)]
     let seconds = span_ns as f64 / 1e9;
-    packets - base.time_rate() * seconds
+    base.time_rate() * seconds
 }
 
 /// The sessions that have violations, by address (client and server): a wave looks up its
