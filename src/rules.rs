@@ -34,3 +34,10 @@ pub use model::{
 };
 pub use replay::{Label, ReplayCounts, replay};
 pub use syntax::RuleParseError;
+
+/// Tests only: `packets` as the slice of references a [`select::Sample`] holds. The small
+/// vector is leaked so that a sample built from it lives as long as the test's packets.
+#[cfg(test)]
+pub(crate) fn refs(packets: &[crate::decode::Packet]) -> &[&crate::decode::Packet] {
+    Box::leak(packets.iter().collect::<Vec<_>>().into_boxed_slice())
+}

@@ -57,6 +57,12 @@ impl KeptPackets {
     pub fn batches(&self) -> impl Iterator<Item = &[Packet]> {
         self.batches.iter().map(|b| b.as_slice())
     }
+
+    /// Packet `index` of batch `batch` (in [`KeptPackets::batches`] order).
+    #[must_use]
+    pub fn get(&self, batch: usize, index: usize) -> Option<&Packet> {
+        self.batches.get(batch).and_then(|b| b.get(index))
+    }
 }
 
 /// Keeps the pass's batches while they fit the budget.

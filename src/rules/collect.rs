@@ -2,9 +2,10 @@
 //! and evenly strided samples of each wave's packets and of the baseline's, in file order.
 //!
 //! Its packets come from the analysis when `report` or `rules` asked the pass to keep them
-//! ([`crate::engine::kept`]): the samples are copies, and the kept batches stay whole for the
-//! replay, so no per-packet record is written. Otherwise the capture is read and decoded
-//! again ([`super::scan::scan_owned`]) and each packet leaves a compact record behind.
+//! ([`crate::engine::kept`]): the samples are positions in the kept batches, which stay whole
+//! for the replay, so nothing is copied and no per-packet record is written. Otherwise the
+//! capture is read and decoded again ([`super::scan::scan_owned`]) and each packet leaves a
+//! compact record behind.
 
 use super::draft::{BASELINE_SAMPLE, DraftError, WAVE_SAMPLE};
 use super::headers::{Headers, TEXT_PACKETS, TextParts, has_text};
@@ -15,16 +16,15 @@ use std::path::Path;
 
 /// Packets of one pass, sampled.
 pub(super) struct Collected {
-    /// Each wave's sample, by wave index.
-    pub(super) waves: Vec<Vec<Packet>>,
+    /// The samples: copies of the packets read again from the capture, or where they lie in
+    /// the kept packets (see [`Collected::samples`]).
+    store: Store,
     /// Each wave's stride: one packet kept in so many.
     pub(super) wave_strides: Vec<u64>,
-    /// The baseline's sample.
-    pub(super) base: Vec<Packet>,
     /// The baseline's stride.
     pub(super) base_stride: u64,
-    /// The analysis's kept packets, whole: the replay runs over them (then `headers` and
-    /// `texts` are `None`).
+    /// The analysis's kept packets, whole: the samples point into them and the replay runs
+    /// over them (then `headers` and `texts` are `None`).
     pub(super) kept: Option<KeptPackets>,
     /// Every packet's draftable fields and class, in file order, for replaying the drafts
     /// without reading the capture again (`None` with kept packets, or if some packet's class
@@ -34,6 +34,69 @@ pub(super) struct Collected {
     /// say which packets: `None` past [`TEXT_PACKETS`], and text rules then replay against
     /// the capture).
     pub(super) texts: Option<Vec<TextParts>>,
+}
+
+/// Where the sampled packets are.
+enum Store {
+    /// Read and decoded again: each wave's sample by wave index, and the baseline's.
+    Owned {
+        waves: Vec<Vec<Packet>>,
+        base: Vec<Packet>,
+    },
+    /// (batch, index) positions in [`Collected::kept`]. Copying the sampled packets out of
+    /// the batches cost 0.15 s of one core on the 1.5 M-packet bench capture (425 k packets,
+    /// with their DNS, TLS and HTTP parts), on the critical path of `report`.
+    Kept {
+        waves: Vec<Vec<(u32, u32)>>,
+        base: Vec<(u32, u32)>,
+    },
+}
+
+/// The samples of a [`Collected`], as references in file order.
+pub(super) struct Samples<'a> {
+    /// Each wave's sample, by wave index.
+    pub(super) waves: Vec<Vec<&'a Packet>>,
+    /// The baseline's sample.
+    pub(super) base: Vec<&'a Packet>,
+}
+
+impl Collected {
+    /// The samples, wherever they are kept.
+    pub(super) fn samples(&self) -> Samples<'_> {
+        match &self.store {
+            Store::Owned { waves, base } => Samples {
+                waves: waves.iter().map(|w| w.iter().collect()).collect(),
+                base: base.iter().collect(),
+            },
+            Store::Kept { waves, base } => {
+                let at = |v: &[(u32, u32)]| -> Vec<&Packet> {
+                    let Some(k) = &self.kept else {
+                        return Vec::new();
+                    };
+                    v.iter()
+                        .filter_map(|&(b, i)| k.get(b as usize, i as usize))
+                        .collect()
+                };
+                Samples {
+                    waves: waves.iter().map(|w| at(w)).collect(),
+                    base: at(base),
+                }
+            }
+        }
+    }
+}
+
+/// Appends a sampled item (a packet or its position) to its class's sample.
+fn push_to<T>(waves: &mut [Vec<T>], base: &mut Vec<T>, class: Class, item: T) {
+    match class {
+        Class::Wave(i) => {
+            if let Some(w) = waves.get_mut(i) {
+                w.push(item);
+            }
+        }
+        Class::Baseline => base.push(item),
+        Class::Other => {}
+    }
 }
 
 fn stride(total: u64, cap: u64) -> u64 {
@@ -77,11 +140,14 @@ impl Collector {
         }
     }
 
-    /// Samples one of the kept packets (copied where the stride keeps it), recording
+    /// Samples one of the kept packets (its position, where the stride keeps it), recording
     /// nothing: the replay reads the kept packets themselves.
-    fn sample_kept(&mut self, p: &Packet, class: Class) {
-        if self.sampled(class) {
-            self.push_sample(class, p.clone());
+    fn sample_kept(&mut self, at: (u32, u32), class: Class) {
+        if !self.sampled(class) {
+            return;
+        }
+        if let Store::Kept { waves, base } = &mut self.c.store {
+            push_to(waves, base, class, at);
         }
     }
 
@@ -142,14 +208,8 @@ impl Collector {
     }
 
     fn push_sample(&mut self, class: Class, p: Packet) {
-        match class {
-            Class::Wave(i) => {
-                if let Some(w) = self.c.waves.get_mut(i) {
-                    w.push(p);
-                }
-            }
-            Class::Baseline => self.c.base.push(p),
-            Class::Other => {}
+        if let Store::Owned { waves, base } = &mut self.c.store {
+            push_to(waves, base, class, p);
         }
     }
 }
@@ -172,19 +232,31 @@ pub(super) fn collect(
     };
     // Records for the replay only when it cannot run over the kept packets.
     let records = kept.is_none();
+    // Each sample's size is known: sized up front, a sample never grows by copying.
+    let sizes: Vec<usize> = plan
+        .wave_packets
+        .iter()
+        .zip(&wave_strides)
+        .map(|(n, s)| sample_size(*n, *s))
+        .collect();
+    let base_size = sample_size(plan.baseline_packets, base_stride);
+    let store = if records {
+        Store::Owned {
+            waves: sizes.iter().map(|n| Vec::with_capacity(*n)).collect(),
+            base: Vec::with_capacity(base_size),
+        }
+    } else {
+        Store::Kept {
+            waves: sizes.iter().map(|n| Vec::with_capacity(*n)).collect(),
+            base: Vec::with_capacity(base_size),
+        }
+    };
     let mut col = Collector {
         seen_w: vec![0u64; wave_strides.len()],
         seen_b: 0,
         c: Collected {
-            // Each sample's size is known: sized up front, a sample never grows by copying.
-            waves: plan
-                .wave_packets
-                .iter()
-                .zip(&wave_strides)
-                .map(|(n, s)| Vec::with_capacity(sample_size(*n, *s)))
-                .collect(),
+            store,
             wave_strides,
-            base: Vec::with_capacity(sample_size(plan.baseline_packets, base_stride)),
             base_stride,
             kept: None,
             headers: records
@@ -194,13 +266,17 @@ pub(super) fn collect(
     };
     match kept {
         // Kept packets passed the analysis's capture filter already. They stay whole for the
-        // replay: copying the samples (at most `WAVE_SAMPLE` per wave and `BASELINE_SAMPLE`)
-        // costs less than writing a record for every packet, which moving the samples out
-        // of the batches required (0.2 s of one core on the 1.5 M-packet bench capture).
+        // replay and the samples point into them: writing a record for every packet, which
+        // moving the samples out of the batches required, cost 0.2 s of one core on the
+        // 1.5 M-packet bench capture, and copying them 0.15 s.
         Some(k) => {
             let mut at = 0;
-            for p in k.iter() {
-                col.sample_kept(p, plan.class_at(p, &mut at));
+            for (bi, batch) in k.batches().enumerate() {
+                let bi = u32::try_from(bi).unwrap_or(u32::MAX);
+                for (pi, p) in batch.iter().enumerate() {
+                    let pi = u32::try_from(pi).unwrap_or(u32::MAX);
+                    col.sample_kept((bi, pi), plan.class_at(p, &mut at));
+                }
             }
             col.c.kept = Some(k);
         }

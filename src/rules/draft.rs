@@ -26,7 +26,7 @@ use replays::replay_drafts;
 pub use replays::{apply, replay_all, replay_capture};
 use rule::{build_rule, explain};
 
-use super::collect::{Collected, Packets, collect};
+use super::collect::{Collected, Packets, Samples, collect};
 use super::model::{Change, Rule, RuleId, Who};
 use super::probe::{Probe, Score, WaveProbe, evidence};
 use super::replay::ReplayCounts;
@@ -113,16 +113,22 @@ fn draft_from(
         p => p,
     };
     let mut c = collect(capture, &plan, packets)?;
+    let samples = c.samples();
     // What every wave is drafted against, built once, side by side (each reads the
     // baseline sample only).
     let ((mut probe, base_columns), base_texts) = rayon::join(
-        || rayon::join(|| Probe::new(&c.base), || BaseColumns::new(&c.base)),
-        || super::text::BaseTexts::new(&c.base),
+        || {
+            rayon::join(
+                || Probe::new(&samples.base),
+                || BaseColumns::new(&samples.base),
+            )
+        },
+        || super::text::BaseTexts::new(&samples.base),
     );
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own view
     // of the probe, so a wave's draft never depends on which other wave ran first.
-    let diffs = probe.differences(&c.waves);
+    let diffs = probe.differences(&samples.waves);
     let per_wave: Vec<Vec<Draft>> = a
         .findings
         .waves
@@ -135,6 +141,7 @@ fn draft_from(
             let ctx = WaveContext {
                 plan: &plan,
                 c: &c,
+                samples: &samples,
                 base_columns: &base_columns,
                 base_texts: &base_texts,
             };
@@ -170,6 +177,7 @@ fn draft_from(
 struct WaveContext<'a> {
     plan: &'a Plan,
     c: &'a Collected,
+    samples: &'a Samples<'a>,
     base_columns: &'a BaseColumns<'a>,
     base_texts: &'a super::text::BaseTexts,
 }
@@ -183,7 +191,7 @@ fn draft_wave(
     mut probe: WaveProbe<'_>,
 ) -> Vec<Draft> {
     let (plan, c) = (ctx.plan, ctx.c);
-    let packets = &c.waves[wi];
+    let packets = &ctx.samples.waves[wi];
     // Shift significance per (field, value) the detector found concentrated in the wave.
     let shifts: FxHashMap<(Field, Value), f64> = wave
         .shifts
@@ -205,7 +213,7 @@ fn draft_wave(
     let both_ways = Sample {
         wave: packets,
         wave_stride: c.wave_strides[wi] as f64,
-        base: &c.base,
+        base: &ctx.samples.base,
         base_stride: c.base_stride as f64,
         wave_seconds: plan.wave_seconds[wi],
         base_seconds: plan.baseline_seconds,
@@ -215,13 +223,13 @@ fn draft_wave(
     // requests and the server's replies get the mirror companion, as a bucket wave's do:
     // chosen on both directions at once, a few check-ins let a one-of set of the client's
     // ephemeral ports cover the replies, a rule that stops only the check-ins already seen.
-    let requests: Vec<Packet>;
+    let requests: Vec<&Packet>;
     let sample = match wave.scope {
         Some(scope) => {
             requests = packets
                 .iter()
                 .filter(|p| p.src_ip == Some(scope.client))
-                .cloned()
+                .copied()
                 .collect();
             Sample {
                 wave: &requests,
@@ -303,7 +311,7 @@ fn figures(c: &ReplayCounts) -> String {
 }
 
 /// Distinct source addresses of the wave sample, and whether that looks spoofed.
-fn spoofed_sources(wave: &[Packet]) -> (usize, bool) {
+fn spoofed_sources(wave: &[&Packet]) -> (usize, bool) {
     let distinct: FxHashSet<_> = wave.iter().filter_map(|p| p.src_ip).collect();
     let n = distinct.len();
     let spread = n >= SPOOFED_SOURCES || (wave.len() >= 100 && n * 10 >= wave.len() * 3);

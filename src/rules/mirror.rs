@@ -121,9 +121,9 @@ mod tests {
             wave.push(pkt("10.0.0.10", 80, "10.0.0.66", 50_000 + i, 500));
         }
         let s = Sample {
-            wave: &wave,
+            wave: crate::rules::refs(&wave),
             wave_stride: 1.0,
-            base: &base,
+            base: crate::rules::refs(&base),
             base_stride: 1.0,
             wave_seconds: 20.0,
             base_seconds: 400.0,
@@ -148,7 +148,10 @@ mod tests {
         // Replies to a client the baseline knows well are not worth a rule of their own.
         let mut busy = base.clone();
         busy.extend((0..400).map(|t| pkt("10.0.0.10", 80, "10.0.0.66", 45_000, t)));
-        let s2 = Sample { base: &busy, ..s };
+        let s2 = Sample {
+            base: crate::rules::refs(&busy),
+            ..s
+        };
         assert!(mirror(&requests, &s2).is_none());
         // A rule naming no address has no reverse direction.
         let ports = Choice {

@@ -26,7 +26,7 @@ pub(super) struct Probe {
 }
 
 impl Probe {
-    pub(super) fn new(base: &[Packet]) -> Self {
+    pub(super) fn new(base: &[&Packet]) -> Self {
         let mut table =
             LeafTable::with_capacity(Schema::packets(1, Layout::whole(PROBE_DIM)), PROBE_LEAVES);
         // Drafting a capture with many waves fills the probe; its overflow leaves come on top.
@@ -59,8 +59,8 @@ impl Probe {
     /// by packet gives. (Tallying one wave at a time left a core idle at every wave's end,
     /// while its new values were interned. The values lacking are now held for all waves at
     /// once, 40 bytes each: 125,000 of them, 5 MB, for the 64 waves of the bench capture.)
-    pub(super) fn differences(&mut self, waves: &[Vec<Packet>]) -> Vec<Option<Vec<f64>>> {
-        let chunks: Vec<(usize, &[Packet])> = waves
+    pub(super) fn differences(&mut self, waves: &[Vec<&Packet>]) -> Vec<Option<Vec<f64>>> {
+        let chunks: Vec<(usize, &[&Packet])> = waves
             .iter()
             .enumerate()
             .flat_map(|(wi, w)| w.chunks(TALLY_CHUNK).map(move |c| (wi, c)))
@@ -149,7 +149,7 @@ impl Tally {
     /// (thousands of leaves) and then counting its leaf was most of drafting's vector work.
     /// Missing values come out in the order they first occur, as before; two values that share
     /// a filler become two entries that intern to one leaf, which adds up to the same counts.
-    fn of(table: &LeafTable, packets: &[Packet]) -> Self {
+    fn of(table: &LeafTable, packets: &[&Packet]) -> Self {
         let schema = table.schema();
         // Integers, IPv4 addresses and MACs (nearly every value) are keyed by their packed
         // timeline key: one word to hash instead of a `ValueRef` (hashing those was a third
@@ -389,13 +389,14 @@ mod tests {
             wave(0xc0a8_0800, 6_000, 53),
             wave(0xac10_0000, 3_000, 80),
         ];
-        let mut a = Probe::new(&base);
+        let mut a = Probe::new(crate::rules::refs(&base));
         let mut b = by_packets(&base);
         assert_eq!(
             a.base, b.base,
             "the tallied baseline equals adding packet by packet"
         );
-        let got = a.differences(&waves);
+        let wave_refs: Vec<Vec<&Packet>> = waves.iter().map(|w| w.iter().collect()).collect();
+        let got = a.differences(&wave_refs);
         let want = serial(&mut b, &waves);
         assert_eq!(got, want);
         assert!(
@@ -414,8 +415,11 @@ mod tests {
     fn a_waves_view_equals_a_copy_of_the_probe_past_its_capacity() {
         let base: Vec<Packet> = (0..200).map(|i| pkt(0x0a00_0000 + i % 50, 53)).collect();
         let wave: Vec<Packet> = (0..200).map(|i| pkt(0xc0a8_0000 + i, 123)).collect();
-        let mut probe = Probe::new(&base);
-        let diff = probe.differences(&[wave]).remove(0).unwrap();
+        let mut probe = Probe::new(crate::rules::refs(&base));
+        let diff = probe
+            .differences(&[wave.iter().collect()])
+            .remove(0)
+            .unwrap();
         let mut copy = probe.table.clone();
         let mut view = probe.for_wave();
         // Known values, then more new addresses than the probe holds (they overflow).

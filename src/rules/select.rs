@@ -67,11 +67,11 @@ const ANCHOR_SET: usize = 4;
 /// The packets a rule is chosen on, with the scale of each sample.
 pub struct Sample<'a> {
     /// The wave's packets (every `wave_stride`-th).
-    pub wave: &'a [Packet],
+    pub wave: &'a [&'a Packet],
     /// Sampling stride of `wave`.
     pub wave_stride: f64,
     /// Baseline packets (every `base_stride`-th).
-    pub base: &'a [Packet],
+    pub base: &'a [&'a Packet],
     /// Sampling stride of `base`.
     pub base_stride: f64,
     /// Seconds of the wave's buckets.
@@ -153,7 +153,7 @@ fn narrow(
         .position(|f| *f == cand.cond.field)
         .and_then(|i| columns.get(i))
     else {
-        let keep = |idx: &[usize], pkts: &[Packet]| -> Vec<usize> {
+        let keep = |idx: &[usize], pkts: &[&Packet]| -> Vec<usize> {
             idx.iter()
                 .copied()
                 .filter(|&i| pkts.get(i).is_some_and(|p| cand.cond.matches(p)))

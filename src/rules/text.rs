@@ -67,7 +67,7 @@ pub struct BaseTexts {
 impl BaseTexts {
     /// Counts `base` (the drafting baseline sample).
     #[must_use]
-    pub fn new(base: &[Packet]) -> Self {
+    pub fn new(base: &[&Packet]) -> Self {
         let mut t = BaseTexts {
             with: [0; TEXT_FIELDS.len()],
             values: Default::default(),
@@ -81,7 +81,7 @@ impl BaseTexts {
                 }
             }
             if domain_field(f) {
-                t.domains[i] = domain_counts(base.iter(), f).0;
+                t.domains[i] = domain_counts(base.iter().copied(), f).0;
             }
         }
         t
@@ -171,7 +171,7 @@ fn domain_counts<'a>(
 /// the tunnel's own domain outlives its session labels. A public suffix is never a candidate
 /// (see [`domain_counts`]): a wave under `evil.co.uk` gets `*.evil.co.uk` at the broadest.
 fn top_domain(s: &Sample<'_>, base: &BaseTexts, f: Field) -> Option<(String, usize)> {
-    let (wave, n_w) = domain_counts(s.wave.iter(), f);
+    let (wave, n_w) = domain_counts(s.wave.iter().copied(), f);
     let field_excess = s.excess(n_w, base.with(f));
     if wave.is_empty() || field_excess < MIN_PACKETS {
         return None;
@@ -205,7 +205,7 @@ pub fn text_rule(s: &Sample<'_>, base: &BaseTexts) -> Option<Choice> {
     let mut best: Option<(f64, Choice)> = None;
     for &f in TEXT_FIELDS {
         // One exact value first; for a name, else the domain the names share.
-        let exact = top(s.wave.iter(), f).and_then(|(v, c, n)| {
+        let exact = top(s.wave.iter().copied(), f).and_then(|(v, c, n)| {
             #[allow(clippy::cast_precision_loss)]
             let most = c as f64 >= MIN_SHARE * n as f64;
             Some((Condition::new(f, Op::Eq(v)).ok().filter(|_| most)?, c))
@@ -252,7 +252,12 @@ fn judge(s: &Sample<'_>, base: &BaseTexts, text: Condition, c: usize) -> Option<
         return None;
     }
     let mut conds = vec![text];
-    let carrying: Vec<&Packet> = s.wave.iter().filter(|p| conds[0].matches(p)).collect();
+    let carrying: Vec<&Packet> = s
+        .wave
+        .iter()
+        .copied()
+        .filter(|p| conds[0].matches(p))
+        .collect();
     for &a in ANCHORS {
         if let Some((av, ac, _)) = top(carrying.iter().copied(), a) {
             #[allow(clippy::cast_precision_loss)]
@@ -297,15 +302,16 @@ mod tests {
     use super::*;
     use crate::decode::Packet;
     use crate::decode::field::Http;
+    use crate::rules::refs;
     use crate::text::Untrusted;
     use crate::time::Timestamp;
 
     /// A wave of 30 s beside 300 s of baseline, both unsampled.
     fn sample<'a>(wave: &'a [Packet], base: &'a [Packet]) -> Sample<'a> {
         Sample {
-            wave,
+            wave: crate::rules::refs(wave),
             wave_stride: 1.0,
-            base,
+            base: crate::rules::refs(base),
             base_stride: 1.0,
             wave_seconds: 30.0,
             base_seconds: 300.0,
@@ -353,7 +359,16 @@ mod tests {
         let plain: Vec<Packet> = (0..500)
             .map(|t| req("10.0.0.5", b"Mozilla/5.0", t))
             .collect();
-        assert!(text_rule(&Sample { wave: &plain, ..s }, &BaseTexts::new(s.base)).is_none());
+        assert!(
+            text_rule(
+                &Sample {
+                    wave: refs(&plain),
+                    ..s
+                },
+                &BaseTexts::new(s.base)
+            )
+            .is_none()
+        );
     }
 
     fn query(src: &str, name: &str, t: i64) -> Packet {
@@ -407,7 +422,14 @@ mod tests {
         // The network looks up the domain's web server: the rule stays below it.
         let mut web = base.clone();
         web.extend((0..10).map(|i| query("10.0.0.5", "www.tunnel.example", i)));
-        let c = text_rule(&Sample { base: &web, ..s }, &BaseTexts::new(&web)).expect("a text rule");
+        let c = text_rule(
+            &Sample {
+                base: refs(&web),
+                ..s
+            },
+            &BaseTexts::new(refs(&web)),
+        )
+        .expect("a text rule");
         assert_eq!(
             c.conditions[0].cond.op,
             Op::Subdomain("t.tunnel.example".into())
@@ -415,7 +437,16 @@ mod tests {
         // The same names in the baseline: the domain is the network's own, no rule.
         let mut busy = base.clone();
         busy.extend((0..300).map(|i| query("10.0.0.9", &format!("{i}.t.tunnel.example"), i)));
-        assert!(text_rule(&Sample { base: &busy, ..s }, &BaseTexts::new(&busy)).is_none());
+        assert!(
+            text_rule(
+                &Sample {
+                    base: refs(&busy),
+                    ..s
+                },
+                &BaseTexts::new(refs(&busy))
+            )
+            .is_none()
+        );
         // New names under domains the baseline uses, none dominant: nothing to name.
         let spread: Vec<Packet> = (0..400)
             .map(|i| {
@@ -429,16 +460,40 @@ mod tests {
                 )
             })
             .collect();
-        assert!(text_rule(&Sample { wave: &spread, ..s }, &BaseTexts::new(s.base)).is_none());
+        assert!(
+            text_rule(
+                &Sample {
+                    wave: refs(&spread),
+                    ..s
+                },
+                &BaseTexts::new(s.base)
+            )
+            .is_none()
+        );
         // A busy second of the usual lookups has no excess of names: no rule.
         let usual = lookups(60);
-        assert!(text_rule(&Sample { wave: &usual, ..s }, &BaseTexts::new(s.base)).is_none());
+        assert!(
+            text_rule(
+                &Sample {
+                    wave: refs(&usual),
+                    ..s
+                },
+                &BaseTexts::new(s.base)
+            )
+            .is_none()
+        );
         // One name asked over and over stays an exact name.
         let one: Vec<Packet> = (0..400)
             .map(|_| query("10.0.0.77", "x.flood.example", 400))
             .collect();
-        let c =
-            text_rule(&Sample { wave: &one, ..s }, &BaseTexts::new(s.base)).expect("a text rule");
+        let c = text_rule(
+            &Sample {
+                wave: refs(&one),
+                ..s
+            },
+            &BaseTexts::new(s.base),
+        )
+        .expect("a text rule");
         assert!(matches!(c.conditions[0].cond.op, Op::Eq(_)), "{c:?}");
     }
 

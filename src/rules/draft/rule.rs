@@ -66,7 +66,7 @@ fn baseline_rate(rule: &Rule, s: &Sample<'_>) -> u32 {
 pub(super) fn explain(
     rule: &Rule,
     choice: &Choice,
-    wave: &[Packet],
+    wave: &[&Packet],
     s: &Sample<'_>,
     subject: &str,
 ) -> String {

@@ -64,14 +64,14 @@ pub(super) struct BaseColumn<'a> {
 /// against the same baseline sample, so these are found once and shared: hashing the 60,000
 /// baseline packets' values again for each of 60 waves was a sixth of drafting's time.
 pub struct BaseColumns<'a> {
-    pub(super) packets: &'a [Packet],
+    pub(super) packets: &'a [&'a Packet],
     pub(super) cols: Vec<BaseColumn<'a>>,
 }
 
 impl<'a> BaseColumns<'a> {
     /// The columns of `base` (the [`Sample::base`] they will be used with).
     #[must_use]
-    pub fn new(base: &'a [Packet]) -> Self {
+    pub fn new(base: &'a [&'a Packet]) -> Self {
         let cols = FIELDS
             .iter()
             .map(|&field| {

@@ -9,9 +9,9 @@ use std::net::IpAddr;
 /// A sample with every packet kept (strides of 1).
 fn sample<'a>(wave: &'a [Packet], base: &'a [Packet], wave_s: f64, base_s: f64) -> Sample<'a> {
     Sample {
-        wave,
+        wave: crate::rules::refs(wave),
         wave_stride: 1.0,
-        base,
+        base: crate::rules::refs(base),
         base_stride: 1.0,
         wave_seconds: wave_s,
         base_seconds: base_s,
@@ -118,9 +118,9 @@ fn shared_baseline_columns_choose_what_fresh_ones_do() {
     let scan: Vec<Packet> = (0..400)
         .map(|i| pkt("10.0.0.77", "10.0.0.11", 6, 1 + i, 44, 2000))
         .collect();
-    let shared = BaseColumns::new(&base);
+    let shared = BaseColumns::new(crate::rules::refs(&base));
     let other_base = base[..100].to_vec();
-    let unrelated = BaseColumns::new(&other_base);
+    let unrelated = BaseColumns::new(crate::rules::refs(&other_base));
     for wave in [&flood, &scan] {
         let s = sample(wave, &base, 10.0, 300.0);
         let key = |c: &Choice| {
@@ -226,7 +226,7 @@ fn numeric_counts_equal_matching_every_packet() {
     let wave: Vec<Packet> = (0..700).map(|i| mk(i, false)).collect();
     let base: Vec<Packet> = (400..1500).map(|i| mk(i, i == 999)).collect();
     let s = sample(&wave, &base, 1.0, 1.0);
-    let shared = BaseColumns::new(&base);
+    let shared = BaseColumns::new(crate::rules::refs(&base));
     let all_w: Vec<usize> = (0..wave.len()).collect();
     let all_b: Vec<usize> = (0..base.len()).collect();
     let half_w: Vec<usize> = (0..wave.len()).step_by(2).collect();
@@ -296,7 +296,7 @@ fn base_columns_know_every_baseline_value_and_nothing_else() {
         ip_len: Some(u32::MAX),
         ..Packet::default()
     });
-    let cols = BaseColumns::new(&base);
+    let cols = BaseColumns::new(crate::rules::refs(&base));
     let mut want = std::collections::HashSet::new();
     for p in &base {
         for &f in FIELDS {
