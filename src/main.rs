@@ -2,10 +2,10 @@
 
 mod cli;
 
-/// jemalloc with transparent huge pages (its `malloc_conf` is set at build time in
-/// `.cargo/config.toml`, as jemalloc reads `thp` only at start-up). glibc's malloc can do the
-/// same only through the `GLIBC_TUNABLES` environment variable, which a program cannot set for
-/// itself; the page faults it saves were a tenth of a report's CPU time.
+/// jemalloc, with its default options. Backing it with transparent huge pages
+/// (`thp:always`) saved a tenth of a large report's CPU on earlier hosts, but on the current
+/// build machine (a virtual machine) a fresh 2 MB page costs more to fault in than the 512
+/// small pages it replaces: system time doubled and the report was 4-5% slower (README, Speed).
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
