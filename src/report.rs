@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod findings;
+pub mod groups;
 pub mod markdown;
 pub mod rules;
 pub mod table;
@@ -113,6 +114,12 @@ pub struct Report {
     pub waves_note: Option<String>,
     /// Protocol-expectation violations, worst first.
     pub violations: Vec<findings::Violation>,
+    /// Violations in the capture (the list above may be cut).
+    pub violations_total: usize,
+    /// The violations grouped by kind and the address their sessions share, most sessions first.
+    pub violation_groups: Vec<groups::ViolationGroup>,
+    /// Number of such groups (the list above may be cut).
+    pub violation_groups_total: usize,
     /// The baseline detection used.
     pub baseline: findings::BaselineRow,
     /// Residual profiles per bucket and their thresholds (null with `--no-residual`).
@@ -155,6 +162,10 @@ impl Report {
         let width = tl.width_ns();
         #[allow(clippy::cast_precision_loss)]
         let bucket_seconds = width as f64 / 1e9;
+        let (violation_groups, violation_groups_total) = groups::violation_groups(
+            &a.findings.sessions,
+            limits.entities.min(groups::MAX_GROUPS),
+        );
         Report {
             capture: CaptureSection {
                 source: crate::text::escape_terminal_str(&a.info.source),
@@ -204,6 +215,9 @@ impl Report {
             waves: findings::waves(&a.findings),
             waves_note: crate::explain::no_wave_note(a),
             violations: findings::violations(&a.findings, limits.entities),
+            violations_total: a.findings.sessions.iter().map(|s| s.violations.len()).sum(),
+            violation_groups,
+            violation_groups_total,
             baseline: findings::baseline(&a.findings),
             residual: findings::residual(a),
             rules: Vec::new(),

@@ -165,9 +165,14 @@ fn attack_only_captures_lead_with_their_victim_or_scanner() {
             .find(|v| v.kind == kind)
             .unwrap_or_else(|| panic!("{file}: {kind} on {lead}: {top:?}"));
         assert!(named.sessions >= 100, "{file}: {named:?}");
+        // The grouped violations lead with the same address and kind, all sessions in one row.
+        let report = holoscope::report::Report::build(&a, holoscope::report::Limits::default());
+        let group = report.violation_groups.first().expect("violation groups");
+        let names = group.address == lead || group.peer.as_deref() == Some(lead);
+        assert!(names && group.kind == kind, "{file}: {group:?}");
+        assert!(group.sessions >= named.sessions, "{file}: {group:?}");
         // Without a wave the report says why, and who leads; with one it says nothing.
-        let note =
-            holoscope::report::Report::build(&a, holoscope::report::Limits::default()).waves_note;
+        let note = report.waves_note;
         if a.findings.waves.is_empty() {
             let note = note.unwrap_or_else(|| panic!("{file}: no note"));
             assert!(note.starts_with("no wave: "), "{file}: {note}");

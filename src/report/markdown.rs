@@ -36,7 +36,18 @@ pub fn render(r: &Report) -> String {
     );
     out += &super::findings::ranked_table(&r.entities).markdown();
     if !r.violations.is_empty() {
-        out += &format!("\n## Violations ({})\n\n", r.violations.len());
+        out += &format!(
+            "\n## Violations by kind and shared address ({} of {} groups, {} violations)\n\n",
+            r.violation_groups.len(),
+            r.violation_groups_total,
+            r.violations_total
+        );
+        out += &super::groups::groups_table(&r.violation_groups).markdown();
+        out += &format!(
+            "\n## Violations ({} of {})\n\n",
+            r.violations.len(),
+            r.violations_total
+        );
         out += &super::findings::violations_table(&r.violations).markdown();
     }
     if !r.rules.is_empty() {

@@ -152,7 +152,18 @@ pub fn render(r: &Report) -> String {
     );
     out += &super::findings::ranked_table(&r.entities).text();
     if !r.violations.is_empty() {
-        out += &format!("\nviolations ({})\n", r.violations.len());
+        out += &format!(
+            "\nviolations by kind and shared address ({} of {} groups, {} violations)\n",
+            r.violation_groups.len(),
+            r.violation_groups_total,
+            r.violations_total
+        );
+        out += &super::groups::groups_table(&r.violation_groups).text();
+        out += &format!(
+            "\nviolations ({} of {})\n",
+            r.violations.len(),
+            r.violations_total
+        );
         out += &super::findings::violations_table(&r.violations).text();
     }
     if !r.rules.is_empty() {
