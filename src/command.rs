@@ -11,7 +11,7 @@
 //! accept ID|all   reject ID|all   edit ID [RULE]
 //! suppress FIELD=VALUE   unsuppress FIELD=VALUE
 //! export FORMAT FILE   save [FILE]   theme NAME   note TEXT
-//! shifts   entities   waves   rules   explain ENTITY   help   quit
+//! shifts   entities   waves   rules   violations   explain ENTITY   help   quit
 //! ```
 
 pub mod complete;
@@ -79,6 +79,8 @@ pub enum Command {
     Waves,
     /// List rules.
     Rules,
+    /// List the violations grouped by kind and the address their sessions share.
+    Violations,
     /// Explain one entity.
     Explain(String),
     /// Show help.
@@ -105,6 +107,7 @@ pub const NAMES: &[&str] = &[
     "entities",
     "waves",
     "rules",
+    "violations",
     "explain",
     "help",
     "quit",
@@ -176,6 +179,7 @@ impl Command {
             Command::Entities => "entities",
             Command::Waves => "waves",
             Command::Rules => "rules",
+            Command::Violations => "violations",
             Command::Explain(_) => "explain",
             Command::Help => "help",
             Command::Quit => "quit",
@@ -195,6 +199,7 @@ impl Command {
                 | Command::Entities
                 | Command::Waves
                 | Command::Rules
+                | Command::Violations
                 | Command::Explain(_)
                 | Command::Help
                 | Command::Quit
@@ -224,6 +229,7 @@ impl fmt::Display for Command {
             Command::Entities => f.write_str("entities"),
             Command::Waves => f.write_str("waves"),
             Command::Rules => f.write_str("rules"),
+            Command::Violations => f.write_str("violations"),
             Command::Explain(e) => write!(f, "explain {e}"),
             Command::Help => f.write_str("help"),
             Command::Quit => f.write_str("quit"),

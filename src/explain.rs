@@ -64,6 +64,36 @@ pub fn no_wave_note(a: &Analysis) -> Option<String> {
     Some(format!("no wave: {why}{lead}"))
 }
 
+/// One group of violations in a line: `tcp_syn_only: server 10.10.10.10 port 25565, 37669
+/// sessions from 37623 clients, 75338 packets`. Kinds are the detector's names and addresses
+/// are printed from parsed addresses, so nothing in it comes from packet bytes.
+#[must_use]
+pub fn group_line(g: &crate::report::groups::ViolationGroup) -> String {
+    let port = g
+        .port
+        .map_or_else(|| format!("on {} ports", g.ports), |p| format!("port {p}"));
+    // The shared end is the server of a flood or a scan (the others are its clients) or the
+    // client of a reflection's backscatter (the others are the servers that answered it).
+    let (with, others) = if g.side == "server" {
+        ("from", "clients")
+    } else {
+        ("with", "servers")
+    };
+    let other = g
+        .peer
+        .clone()
+        .unwrap_or_else(|| format!("{} {others}", g.peers));
+    let sessions = if g.sessions == 1 {
+        "session"
+    } else {
+        "sessions"
+    };
+    format!(
+        "{}: {} {} {port}, {} {sessions} {with} {other}, {} packets",
+        g.kind, g.side, g.address, g.sessions, g.packets
+    )
+}
+
 /// The detail lines of one entity (everything but the packets).
 #[must_use]
 pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {

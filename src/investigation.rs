@@ -9,6 +9,7 @@
 //! `investigation/apply.rs`; saving and restoring sessions is `investigation/session.rs`.
 
 mod apply;
+pub mod groups;
 mod session;
 
 use crate::command::Command;
@@ -53,7 +54,8 @@ pub struct RuleEntry {
 pub enum Effect {
     /// Show this message.
     Message(String),
-    /// Show a listing or pane (`shifts`, `entities`, `waves`, `rules`, `explain ENTITY`).
+    /// Show a listing or pane (`shifts`, `entities`, `waves`, `rules`, `violations`,
+    /// `explain ENTITY`).
     Show(Command),
     /// Show the help.
     Help,
@@ -98,6 +100,7 @@ pub struct Investigation {
     /// Injected stages.
     pub hooks: Hooks,
     capture_sha: Option<String>,
+    groups: groups::GroupsCache,
 }
 
 /// Default recent window in seconds.
@@ -139,6 +142,7 @@ impl Investigation {
             session_path: None,
             hooks,
             capture_sha: None,
+            groups: groups::GroupsCache::default(),
         }
     }
 
@@ -318,6 +322,22 @@ impl Investigation {
                     .any(|(f, v)| (f == "src_ip" || f == "dst_ip") && *v == e.entity)
             })
             .collect()
+    }
+
+    /// The violations grouped by kind and the address their sessions share, most sessions
+    /// first, minus groups on suppressed addresses (as [`Investigation::entities`]); `total`
+    /// and `violations` count them all.
+    #[must_use]
+    pub fn violation_groups(&self) -> groups::Groups {
+        let all = self.groups.get(&self.analysis.findings);
+        let mut g = (*all).clone();
+        g.rows.retain(|r| {
+            !self
+                .suppressions
+                .iter()
+                .any(|(f, v)| (f == "src_ip" || f == "dst_ip") && *v == r.address)
+        });
+        g
     }
 
     /// Replays the rule at `i` with the injected replayer (blocking; the TUI runs it on a worker

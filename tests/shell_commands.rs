@@ -161,3 +161,38 @@ fn the_shell_starts_on_the_first_wave() {
     assert_eq!(at[0], at[1], "{text}");
     assert!(!at[0].contains("09:00:00.000000"), "{text}");
 }
+
+/// `violations` prints the groups as the report does; a suppressed address leaves the list.
+#[test]
+fn violations_lists_groups_and_honours_suppressions() {
+    let (out, text) = shell(
+        "violations\nsuppress src_ip=10.0.0.11\nviolations\n",
+        &["samples/demo.pcap"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut parts = text.split("> violations").skip(1);
+    let (before, after) = (parts.next().unwrap(), parts.next().unwrap());
+    assert!(
+        before.contains("(25 of 52 groups, 8434 violations)"),
+        "{before}"
+    );
+    let flood = before
+        .lines()
+        .find(|l| l.contains("10.0.0.11") && l.contains("tcp_syn_only"))
+        .unwrap_or_else(|| panic!("{before}"));
+    assert!(
+        flood.contains("8080") && flood.contains("6000 clients"),
+        "{flood}"
+    );
+    // The address column: the suppressed host's groups are gone, the others stay.
+    let addresses: Vec<&str> = after
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert!(!addresses.contains(&"10.0.0.11"), "{after}");
+    assert!(addresses.contains(&"10.0.0.10"), "{after}");
+}

@@ -534,3 +534,74 @@ fn status_bar_makes_room_for_the_message() {
     assert!(narrow.contains("unknown command"), "{narrow:?}");
     assert!(narrow.trim_end().ends_with('…'), "{narrow:?}");
 }
+
+/// `violations` turns the shifts pane into the violation groups of the capture: the demo's
+/// SYN flood is one row naming its victim, Enter opens that host, `s` suppresses it (the row
+/// goes) and `shifts` turns the pane back.
+#[test]
+fn violations_command_lists_the_groups_and_opens_a_host() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), Hooks::default());
+    chars(&mut app, ":violations");
+    app.handle(key(KeyCode::Enter));
+    assert!(app.violations_view, "{:?}", app.message);
+    for (w, h) in SIZES {
+        let t = screen(&mut app, w, h);
+        insta::assert_snapshot!(format!("app_violations_{w}x{h}"), t.backend());
+    }
+    let shown = text(&screen(&mut app, 160, 48));
+    assert!(shown.contains("Violations · 52 of 52 groups"), "{shown}");
+    assert!(
+        shown.contains("tcp_syn_only: server 10.0.0.11 port 8080, 6000 sessions from 6000 clients"),
+        "{shown}"
+    );
+    // Down moves to the scan's row (one client, 2000 ports); `s` suppresses its address.
+    app.handle(key(KeyCode::Down));
+    chars(&mut app, "s");
+    let inv = app.inv.as_ref().unwrap();
+    assert_eq!(
+        inv.suppressions,
+        vec![("src_ip".to_string(), "10.0.0.10".to_string())]
+    );
+    assert!(
+        inv.violation_groups()
+            .rows
+            .iter()
+            .all(|g| g.address != "10.0.0.10")
+    );
+    // Enter on the first row opens the flood's victim.
+    app.handle(key(KeyCode::Up));
+    app.handle(key(KeyCode::Enter));
+    let Overlay::Entity { entity, .. } = &app.overlay else {
+        panic!("no entity overlay");
+    };
+    assert_eq!(entity, "10.0.0.11");
+    app.handle(key(KeyCode::Esc));
+    chars(&mut app, ":shifts");
+    app.handle(key(KeyCode::Enter));
+    assert!(!app.violations_view);
+    assert!(!text(&screen(&mut app, 80, 24)).contains("Violations ·"));
+}
+
+/// A capture without a wave (all attack, or quiet) shows why in the shifts pane, then what its
+/// violations were: the groups are the explanation left.
+#[test]
+fn without_waves_the_shifts_pane_shows_the_violation_groups() {
+    let mut a = (*demo()).clone();
+    let mut f = (*a.findings).clone();
+    f.waves.clear();
+    f.bucket_shifts.clear();
+    a.findings = Arc::new(f);
+    let inv = Investigation::new(Path::new("samples/demo.pcap"), Arc::new(a), hooks());
+    let theme = Theme::default();
+    let ctx = PaneCtx {
+        inv: Some(&inv),
+        theme: &theme,
+        focused: true,
+        selected: 0,
+    };
+    let t = draw(80, 24, |a, b| holoscope::ui::shifts::render(&ctx, a, b));
+    let shown = text(&t);
+    assert!(shown.contains("no wave:"), "{shown}");
+    assert!(shown.contains("52 groups, 8434 violations"), "{shown}");
+    insta::assert_snapshot!("shifts_no_wave_80x24", t.backend());
+}

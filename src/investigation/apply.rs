@@ -168,6 +168,7 @@ impl Investigation {
             | Command::Entities
             | Command::Waves
             | Command::Rules
+            | Command::Violations
             | Command::Explain(_) => Effect::Show(cmd),
             Command::Help => Effect::Help,
             Command::Quit => Effect::Quit,

@@ -1,5 +1,5 @@
 //! Plain-text tables the shell prints for listing commands (`shifts`, `entities`, `waves`,
-//! `rules`, `explain ENTITY`, `help`). Every packet-derived text is escaped before it is
+//! `rules`, `violations`, `explain ENTITY`, `help`). Every packet-derived text is escaped before it is
 //! formatted (shift values through `Value::display`, entity text through
 //! `escape_terminal_str`), so a script's output can be piped or diffed safely.
 
@@ -19,6 +19,7 @@ pub fn render(inv: &Investigation, cmd: &Command) -> String {
         Command::Entities => entities(inv),
         Command::Waves => waves(inv),
         Command::Rules => rules(inv),
+        Command::Violations => violations(inv),
         Command::Explain(e) => explain(inv, e),
         _ => String::new(),
     }
@@ -168,6 +169,29 @@ pub fn explain(inv: &Investigation, entity: &str) -> String {
     out
 }
 
+/// The violations grouped by kind and the address their sessions share, as in the report
+/// (groups on suppressed addresses left out). Kinds are the detector's names and addresses are
+/// printed from parsed addresses: nothing here comes from packet bytes.
+#[must_use]
+pub fn violations(inv: &Investigation) -> String {
+    let g = inv.violation_groups();
+    let mut out = format!(
+        "violations by kind and shared address ({} of {} groups, {} violations)\n",
+        g.rows.len().min(MAX_ROWS),
+        g.total,
+        g.violations
+    );
+    if g.rows.is_empty() {
+        out.push_str("  none\n");
+        return out;
+    }
+    let rows = &g.rows[..g.rows.len().min(MAX_ROWS)];
+    for line in crate::report::groups::groups_table(rows).text().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
 /// The command list.
 #[must_use]
 pub fn help() -> String {
@@ -178,6 +202,10 @@ pub fn help() -> String {
         ("shifts", "concentration shifts at the cursor"),
         ("entities", "attention-ranked hosts"),
         ("waves", "attack waves"),
+        (
+            "violations",
+            "protocol violations by kind and shared address",
+        ),
         ("explain ENTITY", "one host in detail, with packets"),
         ("rules", "drafted rules with coverage and collateral"),
         ("accept ID|all, reject ID|all", "decide on rules"),

@@ -55,6 +55,9 @@ pub struct App {
     pub hooks: Hooks,
     /// Focused pane.
     pub focus: Pane,
+    /// The shifts pane lists the violation groups instead (the `violations` command; `shifts`
+    /// turns it back).
+    pub violations_view: bool,
     /// Selected row per pane.
     pub sel: [usize; 5],
     /// Overlay.
@@ -96,6 +99,7 @@ impl App {
             cursor_moved: false,
             hooks,
             focus: Pane::Shifts,
+            violations_view: false,
             sel: [0; 5],
             overlay: Overlay::None,
             cmd: LineInput::default(),
@@ -329,6 +333,7 @@ impl App {
     fn rows(&self, p: Pane) -> usize {
         let Some(inv) = &self.inv else { return 0 };
         match p {
+            Pane::Shifts if self.violations_view => inv.violation_groups().rows.len(),
             Pane::Shifts => inv.shifts_at_cursor().1.len(),
             Pane::Heatmap => inv
                 .findings()

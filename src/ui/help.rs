@@ -25,9 +25,8 @@ pub fn lines() -> Vec<String> {
     out.push(
         "edit ID [RULE] · suppress F=V · unsuppress F=V · export FORMAT FILE · save [FILE]".into(),
     );
-    out.push(
-        "theme NAME · note TEXT · shifts · entities · rules · explain ENTITY · help · quit".into(),
-    );
+    out.push("theme NAME · note TEXT · shifts · entities · rules · violations".into());
+    out.push("explain ENTITY · help · quit".into());
     out.push(format!(
         "export formats: {}",
         crate::command::EXPORT_FORMATS.join(" ")

@@ -1,32 +1,101 @@
 //! The shifts pane: concentration shifts at the cursor (field, value, baseline share -> recent
-//! share, kind, significance), most significant first.
+//! share, kind, significance), most significant first; or, after the `violations` command, the
+//! protocol violations grouped by kind and the address their sessions share. A capture with no
+//! wave (one that is all attack) shows why, and its violation groups, where the shifts would be.
 
 use super::{PaneCtx, fit, pane_block};
+use crate::investigation::groups::Groups;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
+use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
+
+/// Violation groups shown under the no-wave note.
+const NOTE_GROUPS: usize = 5;
+
+/// `3 groups, 37700 violations`.
+fn counts(g: &Groups) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}, {}",
+        plural(g.total, "group", "groups"),
+        plural(g.violations, "violation", "violations")
+    )
+}
+
+/// The pane with one dimmed message.
+fn dimmed(ctx: &PaneCtx<'_>, title: &str, text: &str, area: Rect, buf: &mut Buffer) {
+    Paragraph::new(text)
+        .style(ctx.theme.dimmed())
+        .block(pane_block(ctx.theme, title, ctx.focused))
+        .render(area, buf);
+}
+
+/// Draws the violation groups (the `violations` view of the pane), one line each, the
+/// selected one highlighted; the selection scrolls the list.
+pub fn render_violations(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
+    let t = ctx.theme;
+    let Some(inv) = ctx.inv else {
+        return dimmed(ctx, " Violations ", "waiting for the analysis…", area, buf);
+    };
+    let g = inv.violation_groups();
+    let title = format!(" Violations · {} of {} groups ", g.rows.len(), g.total);
+    if g.rows.is_empty() {
+        let text = "no protocol violation (`shifts` goes back)";
+        return dimmed(ctx, &title, text, area, buf);
+    }
+    let block = pane_block(t, &title, ctx.focused);
+    let inner_w = area.width.saturating_sub(2) as usize;
+    let height = area.height.saturating_sub(3) as usize;
+    let skip = (ctx.selected + 1).saturating_sub(height);
+    let mut lines = vec![Line::styled(
+        fit(
+            &format!("{} · Enter opens the host · `shifts` goes back", counts(&g)),
+            inner_w,
+        ),
+        t.header(),
+    )];
+    lines.extend(g.rows.iter().enumerate().skip(skip).map(|(i, r)| {
+        let style = if ctx.focused && i == ctx.selected {
+            Style::new().bg(t.selected).fg(t.fg)
+        } else {
+            t.text()
+        };
+        Line::styled(fit(&crate::explain::group_line(r), inner_w), style)
+    }));
+    Paragraph::new(lines).block(block).render(area, buf);
+}
 
 /// Draws the pane.
 pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let t = ctx.theme;
     let Some(inv) = ctx.inv else {
-        let b = pane_block(t, " Shifts ", ctx.focused);
-        Paragraph::new("waiting for the analysis…")
-            .style(t.dimmed())
-            .block(b)
-            .render(area, buf);
-        return;
+        return dimmed(ctx, " Shifts ", "waiting for the analysis…", area, buf);
     };
     let (label, shifts) = inv.shifts_at_cursor();
     let title = format!(" Shifts · {label} ({}) ", shifts.len());
     let block = pane_block(t, &title, ctx.focused);
     if shifts.is_empty() {
-        // A capture with no wave at all says why (it may be all attack) and who leads.
-        let text = match crate::explain::no_wave_note(&inv.analysis) {
-            Some(note) => format!("no significant shift at the cursor\n\n{note}"),
-            None => "no significant shift at the cursor".into(),
-        };
+        // A capture with no wave at all says why (it may be all attack) and who leads, then
+        // what its violations were: there is nothing else to explain it.
+        let mut text = "no significant shift at the cursor".to_string();
+        if let Some(note) = crate::explain::no_wave_note(&inv.analysis) {
+            text.push_str("\n\n");
+            text.push_str(&note);
+            let g = inv.violation_groups();
+            if !g.rows.is_empty() {
+                text.push_str(&format!(
+                    "\n\nviolations by kind and shared address ({}; `violations` lists them):",
+                    counts(&g)
+                ));
+                for r in g.rows.iter().take(NOTE_GROUPS) {
+                    text.push_str("\n- ");
+                    text.push_str(&crate::explain::group_line(r));
+                }
+            }
+        }
         Paragraph::new(text)
             .wrap(ratatui::widgets::Wrap { trim: true })
             .style(t.dimmed())

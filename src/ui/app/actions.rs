@@ -149,6 +149,13 @@ impl App {
     pub(super) fn open_selected(&mut self) {
         let Some(inv) = &self.inv else { return };
         match self.focus {
+            // A violation group opens the host its sessions share.
+            Pane::Shifts if self.violations_view => {
+                if let Some(g) = inv.violation_groups().rows.get(self.sel[0]) {
+                    let e = g.address.clone();
+                    self.open_entity(e);
+                }
+            }
             Pane::Entities => {
                 if let Some(e) = inv.entities().get(self.sel[Pane::Entities.index()]) {
                     let e = e.entity.clone();
@@ -169,6 +176,12 @@ impl App {
     pub(super) fn suppress_selected(&mut self) {
         let Some(inv) = &self.inv else { return };
         let c = match self.focus {
+            // A violation group is suppressed by its address, as an entity is.
+            Pane::Shifts if self.violations_view => inv
+                .violation_groups()
+                .rows
+                .get(self.sel[0])
+                .map(|g| Command::Suppress("src_ip".into(), g.address.clone())),
             Pane::Shifts => {
                 let (_, s) = inv.shifts_at_cursor();
                 s.get(self.sel[0]).and_then(|s| {

@@ -144,7 +144,15 @@ impl App {
         match inv.apply(c)? {
             Effect::Message(m) => self.say(m),
             Effect::Show(c) => match c {
-                Command::Shifts => self.focus = Pane::Shifts,
+                Command::Shifts => {
+                    self.violations_view = false;
+                    self.focus = Pane::Shifts;
+                }
+                Command::Violations => {
+                    self.violations_view = true;
+                    self.focus = Pane::Shifts;
+                    self.sel[Pane::Shifts.index()] = 0;
+                }
                 Command::Entities => self.focus = Pane::Entities,
                 Command::Rules => self.focus = Pane::Rules,
                 Command::Explain(e) => self.open_entity(e),

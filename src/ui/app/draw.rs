@@ -42,6 +42,9 @@ impl App {
             };
             let r = self.areas.panes[i];
             match pane {
+                Pane::Shifts if self.violations_view => {
+                    crate::ui::shifts::render_violations(&ctx, r, buf);
+                }
                 Pane::Shifts => crate::ui::shifts::render(&ctx, r, buf),
                 Pane::Heatmap => crate::ui::heatmap::render(&ctx, r, buf),
                 Pane::Entities => crate::ui::entities::render(&ctx, r, buf),
