@@ -8,7 +8,7 @@
 //! goto TIME            TIME = 90 | 90s | 1:30 | 1:02:03 | +10s | -5s | @1506884196.5 | wave ID
 //! window DUR           DUR  = 500ms | 10s | 2m | 1h
 //! baseline A..B | baseline auto
-//! accept ID|all   reject ID|all   edit ID [RULE]
+//! accept ID|all   reject ID|all   edit ID [RULE]   add [wave N] RULE
 //! suppress FIELD=VALUE   unsuppress FIELD=VALUE
 //! export FORMAT FILE   save [FILE]   theme NAME   note TEXT
 //! shifts   entities   waves   rules   violations   explain ENTITY   help   quit
@@ -59,6 +59,9 @@ pub enum Command {
     Reject(RuleSel),
     /// Open a rule in the editor, or replace it with the given rule text.
     Edit(String, Option<String>),
+    /// Add a rule the analyst wrote (one-line form without the id: `drop when dst_port=53`),
+    /// judged against the named wave (`add wave 2 ...`; else the wave at the cursor).
+    Add(Option<String>, String),
     /// Suppress findings for a field value.
     Suppress(String, String),
     /// Lift a suppression.
@@ -97,6 +100,7 @@ pub const NAMES: &[&str] = &[
     "accept",
     "reject",
     "edit",
+    "add",
     "suppress",
     "unsuppress",
     "export",
@@ -169,6 +173,7 @@ impl Command {
             Command::Accept(_) => "accept",
             Command::Reject(_) => "reject",
             Command::Edit(..) => "edit",
+            Command::Add(..) => "add",
             Command::Suppress(..) => "suppress",
             Command::Unsuppress(..) => "unsuppress",
             Command::Export(..) => "export",
@@ -218,6 +223,8 @@ impl fmt::Display for Command {
             Command::Reject(s) => write!(f, "reject {s}"),
             Command::Edit(id, None) => write!(f, "edit {id}"),
             Command::Edit(id, Some(rule)) => write!(f, "edit {id} {rule}"),
+            Command::Add(None, rule) => write!(f, "add {rule}"),
+            Command::Add(Some(w), rule) => write!(f, "add wave {w} {rule}"),
             Command::Suppress(k, v) => write!(f, "suppress {k}={v}"),
             Command::Unsuppress(k, v) => write!(f, "unsuppress {k}={v}"),
             Command::Export(fmt_, file) => write!(f, "export {fmt_} {file}"),

@@ -5,6 +5,14 @@
 
 use std::process::{Command, Output};
 
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn shell(script: &str, extra: &[&str]) -> (Output, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("script.txt");
@@ -26,11 +34,7 @@ fn script_lists_waves_shifts_and_entities() {
         "# comment lines and blanks are skipped\n\nwaves\ngoto wave 2\nshifts\nentities\nexplain 10.0.0.66\n",
         &["samples/demo.pcap"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(text.contains("waves (4)"), "{text}");
     assert!(
         text.contains("> goto wave 2\ncursor 2026-03-02 09:01:08"),
@@ -63,11 +67,7 @@ fn suppression_removes_an_entity_and_the_session_restores_it() {
         ),
         &["samples/demo.pcap"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let listing = text.split("> entities").nth(1).unwrap();
     assert!(!listing.contains("10.0.0.66 "), "{listing}");
     let cursor = text
@@ -79,11 +79,7 @@ fn suppression_removes_an_entity_and_the_session_restores_it() {
         .to_string();
     // Restoring the session brings back the cursor and the suppression.
     let (out, text) = shell("shifts\nentities\n", &["--session", sess.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         text.contains(&format!("shifts at {cursor}")),
         "{cursor}: {text}"
@@ -104,11 +100,7 @@ fn first_failing_line_stops_the_script_with_exit_code_1() {
 #[test]
 fn hostile_text_is_escaped_in_listings() {
     let (out, text) = shell("waves\nentities\nshifts\n", &["samples/hostile.pcap"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         !out.stdout
             .iter()
@@ -128,11 +120,7 @@ fn rules_listing_names_a_repeated_rule() {
         return;
     }
     let (out, text) = shell("rules\n", &[cap]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let block = |id: &str| -> String {
         let start = text
             .find(&format!("] {id} "))
@@ -169,11 +157,7 @@ fn violations_lists_groups_and_honours_suppressions() {
         "violations\nsuppress src_ip=10.0.0.11\nviolations\n",
         &["samples/demo.pcap"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let mut parts = text.split("> violations").skip(1);
     let (before, after) = (parts.next().unwrap(), parts.next().unwrap());
     assert!(
@@ -195,4 +179,41 @@ fn violations_lists_groups_and_honours_suppressions() {
         .collect();
     assert!(!addresses.contains(&"10.0.0.11"), "{after}");
     assert!(addresses.contains(&"10.0.0.10"), "{after}");
+}
+
+/// `add` files the analyst's own rule after the drafts, judged against the wave at the cursor
+/// (or the one named), replayed at once; the session journal names the wave, so a restored
+/// session has the same rule with the same figures. A wave that does not exist is refused.
+#[test]
+fn an_added_rule_is_replayed_on_its_wave_and_restored_with_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let sess = dir.path().join("s.ron");
+    let rule = "drop when dst_ip=10.0.0.11 dst_port=8080 tcp_flags=S";
+    let (out, text) = shell(
+        &format!(
+            "goto wave 2\nadd {rule}\naccept R7\nrules\nsave {}\n",
+            sess.display()
+        ),
+        &["samples/demo.pcap"],
+    );
+    assert_ok(&out);
+    assert!(text.contains("R7 added for wave 2; replaying"), "{text}");
+    let figures = |t: &str| -> String {
+        let at = t.rfind(&format!("[accepted] R7 {rule}")).unwrap();
+        t[at..].lines().nth(1).unwrap().trim().to_string()
+    };
+    let before = figures(&text);
+    // Most of the flood's SYNs to 10.0.0.11:8080, none of the baseline.
+    assert!(before.starts_with("coverage "), "{before}");
+    assert!(before.contains("baseline 0.0%"), "{before}");
+    let (out, text) = shell("rules\n", &["--session", sess.to_str().unwrap()]);
+    assert_ok(&out);
+    assert_eq!(figures(&text), before, "{text}");
+    let (out, text) = shell(&format!("add wave 9 {rule}\n"), &["samples/demo.pcap"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no wave 9"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -602,6 +602,41 @@ fn without_waves_the_shifts_pane_shows_the_violation_groups() {
     let t = draw(80, 24, |a, b| holoscope::ui::shifts::render(&ctx, a, b));
     let shown = text(&t);
     assert!(shown.contains("no wave:"), "{shown}");
-    assert!(shown.contains("52 groups, 8434 violations"), "{shown}");
+    assert!(shown.contains("5 of 52 groups, 8434 violations"), "{shown}");
     insta::assert_snapshot!("shifts_no_wave_80x24", t.backend());
+}
+
+/// `:add RULE` files the analyst's rule after the drafts, focuses the rules pane on it and
+/// replays it off the UI thread on the wave at the cursor; its figures then fill in.
+#[test]
+fn added_rule_is_selected_and_replayed() {
+    let path = "samples/demo.pcap";
+    let mut app = loaded_app(path, (*demo()).clone(), hooks());
+    chars(&mut app, ":goto wave 2");
+    app.handle(key(KeyCode::Enter));
+    let drafts = app.inv.as_ref().unwrap().rules.len();
+    chars(
+        &mut app,
+        ":add drop when dst_ip=10.0.0.11 dst_port=8080 tcp_flags=S",
+    );
+    app.handle(key(KeyCode::Enter));
+    assert_eq!(app.focus, holoscope::ui::Pane::Rules);
+    assert_eq!(app.sel[holoscope::ui::Pane::Rules.index()], drafts);
+    let added = &app.inv.as_ref().unwrap().rules[drafts];
+    assert!(added.pending && added.counts.is_none());
+    assert_eq!(added.rule.provenance.wave.as_deref(), Some("W2"));
+    run_jobs(&mut app);
+    let added = &app.inv.as_ref().unwrap().rules[drafts];
+    let c = added.counts.expect("replayed");
+    assert!(!added.pending);
+    assert!(c.wave_matched > 0 && c.baseline_matched == 0, "{c:?}");
+    // An invalid rule is refused with a message and adds nothing.
+    chars(&mut app, ":add drop when frobnicate=1");
+    app.handle(key(KeyCode::Enter));
+    assert_eq!(app.inv.as_ref().unwrap().rules.len(), drafts + 1);
+    assert!(
+        app.message.as_ref().is_some_and(|(_, err)| *err),
+        "{:?}",
+        app.message
+    );
 }

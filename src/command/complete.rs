@@ -34,11 +34,19 @@ pub fn complete(line: &str, ctx: &Context) -> (usize, Vec<String>) {
             .chain(ctx.rules.iter().cloned())
             .collect(),
         ["edit"] => ctx.rules.clone(),
+        ["add"] => ["wave", "drop", "alert", "rate-limit"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect(),
         ["explain"] => ctx.entities.clone(),
         ["theme"] => ctx.themes.clone(),
         ["export"] => EXPORT_FORMATS.iter().map(|s| (*s).to_string()).collect(),
         ["goto"] => vec!["wave".into()],
-        ["goto", "wave"] => ctx.waves.clone(),
+        ["goto" | "add", "wave"] => ctx.waves.clone(),
+        ["add", "wave", _] => ["drop", "alert", "rate-limit"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect(),
         ["baseline"] => vec!["auto".into()],
         ["suppress" | "unsuppress"] => {
             if let Some((f, _)) = word.split_once('=') {

@@ -158,6 +158,20 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         }
         "save" | "w" => Command::Save(words.next().map(str::to_string)),
         "theme" => Command::Theme(one(words.next(), "a theme name")?),
+        "add" => {
+            let (wave, rule) = match rest.strip_prefix("wave ") {
+                Some(r) => {
+                    let r = r.trim_start();
+                    let (w, rule) = r.split_once(' ').unwrap_or((r, ""));
+                    (Some(w.to_string()), rule.trim())
+                }
+                None => (None, rest),
+            };
+            if rule.is_empty() {
+                return err("add needs a rule (add [wave N] drop when dst_port=53)");
+            }
+            Command::Add(wave, rule.to_string())
+        }
         "note" if !rest.is_empty() => Command::Note(rest.to_string()),
         "note" => return err("note needs text"),
         "shifts" => Command::Shifts,
@@ -172,7 +186,7 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         other => return err(format!("unknown command {other:?} (try help)")),
     };
     // Commands whose arguments are all consumed must not carry extra words silently.
-    let takes_rest = matches!(cmd, Command::Edit(..) | Command::Note(_));
+    let takes_rest = matches!(cmd, Command::Edit(..) | Command::Add(..) | Command::Note(_));
     if !takes_rest && words.next().is_some() {
         return err(format!("too many arguments for {verb}"));
     }
@@ -209,6 +223,8 @@ mod tests {
             "reject R1",
             "edit R2",
             "edit R2 drop when dst_port=53",
+            "add rate-limit 100/s when dst_ip=10.0.0.5 tcp_flags=S",
+            "add wave 2 drop when dst_port=8080",
             "suppress src_ip=10.0.0.5",
             "unsuppress dst_port=53",
             "export nft /tmp/rules.nft",
@@ -247,6 +263,8 @@ mod tests {
             ("frobnicate", "unknown command"),
             ("quit now", "too many"),
             ("window -1s", "bad duration"),
+            ("add", "add needs a rule"),
+            ("add wave 2", "add needs a rule"),
         ] {
             let e = parse(l).unwrap_err().0;
             assert!(e.contains(needle), "{l}: {e}");

@@ -2,10 +2,10 @@
 //! the window, setting the baseline, deciding, editing and exporting rules, suppressing,
 //! noting; decisions are journalled.
 
-use super::{Effect, Investigation, wave_id};
+use super::{Effect, Investigation, RuleEntry, wave_id};
 use crate::command::{Command, RuleSel, TimeSpec};
 use crate::detect::{BaselineTime, DetectOptions};
-use crate::rules::{self, ExportFormat, Rule, RuleDef, RuleId, Who};
+use crate::rules::{self, Change, ExportFormat, Rule, RuleDef, RuleId, Who};
 use crate::time::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
@@ -112,6 +112,43 @@ impl Investigation {
                 entry.error = None;
                 self.journal.push(journal);
                 Effect::Replay(i, format!("{} edited; replaying", entry.rule.id))
+            }
+            Command::Add(wave, body) => {
+                // The wave its figures are judged against: the one named, else the one at the
+                // cursor (else every wave's packets). The journal names it, so a restored
+                // session judges the rule the same way wherever its cursor was saved.
+                let wave = match wave {
+                    Some(w) => Some(
+                        wave_id(w)
+                            .filter(|id| self.findings().waves.iter().any(|x| x.id == *id))
+                            .ok_or_else(|| {
+                                format!("no wave {}", crate::text::escape_terminal_str(w))
+                            })?,
+                    ),
+                    None => self.wave_at(self.cursor).map(|w| w.id),
+                };
+                let def: RuleDef = body.parse().map_err(|e: rules::RuleParseError| e.0)?;
+                // After the highest id in use, so a draft's id is never taken (drafts are
+                // numbered from R1 in wave order, the same on every run of the capture).
+                let next = self.rules.iter().map(|r| r.rule.id.0).max().unwrap_or(0);
+                let mut rule = Rule::new(RuleId(next.saturating_add(1)), def);
+                rule.check().map_err(|e| e.to_string())?;
+                rule.provenance.wave = wave.map(|w| format!("W{w}"));
+                rule.provenance.history.push(Change {
+                    who: Who::Analyst,
+                    what: format!("written: {}", rule.def),
+                });
+                let id = rule.id;
+                self.rules.push(RuleEntry {
+                    rule,
+                    counts: None,
+                    pending: true,
+                    error: None,
+                });
+                self.journal
+                    .push(Command::Add(wave.map(|w| w.to_string()), body.clone()).to_string());
+                let on = wave.map_or_else(String::new, |w| format!(" for wave {w}"));
+                Effect::Replay(self.rules.len() - 1, format!("{id} added{on}; replaying"))
             }
             Command::Suppress(f, v) | Command::Unsuppress(f, v) => {
                 if crate::decode::Field::from_name(f).is_none() {

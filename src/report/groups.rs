@@ -141,6 +141,18 @@ fn row((kind, at): (&'static str, IpAddr), side: &'static str, a: Acc) -> Violat
     }
 }
 
+/// `25 of 52 groups, 8434 violations` (`1 of 1 group, 1 violation`): the counts every
+/// heading over a list of groups gives (reports, shell, TUI).
+#[must_use]
+pub fn counts_text(shown: usize, total: usize, violations: usize) -> String {
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    format!(
+        "{shown} of {total} group{}, {violations} violation{}",
+        s(total),
+        s(violations)
+    )
+}
+
 /// The groups as a table: the other end and the port when there is one of each, else how
 /// many.
 #[must_use]
@@ -264,6 +276,8 @@ mod tests {
             text.contains("500 clients") && text.contains("300 ports"),
             "{text}"
         );
+        assert_eq!(counts_text(2, 3, 4), "2 of 3 groups, 4 violations");
+        assert_eq!(counts_text(1, 1, 1), "1 of 1 group, 1 violation");
         // The limit cuts rows, not the count of groups.
         let (rows, total) = violation_groups(&sessions, 1);
         assert_eq!((rows.len(), total), (1, 3));

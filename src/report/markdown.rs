@@ -37,10 +37,12 @@ pub fn render(r: &Report) -> String {
     out += &super::findings::ranked_table(&r.entities).markdown();
     if !r.violations.is_empty() {
         out += &format!(
-            "\n## Violations by kind and shared address ({} of {} groups, {} violations)\n\n",
-            r.violation_groups.len(),
-            r.violation_groups_total,
-            r.violations_total
+            "\n## Violations by kind and shared address ({})\n\n",
+            super::groups::counts_text(
+                r.violation_groups.len(),
+                r.violation_groups_total,
+                r.violations_total
+            )
         );
         out += &super::groups::groups_table(&r.violation_groups).markdown();
         out += &format!(

@@ -153,10 +153,12 @@ pub fn render(r: &Report) -> String {
     out += &super::findings::ranked_table(&r.entities).text();
     if !r.violations.is_empty() {
         out += &format!(
-            "\nviolations by kind and shared address ({} of {} groups, {} violations)\n",
-            r.violation_groups.len(),
-            r.violation_groups_total,
-            r.violations_total
+            "\nviolations by kind and shared address ({})\n",
+            super::groups::counts_text(
+                r.violation_groups.len(),
+                r.violation_groups_total,
+                r.violations_total
+            )
         );
         out += &super::groups::groups_table(&r.violation_groups).text();
         out += &format!(

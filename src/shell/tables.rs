@@ -176,10 +176,8 @@ pub fn explain(inv: &Investigation, entity: &str) -> String {
 pub fn violations(inv: &Investigation) -> String {
     let g = inv.violation_groups();
     let mut out = format!(
-        "violations by kind and shared address ({} of {} groups, {} violations)\n",
-        g.rows.len().min(MAX_ROWS),
-        g.total,
-        g.violations
+        "violations by kind and shared address ({})\n",
+        crate::report::groups::counts_text(g.rows.len().min(MAX_ROWS), g.total, g.violations)
     );
     if g.rows.is_empty() {
         out.push_str("  none\n");
@@ -210,6 +208,10 @@ pub fn help() -> String {
         ("rules", "drafted rules with coverage and collateral"),
         ("accept ID|all, reject ID|all", "decide on rules"),
         ("edit ID RULE", "replace a rule (replayed at once)"),
+        (
+            "add [wave N] RULE",
+            "a rule of your own, judged on wave N or the cursor's",
+        ),
         ("suppress FIELD=VALUE", "hide a value from the findings"),
         ("unsuppress FIELD=VALUE", "lift a suppression"),
         (

@@ -22,11 +22,11 @@ pub fn lines() -> Vec<String> {
     out.push(
         "goto TIME|wave N · window DUR · baseline A..B|auto · accept ID|all · reject ID|all".into(),
     );
+    out.push("edit ID [RULE] · add [wave N] RULE · suppress F=V · unsuppress F=V".into());
     out.push(
-        "edit ID [RULE] · suppress F=V · unsuppress F=V · export FORMAT FILE · save [FILE]".into(),
+        "export FORMAT FILE · save [FILE] · theme NAME · note TEXT · shifts · entities".into(),
     );
-    out.push("theme NAME · note TEXT · shifts · entities · rules · violations".into());
-    out.push("explain ENTITY · help · quit".into());
+    out.push("rules · violations · explain ENTITY · help · quit".into());
     out.push(format!(
         "export formats: {}",
         crate::command::EXPORT_FORMATS.join(" ")

@@ -14,15 +14,9 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
 /// Violation groups shown under the no-wave note.
 const NOTE_GROUPS: usize = 5;
 
-/// `3 groups, 37700 violations`.
-fn counts(g: &Groups) -> String {
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    format!(
-        "{}, {}",
-        plural(g.total, "group", "groups"),
-        plural(g.violations, "violation", "violations")
-    )
+/// `5 of 52 groups, 8434 violations`.
+fn counts(g: &Groups, shown: usize) -> String {
+    crate::report::groups::counts_text(shown.min(g.rows.len()), g.total, g.violations)
 }
 
 /// The pane with one dimmed message.
@@ -52,7 +46,10 @@ pub fn render_violations(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let skip = (ctx.selected + 1).saturating_sub(height);
     let mut lines = vec![Line::styled(
         fit(
-            &format!("{} · Enter opens the host · `shifts` goes back", counts(&g)),
+            &format!(
+                "{} · Enter opens the host · `shifts` goes back",
+                counts(&g, g.rows.len())
+            ),
             inner_w,
         ),
         t.header(),
@@ -88,7 +85,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             if !g.rows.is_empty() {
                 text.push_str(&format!(
                     "\n\nviolations by kind and shared address ({}; `violations` lists them):",
-                    counts(&g)
+                    counts(&g, NOTE_GROUPS)
                 ));
                 for r in g.rows.iter().take(NOTE_GROUPS) {
                     text.push_str("\n- ");

@@ -42,7 +42,7 @@ pub fn draft(a: &Analysis, _p: &Path) -> Vec<(Rule, Option<ReplayCounts>)> {
                 priority: rules::model::DEFAULT_PRIORITY,
             },
         );
-        r.provenance.wave = Some(w.id.to_string());
+        r.provenance.wave = Some(format!("W{}", w.id));
         out.push((r, None));
     }
     out
@@ -55,7 +55,7 @@ pub fn replay(p: &Path, rule: &Rule, a: &Analysis) -> Result<ReplayCounts, Strin
         .findings
         .waves
         .iter()
-        .map(|w| (w.id.to_string(), w.start.0, w.end.0))
+        .map(|w| (format!("W{}", w.id), w.start.0, w.end.0))
         .collect();
     let mut pkts = Vec::new();
     while let Ok(Some(raw)) = src.next_packet() {

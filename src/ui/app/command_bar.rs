@@ -141,6 +141,8 @@ impl App {
                 c.name()
             ));
         }
+        // An added rule is shown where it lands: the rules pane, selected.
+        let adding = matches!(c, Command::Add(..));
         match inv.apply(c)? {
             Effect::Message(m) => self.say(m),
             Effect::Show(c) => match c {
@@ -172,6 +174,10 @@ impl App {
                 };
             }
             Effect::Replay(i, m) => {
+                if adding {
+                    self.focus = Pane::Rules;
+                    self.sel[Pane::Rules.index()] = i;
+                }
                 if let Some(e) = inv.rules.get(i) {
                     self.jobs.push(Job::Replay {
                         index: i,
