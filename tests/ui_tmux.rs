@@ -158,3 +158,47 @@ fn theme_file_edits_reload_and_broken_file_keeps_theme() {
     t.keys("a", &["q"]);
     t.wait_text("a", "HOLO-EXIT=0");
 }
+
+/// A capture that is all attack, as a person would work it: no wave, so the shifts pane says
+/// why and shows the flood's violation group; `violations` lists the groups; `add` writes the
+/// rule the group suggests, which is replayed, accepted and exported.
+#[test]
+fn attack_only_capture_from_violation_group_to_exported_rule() {
+    let Some(t) = Tmux::new("attack") else { return };
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/captures/dos_tcp_synflood_spoofed.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    t.start("a", dir.path(), &format!("{BIN} {}", capture.display()));
+    t.wait_text("a", "loaded · ? for help");
+    t.wait_text("a", "tcp_syn_only: server 10.10.10.10 port 25565");
+    t.keys("a", &[":"]);
+    t.type_line("a", "violations");
+    let s = t.wait_text("a", "Violations · 1 of 1 group ");
+    assert!(s.contains("37669 sessions from 37623"), "{s}");
+    t.keys("a", &[":"]);
+    t.type_line(
+        "a",
+        "add drop when dst_ip=10.10.10.10 dst_port=25565 tcp_flags=S",
+    );
+    // Added, replayed off the UI thread, selected in the rules pane: `a` accepts it.
+    t.wait_text("a", "R1 added; replaying");
+    // The capture's baseline is its first seconds, already the flood: the rule matches all
+    // of it, and the pane says so once the replay is in (an ellipsis until then).
+    t.wait("a", "the replay's figures", |s| {
+        s.lines()
+            .any(|l| l.contains("R1   draft") && l.contains("100.0%"))
+    });
+    t.keys("a", &["a"]);
+    t.wait_text("a", "accepted 1 rule(s)");
+    let nft = dir.path().join("flood.nft");
+    t.keys("a", &[":"]);
+    t.type_line("a", &format!("export nft {}", nft.display()));
+    t.wait_text("a", "exported");
+    t.keys("a", &["q"]);
+    t.wait_text("a", "HOLO-EXIT=0");
+    let exported = std::fs::read_to_string(&nft).unwrap();
+    assert!(
+        exported.contains("ip daddr 10.10.10.10") && exported.contains("dport 25565"),
+        "{exported}"
+    );
+}

@@ -35,7 +35,8 @@ pub fn render_violations(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
         return dimmed(ctx, " Violations ", "waiting for the analysis…", area, buf);
     };
     let g = inv.violation_groups();
-    let title = format!(" Violations · {} of {} groups ", g.rows.len(), g.total);
+    let groups = if g.total == 1 { "group" } else { "groups" };
+    let title = format!(" Violations · {} of {} {groups} ", g.rows.len(), g.total);
     if g.rows.is_empty() {
         let text = "no protocol violation (`shifts` goes back)";
         return dimmed(ctx, &title, text, area, buf);
