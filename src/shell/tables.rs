@@ -1,6 +1,6 @@
 //! Plain-text tables the shell prints for listing commands (`shifts`, `entities`, `waves`,
-//! `rules`, `violations`, `explain ENTITY`, `help`). Every packet-derived text is escaped before it is
-//! formatted (shift values through `Value::display`, entity text through
+//! `rules`, `violations`, `explain ENTITY`, `help`). Every packet-derived text is escaped
+//! before it is formatted (shift values through `Value::display`, entity text through
 //! `escape_terminal_str`), so a script's output can be piped or diffed safely.
 
 use crate::command::Command;
