@@ -37,13 +37,15 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
     let block = pane_block(t, &title, ctx.focused);
     if inv.rules.is_empty() {
         let why = if inv.hooks.drafter.is_some() {
-            "no rule drafts: no wave to draft for"
+            "no rule drafts: no wave to draft for (`add drop when FIELD=VALUE ...` writes one \
+             of your own; `violations` suggests what)"
         } else {
             // Snapshots (loading, live) carry no drafter: drafting re-reads the capture file.
             "no rule drafts yet: they come with the final analysis, which re-reads the capture \
              file (a live capture has none)"
         };
         Paragraph::new(why)
+            .wrap(ratatui::widgets::Wrap { trim: true })
             .style(t.dimmed())
             .block(block)
             .render(area, buf);
