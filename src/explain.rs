@@ -69,9 +69,11 @@ pub fn no_wave_note(a: &Analysis) -> Option<String> {
 /// are printed from parsed addresses, so nothing in it comes from packet bytes.
 #[must_use]
 pub fn group_line(g: &crate::report::groups::ViolationGroup) -> String {
-    let port = g
-        .port
-        .map_or_else(|| format!("on {} ports", g.ports), |p| format!("port {p}"));
+    let port = match crate::report::groups::port_text(g) {
+        Some(p) if p.starts_with(|c: char| c.is_ascii_digit()) => format!("port {p}"),
+        Some(p) => p,
+        None => format!("on {} ports", g.ports),
+    };
     // The shared end is the server of a flood or a scan (the others are its clients) or the
     // client of a reflection's backscatter (the others are the servers that answered it).
     let (with, others) = if g.side == "server" {

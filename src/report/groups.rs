@@ -47,6 +47,8 @@ pub struct ViolationGroup {
     pub peer: Option<String>,
     /// The server port, when there is one only.
     pub port: Option<u16>,
+    /// The IP protocol, when there is one only (a port of 0 under ICMP means no port).
+    pub proto: Option<u8>,
 }
 
 /// Per-group running figures (addresses kept raw until the row is made).
@@ -55,6 +57,7 @@ struct Acc {
     sessions: u64,
     peers: FxHashSet<IpAddr>,
     ports: FxHashSet<u16>,
+    protos: FxHashSet<u8>,
     packets: u64,
     score: f64,
     first: Option<f64>,
@@ -79,6 +82,7 @@ pub fn violation_groups(sessions: &[SessionFinding], limit: usize) -> (Vec<Viola
                 a.sessions += 1;
                 a.peers.insert(peer);
                 a.ports.insert(v.port);
+                a.protos.insert(v.proto);
                 a.packets += v.packets;
                 a.score = a.score.max(v.score);
                 a.first = Some(a.first.map_or(v.first_ts, |t| t.min(v.first_ts)));
@@ -138,6 +142,9 @@ fn row((kind, at): (&'static str, IpAddr), side: &'static str, a: Acc) -> Violat
         port: (a.ports.len() == 1)
             .then(|| a.ports.iter().next().copied())
             .flatten(),
+        proto: (a.protos.len() == 1)
+            .then(|| a.protos.iter().next().copied())
+            .flatten(),
     }
 }
 
@@ -151,6 +158,22 @@ pub fn counts_text(shown: usize, total: usize, violations: usize) -> String {
         s(total),
         s(violations)
     )
+}
+
+/// The one port of a group's sessions (`None` for several): `443`, or the protocol for one
+/// that has no ports (`icmp`, `proto 47`), where sessions carry port 0.
+#[must_use]
+pub fn port_text(g: &ViolationGroup) -> Option<String> {
+    let port = g.port?;
+    // TCP, UDP, DCCP and SCTP have ports (0 included); other protocols' sessions carry 0.
+    let ported = g.proto.is_none_or(|p| matches!(p, 6 | 17 | 33 | 132));
+    Some(match g.proto {
+        _ if ported || port != 0 => port.to_string(),
+        Some(1) => "icmp".into(),
+        Some(58) => "icmpv6".into(),
+        Some(p) => format!("proto {p}"),
+        None => port.to_string(),
+    })
 }
 
 /// The groups as a table: the other end and the port when there is one of each, else how
@@ -172,8 +195,7 @@ pub fn groups_table(groups: &[ViolationGroup]) -> Table {
             g.kind.to_string(),
             g.side.to_string(),
             g.address.clone(),
-            g.port
-                .map_or_else(|| format!("{} ports", g.ports), |p| p.to_string()),
+            port_text(g).unwrap_or_else(|| format!("{} ports", g.ports)),
             g.peer.clone().unwrap_or_else(|| {
                 let other = if g.side == "server" {
                     "clients"
@@ -278,6 +300,14 @@ mod tests {
         );
         assert_eq!(counts_text(2, 3, 4), "2 of 3 groups, 4 violations");
         assert_eq!(counts_text(1, 1, 1), "1 of 1 group, 1 violation");
+        // ICMP sessions carry port 0: the table names the protocol instead.
+        let mut echo = finding("10.0.0.7", "10.0.0.20", 0, "constant_size");
+        echo.violations[0].proto = 1;
+        let (icmp, _) = violation_groups(&[echo], 10);
+        assert_eq!((icmp[0].port, icmp[0].proto), (Some(0), Some(1)));
+        assert_eq!(port_text(&icmp[0]).as_deref(), Some("icmp"));
+        assert_eq!(port_text(flood).as_deref(), Some("80"));
+        assert_eq!(port_text(scan), None);
         // The limit cuts rows, not the count of groups.
         let (rows, total) = violation_groups(&sessions, 1);
         assert_eq!((rows.len(), total), (1, 3));
