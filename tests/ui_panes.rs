@@ -536,8 +536,9 @@ fn status_bar_makes_room_for_the_message() {
 }
 
 /// `violations` turns the shifts pane into the violation groups of the capture: the demo's
-/// SYN flood is one row naming its victim, Enter opens that host, `s` suppresses it (the row
-/// goes) and `shifts` turns the pane back.
+/// SYN flood is one row naming its victim; `s` on the scan's row suppresses the host it
+/// shares (its rows go), Enter on the flood's opens the victim, and `shifts` turns the pane
+/// back.
 #[test]
 fn violations_command_lists_the_groups_and_opens_a_host() {
     let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), Hooks::default());
