@@ -69,22 +69,14 @@ pub fn no_wave_note(a: &Analysis) -> Option<String> {
 /// are printed from parsed addresses, so nothing in it comes from packet bytes.
 #[must_use]
 pub fn group_line(g: &crate::report::groups::ViolationGroup) -> String {
-    let port = match crate::report::groups::port_text(g) {
-        Some(p) if p.starts_with(|c: char| c.is_ascii_digit()) => format!("port {p}"),
-        Some(p) => p,
-        None => format!("on {} ports", g.ports),
-    };
-    // The shared end is the server of a flood or a scan (the others are its clients) or the
-    // client of a reflection's backscatter (the others are the servers that answered it).
-    let (with, others) = if g.side == "server" {
-        ("from", "clients")
-    } else {
-        ("with", "servers")
-    };
-    let other = g
-        .peer
-        .clone()
-        .unwrap_or_else(|| format!("{} {others}", g.peers));
+    use crate::report::groups::{other_end, portless};
+    let port = portless(g)
+        .or_else(|| g.port.map(|p| format!("port {p}")))
+        .unwrap_or_else(|| format!("on {} ports", g.ports));
+    // The shared end is the server of a flood or a scan (the others come from its clients) or
+    // the client of a reflection's backscatter (the others are the servers that answered it).
+    let with = if g.side == "server" { "from" } else { "with" };
+    let other = other_end(g);
     let sessions = if g.sessions == 1 {
         "session"
     } else {

@@ -160,19 +160,39 @@ pub fn counts_text(shown: usize, total: usize, violations: usize) -> String {
     )
 }
 
-/// The one port of a group's sessions (`None` for several): `443`, or the protocol for one
-/// that has no ports (`icmp`, `proto 47`), where sessions carry port 0.
+/// The protocol of a group whose sessions are all of one protocol without ports (ICMP, or
+/// `proto 47`): their port is 0, which is no port. `None` for TCP, UDP, DCCP and SCTP (port 0
+/// included) and for several protocols.
+#[must_use]
+pub fn portless(g: &ViolationGroup) -> Option<String> {
+    match (g.port, g.proto) {
+        (Some(0), Some(p)) if !matches!(p, 6 | 17 | 33 | 132) => Some(match p {
+            1 => "icmp".into(),
+            58 => "icmpv6".into(),
+            p => format!("proto {p}"),
+        }),
+        _ => None,
+    }
+}
+
+/// The one port of a group's sessions (`None` for several): `443`, or the protocol of
+/// sessions without ports ([`portless`]).
 #[must_use]
 pub fn port_text(g: &ViolationGroup) -> Option<String> {
-    let port = g.port?;
-    // TCP, UDP, DCCP and SCTP have ports (0 included); other protocols' sessions carry 0.
-    let ported = g.proto.is_none_or(|p| matches!(p, 6 | 17 | 33 | 132));
-    Some(match g.proto {
-        _ if ported || port != 0 => port.to_string(),
-        Some(1) => "icmp".into(),
-        Some(58) => "icmpv6".into(),
-        Some(p) => format!("proto {p}"),
-        None => port.to_string(),
+    portless(g).or_else(|| g.port.map(|p| p.to_string()))
+}
+
+/// The other end of a group's sessions: the one address there is, or how many clients (the
+/// shared end is a server) or servers (it is a client).
+#[must_use]
+pub fn other_end(g: &ViolationGroup) -> String {
+    g.peer.clone().unwrap_or_else(|| {
+        let other = if g.side == "server" {
+            "clients"
+        } else {
+            "servers"
+        };
+        format!("{} {other}", g.peers)
     })
 }
 
@@ -196,14 +216,7 @@ pub fn groups_table(groups: &[ViolationGroup]) -> Table {
             g.side.to_string(),
             g.address.clone(),
             port_text(g).unwrap_or_else(|| format!("{} ports", g.ports)),
-            g.peer.clone().unwrap_or_else(|| {
-                let other = if g.side == "server" {
-                    "clients"
-                } else {
-                    "servers"
-                };
-                format!("{} {other}", g.peers)
-            }),
+            other_end(g),
             g.sessions.to_string(),
             g.packets.to_string(),
             format!("{:.2}", g.score),
