@@ -1,11 +1,17 @@
-//! `holoscope bench`: per-stage throughput and peak memory, so a user can tell whether holoscope
-//! keeps up with a link.
+//! `holoscope bench`: per-stage throughput, CPU time and peak memory, so a user can tell
+//! whether holoscope keeps up with a link.
 //!
 //! Each stage is a separate pass over the same file and includes the stages before it
 //! (read; + decode; + timeline; + flows/entities/sessions; + detection, including the
 //! residual-profile stage unless `--no-residual`; + the report with its rule drafts, i.e. the
-//! whole `holoscope report`), so the differences show what each stage costs. A last pass repeats the full report while publishing snapshots
-//! the way the TUI does, to show what they cost and how soon the first view is ready.
+//! whole `holoscope report`), so the differences show what each stage costs. A last pass
+//! repeats the full report while publishing snapshots the way the TUI does, to show what they
+//! cost and how soon the first view is ready.
+//!
+//! Each row gives the process's CPU time (every thread, user + system) beside the wall time:
+//! with idle cores a stage's parallel work hides in the wall time, and on a busy machine the
+//! wall time stretches, but the CPU a packet costs says whether `cores` cores can keep up with
+//! a rate (1 M packets/s allows `cores` microseconds per packet).
 
 use crate::capture::{self, CaptureError};
 use crate::decode;
@@ -25,6 +31,12 @@ pub struct StageRow {
     pub packets_per_second: f64,
     /// Bytes (on the wire) per second.
     pub bytes_per_second: f64,
+    /// CPU seconds (user + system, every thread of the process) the pass used, if the
+    /// platform tells. On a machine with idle cores, wall time hides work that runs in
+    /// parallel; CPU time says what the stage costs when every core is busy.
+    pub cpu_seconds: Option<f64>,
+    /// CPU microseconds per packet ([`StageRow::cpu_seconds`] over the packets).
+    pub cpu_us_per_packet: Option<f64>,
 }
 
 /// The bench result (JSON contract).
@@ -40,6 +52,8 @@ pub struct BenchReport {
     pub peak_rss_bytes: Option<u64>,
     /// Worker threads used for decoding.
     pub threads: usize,
+    /// Cores this process may run on.
+    pub cores: usize,
     /// The full-report stage again while publishing snapshots as the TUI does.
     pub snapshots: SnapshotFigures,
 }
@@ -64,14 +78,49 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-#[allow(clippy::cast_precision_loss)]
-fn row(stage: &str, secs: f64, packets: u64, bytes: u64) -> StageRow {
-    let s = secs.max(1e-9);
-    StageRow {
-        stage: stage.into(),
-        seconds: secs,
-        packets_per_second: packets as f64 / s,
-        bytes_per_second: bytes as f64 / s,
+/// User + system CPU seconds of this process so far (every thread), from `getrusage`.
+#[must_use]
+pub fn process_cpu_seconds() -> Option<f64> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    #[allow(clippy::cast_precision_loss)]
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    Some(secs(u.user_time()) + secs(u.system_time()))
+}
+
+/// The start of one timed pass: wall clock and process CPU time.
+struct Meter {
+    wall: Instant,
+    cpu: Option<f64>,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self {
+            cpu: process_cpu_seconds(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// The pass's row, measured now.
+    #[allow(clippy::cast_precision_loss)]
+    fn row(&self, stage: &str, packets: u64, bytes: u64) -> StageRow {
+        let secs = self.wall.elapsed().as_secs_f64();
+        let cpu = self
+            .cpu
+            .zip(process_cpu_seconds())
+            .map(|(a, b)| (b - a).max(0.0));
+        let s = secs.max(1e-9);
+        StageRow {
+            stage: stage.into(),
+            seconds: secs,
+            packets_per_second: packets as f64 / s,
+            bytes_per_second: bytes as f64 / s,
+            cpu_seconds: cpu,
+            cpu_us_per_packet: cpu
+                .filter(|_| packets > 0)
+                .map(|c| c * 1e6 / packets as f64),
+        }
     }
 }
 
@@ -90,17 +139,17 @@ pub fn run(path: &Path) -> Result<BenchReport, CaptureError> {
 /// When the file is not a readable capture.
 pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError> {
     // Stage 1: bare reading.
-    let t = Instant::now();
+    let t = Meter::start();
     let mut src = capture::open(path)?;
     let (mut packets, mut bytes) = (0u64, 0u64);
     while let Ok(Some(p)) = src.next_packet() {
         packets += 1;
         bytes += u64::from(p.orig_len);
     }
-    let read = row("read", t.elapsed().as_secs_f64(), packets, bytes);
+    let read = t.row("read", packets, bytes);
 
     // Stage 2: read + decode (parallel), no aggregation.
-    let t = Instant::now();
+    let t = Meter::start();
     let (rx, reader) = ingest::spawn_reader(capture::open(path)?, ingest::BATCH_RECORDS);
     let mut tls = decode::tls::FirstFlight::default();
     let mut decoded = 0u64;
@@ -108,48 +157,38 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
         decoded += ingest::decode_batch(&batch, &mut tls).len() as u64;
     }
     let _ = reader.map(std::thread::JoinHandle::join);
-    let dec = row("decode", t.elapsed().as_secs_f64(), decoded, bytes);
+    let dec = t.row("decode", decoded, bytes);
 
     // Stage 3: read + decode + timeline.
-    let t = Instant::now();
+    let t = Meter::start();
     let only = engine::Options {
         timeline_only: true,
         ..engine::Options::default()
     };
     let (_, _, agg) = engine::ingest(capture::open(path)?, &only, |_| {});
-    let timeline = row("timeline", t.elapsed().as_secs_f64(), packets, bytes);
+    let timeline = t.row("timeline", packets, bytes);
     drop(agg);
 
     // Stage 4: the streaming pass with every aggregate (timeline, flows, entities, sessions).
-    let t = Instant::now();
+    let t = Meter::start();
     let (_, _, agg) = engine::ingest(capture::open(path)?, &engine::Options::default(), |_| {});
-    let tables = row(
-        "tables",
-        t.elapsed().as_secs_f64(),
-        agg.stats.packets,
-        agg.stats.bytes,
-    );
+    let tables = t.row("tables", agg.stats.packets, agg.stats.bytes);
     drop(agg);
 
     // Stage 5: everything `holoscope report` does: the pass plus detection.
-    let t = Instant::now();
+    let t = Meter::start();
     let full = engine::Options {
         residual,
         ..engine::Options::default()
     };
     let a = engine::analyze(capture::open(path)?, &full, |_| {});
-    let report = row(
-        "detect",
-        t.elapsed().as_secs_f64(),
-        a.agg.stats.packets,
-        a.agg.stats.bytes,
-    );
+    let report = t.row("detect", a.agg.stats.packets, a.agg.stats.bytes);
 
     drop(a);
 
     // Stage 6: the whole `holoscope report` on a file: the analysis (keeping the decoded
     // packets, as `report` does), the report and the rule drafts with their replay.
-    let t = Instant::now();
+    let t = Meter::start();
     let keeping = engine::Options {
         keep_packets: Some(engine::kept::DEFAULT_KEEP),
         ..full.clone()
@@ -160,21 +199,20 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
         crate::rules::DraftError::Capture(c) => c,
     })?;
     let r = r.with_rules(&drafted);
-    let whole = row(
-        "report",
-        t.elapsed().as_secs_f64(),
-        a.agg.stats.packets,
-        a.agg.stats.bytes,
-    );
+    let whole = t.row("report", a.agg.stats.packets, a.agg.stats.bytes);
     drop((r, a));
 
     // Stage 7: the analysis pass publishing snapshots with the TUI's policy.
-    let t = Instant::now();
+    let t = Meter::start();
     let seen = std::sync::Mutex::new((None, 0u64, 0u64));
     let publish = |snap: engine::Snapshot| {
         if let Ok(mut g) = seen.lock() {
             if g.0.is_none() {
-                *g = (Some(t.elapsed().as_secs_f64()), g.1, snap.progress.packets);
+                *g = (
+                    Some(t.wall.elapsed().as_secs_f64()),
+                    g.1,
+                    snap.progress.packets,
+                );
             }
             g.1 += 1;
         }
@@ -185,12 +223,7 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
         |_| {},
         Some((engine::SnapshotPolicy::default(), publish)),
     );
-    let snap_row = row(
-        "snapshots",
-        t.elapsed().as_secs_f64(),
-        a.agg.stats.packets,
-        a.agg.stats.bytes,
-    );
+    let snap_row = t.row("snapshots", a.agg.stats.packets, a.agg.stats.bytes);
     let (first_seconds, count, first_packets) = seen.into_inner().unwrap_or_default();
 
     Ok(BenchReport {
@@ -204,6 +237,7 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
         },
         peak_rss_bytes: peak_rss_bytes(),
         threads: rayon::current_num_threads(),
+        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
     })
 }
 
@@ -211,13 +245,25 @@ impl BenchReport {
     /// Plain-text table.
     #[must_use]
     pub fn text(&self) -> String {
-        let mut t = crate::report::table::Table::new(&["stage", "seconds", "packets/s", "MB/s"]);
+        let mut t = crate::report::table::Table::new(&[
+            "stage",
+            "seconds",
+            "packets/s",
+            "MB/s",
+            "CPU s",
+            "CPU us/packet",
+        ]);
+        let opt = |x: Option<f64>, digits: usize| {
+            x.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+        };
         for s in &self.stages {
             t.row(vec![
                 s.stage.clone(),
                 format!("{:.3}", s.seconds),
                 format!("{:.0}", s.packets_per_second),
                 format!("{:.1}", s.bytes_per_second / 1e6),
+                opt(s.cpu_seconds, 3),
+                opt(s.cpu_us_per_packet, 2),
             ]);
         }
         let rss = self.peak_rss_bytes.map_or_else(
@@ -234,13 +280,21 @@ impl BenchReport {
                 )
             },
         );
+        // What a rate costs in CPU: with every core busy, a stage keeps up with 1 M packets/s
+        // only below this many microseconds of CPU per packet.
+        #[allow(clippy::cast_precision_loss)]
+        let budget = self.cores as f64;
         format!(
-            "{} packets, {} bytes, {} threads\n{}{first}, {} snapshots\npeak RSS {rss}\n",
+            "{} packets, {} bytes, {} threads, {} cores\n{}{first}, {} snapshots\n\
+             1 M packets/s on {} cores allows {budget:.2} us of CPU per packet\n\
+             peak RSS {rss}\n",
             self.packets,
             self.bytes,
             self.threads,
+            self.cores,
             t.text(),
-            snap.count
+            snap.count,
+            self.cores,
         )
     }
 }

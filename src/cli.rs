@@ -148,7 +148,7 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = holoscope::engine::kept::DEFAULT_KEEP)]
         keep_packets: u64,
     },
-    /// Measure per-stage throughput and peak memory on a capture.
+    /// Measure per-stage throughput, CPU time per packet and peak memory on a capture.
     Bench {
         /// Capture file.
         capture: PathBuf,

@@ -191,3 +191,51 @@ fn report_finds_the_four_waves_of_the_shipped_sample() {
     assert_eq!(j["capture"]["packets"], 32181);
     assert_eq!(j["waves"].as_array().unwrap().len(), 4, "{}", j["waves"]);
 }
+
+/// `holoscope bench` on the shipped sample: every stage with its wall and CPU figures, and the
+/// text names the CPU a packet may cost at 1 M packets/s on this machine.
+#[test]
+fn bench_reports_cpu_per_stage() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap");
+    let j = report_json(&["bench", demo, "--format", "json"]);
+    let stages: Vec<&str> = j["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "read",
+            "decode",
+            "timeline",
+            "tables",
+            "detect",
+            "report",
+            "snapshots"
+        ]
+    );
+    let cores = j["cores"].as_u64().unwrap();
+    assert!(cores >= 1);
+    let packets = j["packets"].as_f64().unwrap();
+    for s in j["stages"].as_array().unwrap() {
+        let cpu = s["cpu_seconds"].as_f64().unwrap();
+        let per = s["cpu_us_per_packet"].as_f64().unwrap();
+        assert!(cpu >= 0.0, "{s}");
+        assert!(
+            (per - cpu * 1e6 / packets).abs() < 1e-6 * per.max(1.0),
+            "{s}"
+        );
+    }
+    // The whole report decodes every packet and then does far more with it.
+    let cpu = |i: usize| j["stages"][i]["cpu_seconds"].as_f64().unwrap();
+    assert!(cpu(5) > cpu(1), "report {} vs decode {}", cpu(5), cpu(1));
+
+    let out = holoscope(&["bench", demo]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("CPU us/packet"), "{text}");
+    let budget = format!("1 M packets/s on {cores} cores allows {cores}.00 us of CPU per packet");
+    assert!(text.contains(&budget), "{text}");
+}
