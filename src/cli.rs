@@ -20,7 +20,7 @@ mod commands;
 
 #[cfg(feature = "follow")]
 use analysis::analyze_follow;
-use analysis::{Alerts, analyze_live, analyze_to, drafts_from_file, render, write_out};
+use analysis::{Alerts, analyze_live, analyze_to, draft_source, drafts_rules, render, write_out};
 use args::{filter_note, parse_duration_ns, parse_export_format, parse_filter};
 use commands::{LiveTui, open_live_tui, open_tui, rules_cmd, sample_cmd, shell_cmd};
 
@@ -125,13 +125,14 @@ enum Command {
         filter: Option<String>,
         /// Keep up to this many decoded packets in memory for rule drafting, which then need
         /// not read and decode the capture again (faster, at about 200 bytes per packet);
-        /// a larger capture keeps none. 0 never keeps any.
+        /// a larger capture keeps none. 0 never keeps any. Standard input cannot be read
+        /// again: past this, its rules are drafted from the --write copy, or not at all.
         #[arg(long, value_name = "N", default_value_t = holoscope::engine::kept::DEFAULT_KEEP)]
         keep_packets: u64,
     },
     /// Draft mitigation rules for the waves of a capture and export them.
     Rules {
-        /// Capture file.
+        /// Capture file, or - for standard input.
         capture: PathBuf,
         /// Export format.
         #[arg(long, value_parser = parse_export_format)]
@@ -144,7 +145,8 @@ enum Command {
         output: Option<PathBuf>,
         /// Keep up to this many decoded packets in memory for rule drafting, which then need
         /// not read and decode the capture again (faster, at about 200 bytes per packet);
-        /// a larger capture keeps none. 0 never keeps any.
+        /// a larger capture keeps none. 0 never keeps any. Standard input cannot be read
+        /// again: past this, no rule is drafted from it.
         #[arg(long, value_name = "N", default_value_t = holoscope::engine::kept::DEFAULT_KEEP)]
         keep_packets: u64,
     },
@@ -182,7 +184,7 @@ enum Command {
 /// `holoscope shell` arguments.
 #[derive(clap::Args, Debug)]
 struct ShellArgs {
-    /// Capture file (default: the shipped sample).
+    /// Capture file, or - for standard input with --write (default: the shipped sample).
     #[arg(required_unless_present_any = ["interface", "session"])]
     capture: Option<PathBuf>,
     /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
@@ -279,9 +281,10 @@ pub fn run() -> Result<(), Failure> {
                         .map(|_| holoscope::engine::retention::LIVE_DEFAULT)
                 }),
                 filter: filter.clone(),
-                // Drafting (below, for a capture file) takes the decoded packets from the
-                // analysis instead of reading and decoding the file again.
-                keep_packets: drafts_from_file(capture.as_deref(), interface.as_deref())
+                // Drafting (below, for a file or standard input) takes the decoded packets
+                // from the analysis instead of reading and decoding the input again, which
+                // standard input cannot be.
+                keep_packets: drafts_rules(capture.as_deref(), interface.as_deref())
                     .then_some(keep_packets)
                     .filter(|n| *n > 0),
                 ..engine::Options::default()
@@ -319,16 +322,27 @@ pub fn run() -> Result<(), Failure> {
                 filter_note(Some(f));
                 r = r.with_filter(f);
             }
-            // Drafting takes the packets the analysis kept, and reads the file again when it
-            // kept none (a capture past the budget): so only a file, not stdin or a live one.
+            // Drafting takes the packets the analysis kept, and reads the input again when it
+            // kept none (past the budget, or under retention): a file, or the `--write` copy
+            // of standard input.
             if let Some(path) = capture.as_deref()
-                && drafts_from_file(Some(path), interface.as_deref())
+                && drafts_rules(Some(path), interface.as_deref())
             {
-                match holoscope::rules::draft_for_taking(&mut a, path) {
+                let drafted = draft_source(
+                    path,
+                    write.as_deref(),
+                    a.packets.is_some(),
+                    keep_packets,
+                    true,
+                )
+                .and_then(|from| {
+                    holoscope::rules::draft_for_taking(&mut a, from).map_err(|e| e.to_string())
+                });
+                match drafted {
                     Ok(d) => r = r.with_rules(&d),
                     Err(e) => eprintln!(
                         "holoscope: rules not drafted: {}",
-                        holoscope::text::escape_terminal_str(&e.to_string())
+                        holoscope::text::escape_terminal_str(&e)
                     ),
                 }
             }

@@ -272,11 +272,14 @@ pub fn packets_of(
     (Ok(out), Some(ctx))
 }
 
-/// The index context of a capture: at once for formats that know it from the header, else
-/// after reading its records (no decoding).
+/// The index context of a capture: at once for legacy pcap, whose one header says it all,
+/// else after reading its records (no decoding): pcapng describes its interfaces in blocks
+/// that may come anywhere, and a context taken before them reads no packet back.
 fn index_context(path: &std::path::Path) -> Result<crate::capture::IndexContext, String> {
     let mut src = crate::capture::open(path).map_err(|e| e.to_string())?;
-    if let Some(c) = src.index_context() {
+    if let Some(c) = src.index_context()
+        && matches!(c.layout, crate::capture::index::Layout::Legacy(_))
+    {
         return Ok(c);
     }
     while let Ok(Some(_)) = src.next_packet() {}

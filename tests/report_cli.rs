@@ -239,3 +239,91 @@ fn bench_reports_cpu_per_stage() {
     let budget = format!("1 M packets/s on {cores} cores allows {cores}.00 us of CPU per packet");
     assert!(text.contains(&budget), "{text}");
 }
+
+/// Standard input cannot be read twice, so `report -` drafts its rules from the packets the
+/// analysis kept (the same rules as the file), from the `--write` copy when it kept none, and
+/// otherwise says why there are none instead of failing on an empty second read.
+#[test]
+fn stdin_report_drafts_rules_from_kept_packets_or_the_write_copy() {
+    let demo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap"));
+    let from_file = report_json(&["report", s(demo), "--format", "json"]);
+    let file_rules = from_file["rules"].as_array().unwrap();
+    assert!(!file_rules.is_empty(), "the sample's waves draft rules");
+
+    let rules_of = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        j["rules"].clone()
+    };
+    let kept = holoscope_stdin(&["report", "-", "--format", "json"], demo);
+    assert_eq!(&rules_of(&kept), &from_file["rules"]);
+
+    // Over the budget: nothing kept, nothing to read again.
+    let over = holoscope_stdin(
+        &["report", "-", "--format", "json", "--keep-packets", "1000"],
+        demo,
+    );
+    assert_eq!(rules_of(&over), serde_json::json!([]));
+    let err = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        err.contains("rules not drafted") && err.contains("--write"),
+        "{err}"
+    );
+
+    // Over the budget with a copy: drafted from the copy, the same rules again.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.pcapng");
+    let written = holoscope_stdin(
+        &[
+            "report",
+            "-",
+            "--format",
+            "json",
+            "--keep-packets",
+            "1000",
+            "--write",
+            s(&copy),
+        ],
+        demo,
+    );
+    assert_eq!(&rules_of(&written), &from_file["rules"]);
+}
+
+/// `rules -` past the keep budget fails with the reason, not "not a pcap (empty file)".
+#[test]
+fn stdin_rules_past_the_budget_say_why() {
+    let demo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap"));
+    let out = holoscope_stdin(
+        &["rules", "-", "--format", "nft", "--keep-packets", "1000"],
+        demo,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard input cannot be read again"), "{err}");
+    assert!(!err.contains("empty"), "{err}");
+    let ok = holoscope_stdin(&["rules", "-", "--format", "nft"], demo);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!ok.stdout.is_empty());
+}
+
+/// The TUI reads its capture again (drafting, replay, sessions): given `-` it says so and
+/// points at `report -`, before touching the terminal.
+#[test]
+fn tui_on_stdin_says_to_save_the_stream_first() {
+    let demo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap"));
+    let out = holoscope_stdin(&["-"], demo);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not standard input") && err.contains("report -"),
+        "{err}"
+    );
+}

@@ -217,3 +217,39 @@ fn an_added_rule_is_replayed_on_its_wave_and_restored_with_the_session() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The shell reads its capture again (drafting, replay, `explain`'s packets): on standard input
+/// it needs a `--write` copy, investigates that copy, and without one says so before reading.
+#[test]
+fn the_shell_on_stdin_investigates_its_write_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "rules\nexplain 10.0.0.66\n").unwrap();
+    let copy = dir.path().join("copy.pcapng");
+    let demo = std::fs::File::open("samples/demo.pcap").unwrap();
+    let run = |extra: &[&std::ffi::OsStr], input: std::fs::File| {
+        Command::new(env!("CARGO_BIN_EXE_holoscope"))
+            .args(["shell", "-", "--commands"])
+            .arg(&script)
+            .args(extra)
+            .stdin(input)
+            .output()
+            .unwrap()
+    };
+    let without = run(&[], demo.try_clone().unwrap());
+    assert_eq!(without.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(err.contains("--write"), "{err}");
+
+    let with = run(&["--write".as_ref(), copy.as_os_str()], demo);
+    assert_ok(&with);
+    let text = String::from_utf8_lossy(&with.stdout);
+    let (file, file_text) = shell("rules\nexplain 10.0.0.66\n", &["samples/demo.pcap"]);
+    assert_ok(&file);
+    assert_eq!(text, file_text, "the copy's investigation is the file's");
+    assert!(text.contains("[draft] R1"), "{text}");
+    assert!(
+        text.contains("  packets:\n    09:00:30.003 TCP 10.0.0.66"),
+        "{text}"
+    );
+}

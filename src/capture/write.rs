@@ -38,6 +38,8 @@ pub struct PcapngWriter<W: Write> {
     /// IDB id per link type, in the order they were written.
     interfaces: FxHashMap<u16, u32>,
     packets: u64,
+    /// Bytes written so far: the offset of the next block.
+    pos: u64,
 }
 
 impl<W: Write> PcapngWriter<W> {
@@ -73,6 +75,7 @@ impl<W: Write> PcapngWriter<W> {
             out,
             interfaces: FxHashMap::default(),
             packets: 0,
+            pos: u64::from(total),
         })
     }
 
@@ -95,16 +98,18 @@ impl<W: Write> PcapngWriter<W> {
         b.extend_from_slice(&[0, 0, 0, 0]);
         b.extend_from_slice(&32u32.to_le_bytes());
         self.out.write_all(&b)?;
+        self.pos += 32;
         self.interfaces.insert(link, id);
         Ok(id)
     }
 
-    /// Writes one packet as an Enhanced Packet Block. Timestamps before 1970 (which pcapng
-    /// cannot express) are written as 0.
+    /// Writes one packet as an Enhanced Packet Block and returns the block's byte offset in
+    /// the output (what [`crate::capture::read_packet_at`] reads it back by). Timestamps
+    /// before 1970 (which pcapng cannot express) are written as 0.
     ///
     /// # Errors
     /// Write errors, or a packet too large for a block (readers cap records far below 4 GiB).
-    pub fn write_packet(&mut self, p: &RawPacket<'_>) -> io::Result<()> {
+    pub fn write_packet(&mut self, p: &RawPacket<'_>) -> io::Result<u64> {
         let id = self.interface(p.link.0)?;
         let caplen = u32::try_from(p.data.len()).map_err(io::Error::other)?;
         let pad = pad4(p.data.len());
@@ -130,7 +135,9 @@ impl<W: Write> PcapngWriter<W> {
         self.out.write_all(&[0u8; 3][..pad])?;
         self.out.write_all(&total.to_le_bytes())?;
         self.packets += 1;
-        Ok(())
+        let at = self.pos;
+        self.pos += u64::from(total);
+        Ok(at)
     }
 
     /// Packets written so far.
@@ -193,15 +200,20 @@ impl Shared {
         ));
     }
 
-    fn write(&self, p: &RawPacket<'_>) {
+    /// Writes `p`; its offset in the copy, unless writing failed (now or earlier).
+    fn write(&self, p: &RawPacket<'_>) -> Option<u64> {
         let mut st = self.lock();
-        let Some(w) = st.writer.as_mut() else { return };
+        let w = st.writer.as_mut()?;
         match w.write_packet(p) {
-            Ok(()) => {
+            Ok(at) => {
                 st.packets += 1;
                 st.dirty = true;
+                Some(at)
             }
-            Err(e) => self.fail(&mut st, "write", &e),
+            Err(e) => {
+                self.fail(&mut st, "write", &e);
+                None
+            }
         }
     }
 
@@ -308,6 +320,18 @@ impl WriteHandle {
 pub struct TeeSource {
     inner: Box<dyn PacketSource + Send>,
     shared: Arc<Shared>,
+    index_copy: bool,
+}
+
+/// How a [`tee`] numbers the packets it passes on for the packet index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexBy {
+    /// The input's own offsets: the input is a file that is read again by offset.
+    Input,
+    /// The copy's offsets: the input cannot be read again (standard input, a live
+    /// interface), so the copy is what `explain` reads packets back from. A packet whose
+    /// write failed keeps an offset past the copy's end, which reads back as nothing.
+    Copy,
 }
 
 /// Wraps `inner` so every packet it yields is also written to `dest` as pcapng.
@@ -317,6 +341,7 @@ pub struct TeeSource {
 pub fn tee(
     inner: Box<dyn PacketSource + Send>,
     dest: &Path,
+    index: IndexBy,
 ) -> io::Result<(Box<dyn PacketSource + Send>, WriteHandle)> {
     // A device or FIFO (`--write /dev/null`) is written in place: renaming a `.part` file
     // over it would replace the node with a plain file. Such a target cannot be synced.
@@ -347,7 +372,14 @@ pub fn tee(
     let handle = WriteHandle {
         shared: Arc::clone(&shared),
     };
-    Ok((Box::new(TeeSource { inner, shared }), handle))
+    Ok((
+        Box::new(TeeSource {
+            inner,
+            shared,
+            index_copy: index == IndexBy::Copy,
+        }),
+        handle,
+    ))
 }
 
 /// Flushes every [`FLUSH_EVERY`] until the tee and its handles are gone or writing finished.
@@ -373,12 +405,24 @@ impl PacketSource for TeeSource {
 
     fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         let r = self.inner.next_packet();
-        match &r {
-            Ok(Some(p)) => self.shared.write(p),
+        match r {
+            Ok(Some(p)) => {
+                let at = self.shared.write(&p);
+                Ok(Some(if self.index_copy {
+                    RawPacket {
+                        offset: at.unwrap_or(u64::MAX),
+                        ..p
+                    }
+                } else {
+                    p
+                }))
+            }
             // The engine ends on an I/O error too; what came before is a valid capture.
-            Ok(None) | Err(_) => self.shared.finish(),
+            end => {
+                self.shared.finish();
+                end
+            }
         }
-        r
     }
 
     fn take_warnings(&mut self) -> Vec<Warning> {

@@ -24,10 +24,38 @@ pub(super) fn analyze(path: &Path, opts: &engine::Options) -> Result<engine::Ana
     analyze_to(path, opts, None, None)
 }
 
-/// Whether `report` drafts rules: only for a capture file, which drafting could read again
-/// (not standard input, not a live interface).
-pub(super) fn drafts_from_file(capture: Option<&Path>, interface: Option<&str>) -> bool {
-    capture.is_some_and(|p| p.as_os_str() != "-") && interface.is_none()
+/// Whether `report` drafts rules: for a capture file or standard input, not for a live
+/// interface (whose analysis keeps no packets; the TUI drafts from its `--write` copy).
+pub(super) fn drafts_rules(capture: Option<&Path>, interface: Option<&str>) -> bool {
+    capture.is_some() && interface.is_none()
+}
+
+/// What drafting reads for `capture`: the file itself, or for standard input, which cannot be
+/// read again, the packets the analysis kept (`kept`; the path is then not read) or else the
+/// `--write` copy. `Err` says why no rule can be drafted; `report` (`offers_write`) can keep
+/// a copy with `--write`, and its `--retention` keeps no packets, which the message names.
+pub(super) fn draft_source<'a>(
+    capture: &'a Path,
+    write: Option<&'a Path>,
+    kept: bool,
+    keep_budget: u64,
+    offers_write: bool,
+) -> Result<&'a Path, String> {
+    if capture.as_os_str() != "-" || kept {
+        return Ok(capture);
+    }
+    write.ok_or_else(|| {
+        let (why, fix) = if offers_write {
+            (", or under --retention", ", or add --write FILE")
+        } else {
+            ("", "")
+        };
+        format!(
+            "standard input cannot be read again and the analysis kept none of its packets \
+             (more than --keep-packets {keep_budget}{why}): save the stream to a file and \
+             draft from it{fix}"
+        )
+    })
 }
 
 /// [`analyze`] with an optional `--write` copy and `--follow-json` alert stream.
@@ -114,7 +142,14 @@ pub(super) fn tee(
             .map_err(|message| Failure { code: 2, message })?;
     }
     let part = capture::write::part_path(dest);
-    let (src, h) = capture::write::tee(src, dest).map_err(|e| io_fail(&part, &e))?;
+    // A file is read again by its own offsets; standard input and a live interface cannot
+    // be, so their packets are indexed by where the copy holds them (`explain` reads those).
+    let index = if input.is_some_and(|p| p.as_os_str() != "-") || follow {
+        capture::write::IndexBy::Input
+    } else {
+        capture::write::IndexBy::Copy
+    };
+    let (src, h) = capture::write::tee(src, dest, index).map_err(|e| io_fail(&part, &e))?;
     Ok((src, Some(h)))
 }
 

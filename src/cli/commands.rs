@@ -160,6 +160,14 @@ pub(super) fn rules_cmd(
         ..engine::Options::default()
     };
     let mut a = analyze(path, &opts)?;
+    // Standard input cannot be read again: without kept packets there is nothing to draft
+    // from (reading it again would find it empty and say it is no capture).
+    super::analysis::draft_source(path, None, a.packets.is_some(), keep_packets, false).map_err(
+        |why| Failure {
+            code: 1,
+            message: format!("rules not drafted: {why}"),
+        },
+    )?;
     let drafts = holoscope::rules::draft_for_taking(&mut a, path).map_err(|e| Failure {
         code: 1,
         message: holoscope::text::escape_terminal_str(&e.to_string()),
@@ -306,10 +314,26 @@ pub(super) fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
         ..engine::Options::default()
     };
     let (path, a) = match (&interface, &capture, &saved) {
+        // With a `--write` copy, drafting, replay and `explain` read that copy.
         (Some(iface), _, _) => (
-            PathBuf::from(format!("live:{iface}")),
+            write
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("live:{iface}"))),
             analyze_live(iface, duration, &opts, write.as_deref(), None)?,
         ),
+        // Drafting, replay and `explain` read the capture again, which standard input
+        // cannot be: the shell investigates its `--write` copy instead.
+        (None, Some(p), _) if p.as_os_str() == "-" => {
+            let Some(copy) = write.as_deref() else {
+                return Err(bad(
+                    "the shell reads its capture again (drafting, replay, explain), \
+                     which standard input cannot be: add --write FILE to keep a copy of the \
+                     stream, or save it first"
+                        .into(),
+                ));
+            };
+            (copy.to_path_buf(), analyze_to(p, &opts, Some(copy), None)?)
+        }
         (None, Some(p), _) => (p.clone(), analyze_to(p, &opts, write.as_deref(), None)?),
         (None, None, Some(s)) => {
             let p = PathBuf::from(&s.capture.path);

@@ -65,6 +65,16 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
                 .map(|(s, _)| PathBuf::from(&s.capture.path))
         })
         .ok_or("give a capture or a session")?;
+    if capture.as_os_str() == "-" {
+        // The investigation reads its capture again (drafting, replay of edited rules,
+        // sessions that name it), which a stream cannot be.
+        return Err(
+            "the TUI investigates a capture file, not standard input: save the stream \
+             first (`holoscope report - --write FILE` analyses it while saving it), or use \
+             `holoscope report -`"
+                .into(),
+        );
+    }
     if !capture.is_file() {
         return Err(format!(
             "{}: no such capture file",

@@ -63,7 +63,7 @@ fn tee_writes_part_then_renames() {
     let bytes = w.into_inner();
     let src = from_reader("in".into(), Box::new(io::Cursor::new(bytes.clone()))).unwrap();
     let dest = d.path().join("out.pcapng");
-    let (mut tee_src, handle) = tee(src, &dest).unwrap();
+    let (mut tee_src, handle) = tee(src, &dest, IndexBy::Input).unwrap();
     assert!(part_path(&dest).exists());
     let mut n = 0;
     while tee_src.next_packet().unwrap().is_some() {
@@ -88,7 +88,7 @@ fn unfinished_tee_keeps_the_part_file() {
     }
     let src = from_reader("in".into(), Box::new(io::Cursor::new(w.into_inner()))).unwrap();
     let dest = d.path().join("o.pcapng");
-    let (mut t, handle) = tee(src, &dest).unwrap();
+    let (mut t, handle) = tee(src, &dest, IndexBy::Input).unwrap();
     assert!(t.next_packet().unwrap().is_some());
     drop(t);
     assert!(
@@ -127,5 +127,46 @@ fn targets_that_clobber_the_input_are_refused() {
         assert!(check_target(&d.path().join("cap.pcap7"), &input, true).is_err());
         assert!(check_target(&d.path().join("cap.pcap7"), &input, false).is_ok());
         assert!(check_target(&d.path().join("copy.pcapng"), &input, true).is_ok());
+    }
+}
+
+/// A tee that indexes its copy hands on the copy's offsets, not the input's (a legacy pcap,
+/// laid out differently), and each reads back from the copy as the packet it was.
+#[test]
+fn tee_indexed_by_the_copy_reads_back_from_the_copy() {
+    let d = tempfile::tempdir().unwrap();
+    // Legacy pcap, microseconds, Ethernet: a 24-byte header, then 16-byte record headers.
+    let mut input = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        input.extend_from_slice(&v.to_le_bytes());
+    }
+    let datas: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 20 + usize::from(i)]).collect();
+    for (i, data) in datas.iter().enumerate() {
+        let len = u32::try_from(data.len()).unwrap();
+        for v in [u32::try_from(i).unwrap(), 0, len, len] {
+            input.extend_from_slice(&v.to_le_bytes());
+        }
+        input.extend_from_slice(data);
+    }
+    let src = from_reader("in".into(), Box::new(io::Cursor::new(input))).unwrap();
+    let dest = d.path().join("copy.pcapng");
+    let (mut t, handle) = tee(src, &dest, IndexBy::Copy).unwrap();
+    let mut offsets = Vec::new();
+    while let Some(p) = t.next_packet().unwrap() {
+        offsets.push(p.offset);
+    }
+    drop(t);
+    handle.outcome().unwrap();
+    let mut copy = crate::capture::open(&dest).unwrap();
+    while copy.next_packet().unwrap().is_some() {}
+    let ctx = copy.index_context().unwrap();
+    assert_eq!(offsets.len(), 6);
+    for ((i, data), off) in datas.iter().enumerate().zip(offsets) {
+        let back = crate::capture::read_packet_at(&dest, &ctx, off).unwrap();
+        assert_eq!(back.data, *data, "packet {i} at {off}");
+        assert_eq!(
+            back.ts,
+            Timestamp(1_000_000_000 * i64::try_from(i).unwrap())
+        );
     }
 }
