@@ -171,12 +171,10 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
     out.push(format!("flows ({}), busiest:", flows.len()));
     for (k, s) in flows.iter().take(6) {
         out.push(format!(
-            "  proto {} {}:{} ↔ {}:{} · {} pkts",
+            "  proto {} {} ↔ {} · {} pkts",
             k.proto,
-            k.a_ip,
-            k.a_port,
-            k.b_ip,
-            k.b_port,
+            crate::text::host_port(&k.a_ip.to_string(), k.a_port),
+            crate::text::host_port(&k.b_ip.to_string(), k.b_port),
             s.packets_ab + s.packets_ba
         ));
     }
@@ -187,7 +185,7 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
 #[must_use]
 pub fn packet_line(p: &crate::decode::Packet) -> String {
     let ep = |ip: Option<std::net::IpAddr>, port: Option<u16>| match (ip, port) {
-        (Some(i), Some(p)) => format!("{i}:{p}"),
+        (Some(i), Some(p)) => crate::text::host_port(&i.to_string(), p),
         (Some(i), None) => i.to_string(),
         _ => "?".into(),
     };

@@ -116,9 +116,32 @@ pub fn escape_terminal_str(s: &str) -> String {
     out
 }
 
+/// `host:port`, with an IPv6 address in brackets (`[2001:db8::1]:443`) so the port cannot be
+/// read as the address's last group. `host` is an address already printed, never packet text.
+#[must_use]
+pub fn host_port(host: &str, port: impl std::fmt::Display) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_brackets_ipv6_only() {
+        assert_eq!(host_port("10.0.0.1", 53), "10.0.0.1:53");
+        assert_eq!(host_port("2001:db8::10", 389), "[2001:db8::10]:389");
+        let v6: std::net::IpAddr = "2001:db8::10".parse().unwrap();
+        // The same text as the standard library's socket address.
+        assert_eq!(
+            host_port(&v6.to_string(), 389),
+            std::net::SocketAddr::new(v6, 389).to_string()
+        );
+    }
 
     #[test]
     fn terminal_escape_removes_every_control_sequence() {

@@ -264,8 +264,11 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
         }
         for v in w.violations.iter().take(3) {
             out.push(format!(
-                "  violation: {} {} -> {}:{} ({})",
-                v.kind, v.client, v.server, v.port, v.detail
+                "  violation: {} {} -> {} ({})",
+                v.kind,
+                v.client,
+                crate::text::host_port(&v.server, v.port),
+                v.detail
             ));
         }
         if !w.residual_flagged.is_empty() {
