@@ -253,4 +253,31 @@ mod tui {
         let inv = app.inv.as_ref().unwrap();
         assert_eq!(inv.cursor, inv.len() - 1);
     }
+
+    /// A live capture without `--write` has nothing to read packets back from: `explain`
+    /// opens the host and says how to get its packets, instead of failing to open a file
+    /// named after the interface.
+    #[test]
+    fn live_explain_without_a_copy_says_to_write_one() {
+        use crossterm::event::KeyCode;
+        let (snaps, _) = snapshots_of("samples/demo.pcap");
+        let mut app = App::new("eth0".into(), Theme::default(), None, Hooks::default());
+        app.live = Some(true);
+        app.live_without_copy = true;
+        app.handle(AppEvent::Snapshot(Box::new(snaps[snaps.len() - 1].clone())));
+        app.handle(key(KeyCode::Char(':')));
+        for c in "explain 10.0.0.66".chars() {
+            app.handle(key(KeyCode::Char(c)));
+        }
+        app.handle(key(KeyCode::Enter));
+        match &app.overlay {
+            holoscope::ui::event::Overlay::Entity { entity, packets } => {
+                assert_eq!(entity, "10.0.0.66");
+                assert_eq!(packets.as_deref(), Some(&[][..]));
+            }
+            _ => panic!("no entity overlay"),
+        }
+        let (m, is_error) = app.message.clone().unwrap();
+        assert!(is_error && m.contains("--write"), "{m}");
+    }
 }

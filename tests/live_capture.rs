@@ -103,29 +103,21 @@ fn veth_pair(tag: &str) -> Option<Pair> {
     })
 }
 
-#[test]
-fn live_syn_sweep_is_reported_as_a_wave() {
-    let Some(Pair { _guard, a, b, va }) = veth_pair("l") else {
-        return;
-    };
-    let mut holo = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &a,
-            env!("CARGO_BIN_EXE_holoscope"),
-            "report",
-            "--interface",
-            &va,
-        ])
-        // An upper bound only: the test ends the capture with Ctrl-C (SIGINT) once the traffic
-        // is sent, so a slow machine cannot cut the sweep short.
-        .args(["--duration", "90s", "--format", "json"])
+/// `holoscope ARGS` run in namespace `ns`, its output piped.
+fn holoscope_in(ns: &str, args: &[&str]) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_holoscope")])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    // Wait for the capture to start (bounded), then send the traffic.
+        .unwrap()
+}
+
+/// Waits (bounded) for `holo`, started in namespace `a` with piped stderr, to say it is
+/// capturing, sends the sweep from namespace `b`, ends the capture with Ctrl-C (SIGINT) and
+/// returns what holoscope printed (stderr after the start line).
+fn through_the_sweep(mut holo: std::process::Child, b: &str) -> std::process::Output {
     let mut err = BufReader::new(holo.stderr.take().unwrap());
     let mut line = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -137,7 +129,7 @@ fn live_syn_sweep_is_reported_as_a_wave() {
         );
     }
     let sweep = Command::new("ip")
-        .args(["netns", "exec", &b, "python3", "-c", SWEEP, "10.231.0.1"])
+        .args(["netns", "exec", b, "python3", "-c", SWEEP, "10.231.0.1"])
         .status()
         .unwrap();
     assert!(sweep.success());
@@ -149,7 +141,31 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             .unwrap()
             .success()
     );
-    let out = holo.wait_with_output().unwrap();
+    let mut out = holo.wait_with_output().unwrap();
+    std::io::Read::read_to_end(&mut err, &mut out.stderr).unwrap();
+    out
+}
+
+#[test]
+fn live_syn_sweep_is_reported_as_a_wave() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("l") else {
+        return;
+    };
+    // The duration is an upper bound only: the test ends the capture with Ctrl-C (SIGINT)
+    // once the traffic is sent, so a slow machine cannot cut the sweep short.
+    let holo = holoscope_in(
+        &a,
+        &[
+            "report",
+            "--interface",
+            &va,
+            "--duration",
+            "90s",
+            "--format",
+            "json",
+        ],
+    );
+    let out = through_the_sweep(holo, &b);
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["capture"]["format"], "live");
@@ -233,7 +249,8 @@ fn live_capture_drops_root_to_the_sudo_user() {
 /// The TUI on a live interface (`holoscope --interface IFACE` in tmux): it says LIVE, the sweep
 /// shows up as a wave while the capture still runs, jumping back to it pins the view (whose
 /// shifts name the swept field), End returns to live, rule drafts appear while it is live
-/// (`--write`), and quitting ends the capture with a one-line summary and the pcapng copy.
+/// (`--write`), whose packets `explain` lists while the capture runs, and quitting ends the
+/// capture with a one-line summary and the pcapng copy.
 #[test]
 fn live_tui_follows_the_sweep_and_pins_on_scrub() {
     let Some(Pair { _guard, a, b, va }) = veth_pair("t") else {
@@ -277,6 +294,17 @@ fn live_tui_follows_the_sweep_and_pins_on_scrub() {
     t.wait("tui", "back to live", |s| {
         s.contains("LIVE") && !s.contains("PINNED")
     });
+    // While the capture runs, the scanner's packets are read back from the `--write` copy
+    // (its warm-up datagrams come first).
+    t.keys("tui", &[":"]);
+    t.type_line("tui", "explain 10.231.0.2");
+    t.wait("tui", "the scanner's packets from the copy", |s| {
+        s.contains("10.231.0.2:") && s.contains("→ 10.231.0.1:9999")
+    });
+    t.keys("tui", &["Escape"]);
+    t.wait("tui", "the overlay closed", |s| {
+        !s.contains("→ 10.231.0.1:9999")
+    });
     t.keys("tui", &["q"]);
     let s = t.wait_text("tui", "HOLO-EXIT=");
     assert!(s.contains("HOLO-EXIT=0"), "{s}");
@@ -299,4 +327,59 @@ fn shift_fields(screen: &str) -> Vec<String> {
 fn shift_fields_reads_the_shifts_pane_only() {
     let screen = "┏ Shifts ━━┓┌ Rules ┐\n┃field  value ┃│R1 drop when dst_port=80 │\n┃proto  6     ┃│             │\n┃tcp_flags S  ┃│             │\n┗━━━━━━━━━━━━┛└─────────────┘";
     assert_eq!(shift_fields(screen), ["field", "proto", "tcp_flags"]);
+}
+
+/// `shell --interface ... --write FILE`: the live packets are indexed by where the copy holds
+/// them, so `explain` reads the scanner's packets back from the copy (the live source itself
+/// cannot be read again).
+#[test]
+fn live_shell_explains_from_its_write_copy() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("s") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "explain 10.231.0.2\n").unwrap();
+    let copy = dir.path().join("live.pcapng");
+    let (copy_s, script_s) = (copy.to_str().unwrap(), script.to_str().unwrap());
+    let holo = holoscope_in(
+        &a,
+        &[
+            "shell",
+            "--interface",
+            &va,
+            "--duration",
+            "90s",
+            "--write",
+            copy_s,
+            "--commands",
+            script_s,
+        ],
+    );
+    let out = through_the_sweep(holo, &b);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let packets: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim() != "packets:")
+        .skip(1)
+        .collect();
+    assert!(!packets.is_empty(), "no packets listed: {text}");
+    assert!(
+        packets.iter().all(|l| l.contains("10.231.0.2")),
+        "a listed packet is not the scanner's: {text}"
+    );
+    // The scanner's packets in capture order, from its very first: packets read at the live
+    // stream's own offsets would be whichever records of the copy happen to start there.
+    let first_seen = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("packets out "))
+        .and_then(|l| l.split(" · ").nth(2))
+        .and_then(|span| span.split(" .. ").next())
+        .unwrap_or_else(|| panic!("no first-seen time: {text}"));
+    assert!(
+        packets[0].trim().starts_with(first_seen),
+        "the first listed packet is not the scanner's first ({first_seen}): {text}"
+    );
+    assert!(copy.is_file());
 }

@@ -45,6 +45,12 @@ pub struct App {
     /// Live source: `Some(true)` while the cursor follows the present (Live), `Some(false)`
     /// once the analyst moved it (Pinned); `None` for a file.
     pub live: Option<bool>,
+    /// Where a live capture's packets are read back while it runs: its `--write` copy, still
+    /// `FILE.part` (the tee indexes live packets by their place in the copy). `None` for a
+    /// capture file, and for a live capture without a copy.
+    pub packets_from: Option<PathBuf>,
+    /// A live capture without `--write`: its packets cannot be read back to be listed.
+    pub live_without_copy: bool,
     /// A saved session is being restored: its cursor and window win over the ones the analyst
     /// used while the capture loaded.
     pub restoring: bool,
@@ -95,6 +101,8 @@ impl App {
             progress: Progress::default(),
             loading: true,
             live: None,
+            packets_from: None,
+            live_without_copy: false,
             restoring: false,
             cursor_moved: false,
             hooks,
@@ -216,7 +224,8 @@ impl App {
         match &mut self.inv {
             Some(inv) => inv.refresh(s.analysis, follow),
             None => {
-                let mut inv = Investigation::new(&self.path, s.analysis, Hooks::default());
+                let path = self.packets_from.as_deref().unwrap_or(&self.path);
+                let mut inv = Investigation::new(path, s.analysis, Hooks::default());
                 inv.theme.clone_from(&self.theme.name);
                 if follow {
                     inv.cursor = inv.len().saturating_sub(1);

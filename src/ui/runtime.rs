@@ -260,6 +260,11 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
     let path = PathBuf::from(&live.interface);
     let mut app = App::new(path.clone(), theme, theme_path.clone(), Hooks::default());
     app.live = Some(true);
+    app.packets_from = live
+        .drafts
+        .as_ref()
+        .map(|(file, _)| crate::capture::write::part_path(file));
+    app.live_without_copy = live.drafts.is_none();
     let (tx, rx) = crossbeam_channel::unbounded();
     let (ltx, stop) = (tx.clone(), std::sync::Arc::clone(&live.stop));
     let drafts = live.drafts;

@@ -9,6 +9,19 @@ use crate::ui::keymap::Action;
 impl App {
     pub(super) fn open_entity(&mut self, entity: String) {
         let Some(inv) = &self.inv else { return };
+        if self.live_without_copy {
+            // Nothing to read the packets back from: say how to get them, not "no such file".
+            self.overlay = Overlay::Entity {
+                entity,
+                packets: Some(Vec::new()),
+            };
+            self.message = Some((
+                "a live capture's packets are listed from its copy: start it with --write FILE"
+                    .into(),
+                true,
+            ));
+            return;
+        }
         // Scan from the entity's first packet (or the cursor). Packets are in file order, so a
         // bucket's first packet is the sum of the packets of the buckets before it (captures
         // are written in time order).
