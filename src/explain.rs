@@ -173,8 +173,8 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
         out.push(format!(
             "  proto {} {} ↔ {} · {} pkts",
             k.proto,
-            crate::text::host_port(&k.a_ip.to_string(), k.a_port),
-            crate::text::host_port(&k.b_ip.to_string(), k.b_port),
+            crate::report::groups::endpoint(k.proto, &k.a_ip.to_string(), k.a_port),
+            crate::report::groups::endpoint(k.proto, &k.b_ip.to_string(), k.b_port),
             s.packets_ab + s.packets_ba
         ));
     }

@@ -267,7 +267,7 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
                 "  violation: {} {} -> {} ({})",
                 v.kind,
                 v.client,
-                crate::text::host_port(&v.server, v.port),
+                super::groups::endpoint(v.proto, &v.server, v.port),
                 v.detail
             ));
         }
@@ -354,7 +354,7 @@ pub fn violations_table(v: &[Violation]) -> Table {
             format!("{:.2}", x.score),
             x.client.clone(),
             x.server.clone(),
-            x.port.to_string(),
+            super::groups::port_or_proto(x.proto, x.port),
             x.packets.to_string(),
             x.detail.clone(),
         ]);

@@ -166,12 +166,37 @@ pub fn counts_text(shown: usize, total: usize, violations: usize) -> String {
 #[must_use]
 pub fn portless(g: &ViolationGroup) -> Option<String> {
     match (g.port, g.proto) {
-        (Some(0), Some(p)) if !matches!(p, 6 | 17 | 33 | 132) => Some(match p {
-            1 => "icmp".into(),
-            58 => "icmpv6".into(),
-            p => format!("proto {p}"),
-        }),
+        (Some(port), Some(proto)) => portless_proto(proto, port),
         _ => None,
+    }
+}
+
+/// The protocol of a session or flow without ports (ICMP, `proto 47`), whose port reads 0:
+/// `icmp`, `icmpv6`, `proto 47`. `None` for TCP, UDP, DCCP and SCTP (port 0 included) and
+/// for any nonzero port.
+#[must_use]
+pub fn portless_proto(proto: u8, port: u16) -> Option<String> {
+    (port == 0 && !matches!(proto, 6 | 17 | 33 | 132)).then(|| match proto {
+        1 => "icmp".into(),
+        58 => "icmpv6".into(),
+        p => format!("proto {p}"),
+    })
+}
+
+/// `port` as a table shows it: the number, or the protocol of a portless session.
+#[must_use]
+pub fn port_or_proto(proto: u8, port: u16) -> String {
+    portless_proto(proto, port).unwrap_or_else(|| port.to_string())
+}
+
+/// An endpoint as text: `host:port` ([`crate::text::host_port`]), or the bare address for a
+/// protocol without ports (ICMP: no `:0`).
+#[must_use]
+pub fn endpoint(proto: u8, host: &str, port: u16) -> String {
+    if portless_proto(proto, port).is_some() {
+        host.to_string()
+    } else {
+        crate::text::host_port(host, port)
     }
 }
 
@@ -324,5 +349,18 @@ mod tests {
         // The limit cuts rows, not the count of groups.
         let (rows, total) = violation_groups(&sessions, 1);
         assert_eq!((rows.len(), total), (1, 3));
+    }
+
+    #[test]
+    fn portless_sessions_show_their_protocol_not_port_0() {
+        assert_eq!(port_or_proto(1, 0), "icmp");
+        assert_eq!(port_or_proto(58, 0), "icmpv6");
+        assert_eq!(port_or_proto(47, 0), "proto 47");
+        // TCP and UDP keep their port, 0 included.
+        assert_eq!(port_or_proto(6, 0), "0");
+        assert_eq!(port_or_proto(17, 53), "53");
+        assert_eq!(endpoint(58, "ff02::1", 0), "ff02::1");
+        assert_eq!(endpoint(6, "2001:db8::1", 443), "[2001:db8::1]:443");
+        assert_eq!(endpoint(17, "10.0.0.1", 0), "10.0.0.1:0");
     }
 }

@@ -85,8 +85,8 @@ pub(crate) fn flows_table(r: &Report) -> Table {
     for f in &r.flows {
         t.row(vec![
             f.proto.to_string(),
-            crate::text::host_port(&f.src_ip, f.src_port),
-            crate::text::host_port(&f.dst_ip, f.dst_port),
+            super::groups::endpoint(f.proto, &f.src_ip, f.src_port),
+            super::groups::endpoint(f.proto, &f.dst_ip, f.dst_port),
             f.packets.to_string(),
             f.bytes.to_string(),
             f.tcp_flags.clone(),
