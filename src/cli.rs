@@ -311,6 +311,9 @@ pub fn run() -> Result<(), Failure> {
                     });
                 }
             };
+            if let Some(w) = a.findings.baseline.warning() {
+                eprintln!("holoscope: {w}");
+            }
             let mut r = Report::build(
                 &a,
                 Limits {

@@ -154,12 +154,24 @@ impl BaselineTime {
     /// Parses `A..B`.
     ///
     /// # Errors
-    /// A message naming what could not be parsed.
+    /// A message naming what could not be parsed, or a range that ends where or before it
+    /// starts (when both ends are offsets, or both epochs).
     pub fn parse_range(s: &str) -> Result<(Self, Self), String> {
         let (a, b) = s
             .split_once("..")
             .ok_or_else(|| format!("bad baseline {s:?} (try 00:00..01:30)"))?;
-        Ok((Self::parse(a)?, Self::parse(b)?))
+        let (a, b) = (Self::parse(a)?, Self::parse(b)?);
+        let empty = match (a, b) {
+            (BaselineTime::Offset(x), BaselineTime::Offset(y)) => y <= x,
+            (BaselineTime::At(x), BaselineTime::At(y)) => y <= x,
+            _ => false,
+        };
+        if empty {
+            return Err(format!(
+                "baseline {s:?} ends where or before it starts (try 00:00..01:30)"
+            ));
+        }
+        Ok((a, b))
     }
 }
 
@@ -247,6 +259,22 @@ pub enum BaselineInfo {
         /// Buckets in it.
         buckets: usize,
     },
+}
+
+impl BaselineInfo {
+    /// Why the chosen baseline cannot be trusted, if it cannot: a fixed interval that holds
+    /// none of the capture's traffic (past its end, or in a gap), against which every bucket
+    /// is new.
+    #[must_use]
+    pub fn warning(&self) -> Option<&'static str> {
+        match self {
+            BaselineInfo::Fixed { buckets: 0, .. } => Some(
+                "the baseline interval holds none of the capture's traffic, so every bucket \
+                 is judged against an empty baseline: choose an interval inside the capture",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Everything detection found: an immutable snapshot.

@@ -327,3 +327,45 @@ fn tui_on_stdin_says_to_save_the_stream_first() {
         "{err}"
     );
 }
+
+/// `--baseline`: a range that ends before it starts is refused while parsing; one past the
+/// capture's end is analysed but said to hold nothing (`baseline.buckets` 0, a warning).
+#[test]
+fn baseline_outside_the_capture_is_refused_or_warned() {
+    use holoscope::detect::BaselineTime;
+    assert!(BaselineTime::parse_range("05:00..01:00").is_err());
+    assert!(BaselineTime::parse_range("01:00..01:00").is_err());
+    assert!(BaselineTime::parse_range("1772442000..1772441000").is_err());
+    assert!(BaselineTime::parse_range("00:00..01:30").is_ok());
+
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.pcap");
+    let reversed = holoscope(&["report", demo, "--baseline", "05:00..01:00"]);
+    assert_eq!(reversed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&reversed.stderr).contains("ends where or before it starts"));
+
+    let past = holoscope(&[
+        "report",
+        demo,
+        "--baseline",
+        "10:00..20:00",
+        "--format",
+        "json",
+    ]);
+    assert!(past.status.success());
+    assert!(String::from_utf8_lossy(&past.stderr).contains("holds none of the capture's traffic"));
+    let j: serde_json::Value = serde_json::from_slice(&past.stdout).unwrap();
+    assert_eq!(j["baseline"]["kind"], "fixed");
+    assert_eq!(j["baseline"]["buckets"], 0);
+
+    let inside = holoscope(&[
+        "report",
+        demo,
+        "--baseline",
+        "00:00..00:25",
+        "--format",
+        "json",
+    ]);
+    assert!(!String::from_utf8_lossy(&inside.stderr).contains("holds none"));
+    let j: serde_json::Value = serde_json::from_slice(&inside.stdout).unwrap();
+    assert!(j["baseline"]["buckets"].as_u64().unwrap() > 0);
+}

@@ -253,3 +253,18 @@ fn the_shell_on_stdin_investigates_its_write_copy() {
         "{text}"
     );
 }
+
+/// `baseline A..B` in the shell: a reversed range is an error; one past the capture is set
+/// but the reply says it holds no traffic.
+#[test]
+fn shell_baseline_outside_the_capture() {
+    let (out, text) = shell("baseline 10:00..20:00\n", &["samples/demo.pcap"]);
+    assert_ok(&out);
+    assert!(
+        text.contains("holds none of the capture's traffic"),
+        "{text}"
+    );
+    let (out, _) = shell("baseline 02:00..01:00\n", &["samples/demo.pcap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must end after it starts"));
+}

@@ -68,13 +68,20 @@ impl Investigation {
             Command::Window(_) => return Err("window must be positive".into()),
             Command::Baseline(b) => {
                 let range = match b {
-                    Some((a, b)) => Some((self.resolve(a)?, self.resolve(b)?)),
+                    Some((a, b)) => {
+                        let (a, b) = (self.resolve(a)?, self.resolve(b)?);
+                        if b <= a {
+                            return Err("the baseline must end after it starts".into());
+                        }
+                        Some((a, b))
+                    }
                     None => None,
                 };
                 self.set_baseline(range.map(|(a, b)| (a.as_secs_f64(), b.as_secs_f64())));
-                Effect::Message(match range {
-                    Some(_) => "baseline set; detection re-run".into(),
-                    None => "automatic baseline; detection re-run".into(),
+                Effect::Message(match (range, self.analysis.findings.baseline.warning()) {
+                    (Some(_), Some(w)) => format!("baseline set, but {w}"),
+                    (Some(_), None) => "baseline set; detection re-run".into(),
+                    (None, _) => "automatic baseline; detection re-run".into(),
                 })
             }
             Command::Accept(sel) | Command::Reject(sel) => {

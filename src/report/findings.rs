@@ -128,6 +128,9 @@ pub struct BaselineRow {
     pub to: Option<f64>,
     /// Decaying: half-life in seconds.
     pub half_life_seconds: Option<f64>,
+    /// Fixed: timeline buckets inside it (0: the interval holds none of the capture's
+    /// traffic, and every bucket is judged against an empty baseline).
+    pub buckets: Option<usize>,
 }
 
 /// Builds the wave rows.
@@ -217,12 +220,14 @@ pub fn baseline(f: &Findings) -> BaselineRow {
             to: None,
             #[allow(clippy::cast_precision_loss)]
             half_life_seconds: Some(*half_life_ns as f64 / 1e9),
+            buckets: None,
         },
-        BaselineInfo::Fixed { from, to, .. } => BaselineRow {
+        BaselineInfo::Fixed { from, to, buckets } => BaselineRow {
             kind: "fixed".into(),
             from: Some(from.as_secs_f64()),
             to: Some(to.as_secs_f64()),
             half_life_seconds: None,
+            buckets: Some(*buckets),
         },
     }
 }
