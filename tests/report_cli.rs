@@ -369,3 +369,18 @@ fn baseline_outside_the_capture_is_refused_or_warned() {
     let j: serde_json::Value = serde_json::from_slice(&inside.stdout).unwrap();
     assert!(j["baseline"]["buckets"].as_u64().unwrap() > 0);
 }
+
+/// An empty capture's text report says `none` rather than leaving the lines blank.
+#[test]
+fn empty_capture_text_says_none() {
+    let Some(p) = shared("captures/fmt_empty.pcap") else {
+        return;
+    };
+    let out = holoscope(&["report", s(&p)]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\nlinks     none\ndecoded   none\n"),
+        "{text}"
+    );
+}

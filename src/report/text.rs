@@ -17,6 +17,9 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
         _ => "-".into(),
     };
     let join = |m: &std::collections::BTreeMap<String, u64>| {
+        if m.is_empty() {
+            return "none".to_string();
+        }
         m.iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
