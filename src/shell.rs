@@ -107,13 +107,25 @@ pub fn history_path() -> Option<PathBuf> {
 
 /// The interactive loop. Ctrl-D or `quit` leaves; Ctrl-C clears the line.
 ///
+/// `stdin_taken`: standard input carried the capture (`shell - --write FILE`), so commands
+/// are read from the controlling terminal (`/dev/tty`) instead of the drained stream. Only
+/// then: otherwise commands piped into the shell are read as they come, even from a terminal.
+///
 /// # Errors
 /// When the terminal cannot be set up.
-pub fn interactive(inv: &mut Investigation) -> Result<(), String> {
+pub fn interactive(inv: &mut Investigation, stdin_taken: bool) -> Result<(), String> {
     use rustyline::error::ReadlineError;
+    let behavior = if stdin_taken {
+        rustyline::config::Behavior::PreferTerm
+    } else {
+        rustyline::config::Behavior::Stdio
+    };
+    let config = rustyline::Config::builder().behavior(behavior).build();
     let mut rl =
-        rustyline::Editor::<helper::ShellHelper, rustyline::history::DefaultHistory>::new()
-            .map_err(|e| format!("terminal: {e}"))?;
+        rustyline::Editor::<helper::ShellHelper, rustyline::history::DefaultHistory>::with_config(
+            config,
+        )
+        .map_err(|e| format!("terminal: {e}"))?;
     rl.set_helper(Some(helper::ShellHelper::new(inv)));
     let history = history_path();
     if let Some(h) = &history {

@@ -41,3 +41,29 @@ fn tab_completes_and_up_recalls_history() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A capture piped in (`... | holoscope shell - --write FILE`): standard input is the drained
+/// stream, so the shell reads its commands from the terminal and investigates the copy.
+#[test]
+fn piped_capture_reads_commands_from_the_terminal() {
+    let Some(t) = Tmux::new("shellpipe") else {
+        assert!(std::env::var_os("CI").is_none(), "tmux missing in CI");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.pcapng");
+    let cmd = format!(
+        "cat samples/demo.pcap | HOLOSCOPE_HISTORY={} {} shell - --write {}",
+        dir.path().join("history").display(),
+        env!("CARGO_BIN_EXE_holoscope"),
+        copy.display()
+    );
+    t.start("sh", std::path::Path::new(env!("CARGO_MANIFEST_DIR")), &cmd);
+    t.wait_text("sh", "holoscope>");
+    t.type_line("sh", "waves");
+    t.wait_text("sh", "waves (4)");
+    t.type_line("sh", "quit");
+    let s = t.wait_text("sh", "HOLO-EXIT=");
+    assert!(s.contains("HOLO-EXIT=0"), "{s}");
+    assert!(copy.is_file());
+}

@@ -379,7 +379,9 @@ pub(super) fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
             })
         }
         None => {
-            holoscope::shell::interactive(&mut inv).map_err(|message| Failure { code: 1, message })
+            let stdin_taken = capture.as_deref().is_some_and(|p| p.as_os_str() == "-");
+            holoscope::shell::interactive(&mut inv, stdin_taken)
+                .map_err(|message| Failure { code: 1, message })
         }
     }
 }
