@@ -184,7 +184,7 @@ enum Command {
 /// `holoscope shell` arguments.
 #[derive(clap::Args, Debug)]
 struct ShellArgs {
-    /// Capture file, or - for standard input with --write (default: the shipped sample).
+    /// Capture file, or - for standard input with --write.
     #[arg(required_unless_present_any = ["interface", "session"])]
     capture: Option<PathBuf>,
     /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
