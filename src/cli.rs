@@ -176,7 +176,7 @@ enum Command {
         #[arg(long)]
         hostile: bool,
         /// Write a benchmark capture of this many packets instead (no truth file).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         packets: Option<u64>,
     },
 }

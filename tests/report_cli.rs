@@ -384,3 +384,13 @@ fn empty_capture_text_says_none() {
         "{text}"
     );
 }
+
+/// `sample --packets 0` is refused (exit 2) and writes no empty capture.
+#[test]
+fn sample_of_zero_packets_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("zero.pcap");
+    let o = holoscope(&["sample", "-o", s(&out), "--packets", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}
