@@ -254,6 +254,103 @@ mod tui {
         assert_eq!(inv.cursor, inv.len() - 1);
     }
 
+    /// Stops after `n` packets without telling the source it ended, and never lets go of it
+    /// (dropping a tee flushes its copy): a live capture still running, whose `--write` copy
+    /// is still `FILE.part` with the newest packets in its write buffer.
+    struct Running {
+        inner: Option<Box<dyn holoscope::capture::PacketSource + Send>>,
+        left: usize,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            std::mem::forget(self.inner.take());
+        }
+    }
+
+    impl holoscope::capture::PacketSource for Running {
+        fn info(&self) -> &holoscope::capture::CaptureInfo {
+            self.inner.as_ref().unwrap().info()
+        }
+        fn next_packet(
+            &mut self,
+        ) -> Result<Option<holoscope::capture::RawPacket<'_>>, holoscope::capture::CaptureError>
+        {
+            if self.left == 0 {
+                return Ok(None);
+            }
+            self.left -= 1;
+            self.inner.as_mut().unwrap().next_packet()
+        }
+        fn take_warnings(&mut self) -> Vec<holoscope::capture::Warning> {
+            self.inner.as_mut().unwrap().take_warnings()
+        }
+        fn bytes_read(&self) -> u64 {
+            self.inner.as_ref().unwrap().bytes_read()
+        }
+    }
+
+    /// In a live capture with `--write`, `explain` lists a host's packets from the growing
+    /// copy up to the newest: the job flushes the copy first. Before, packets still in the
+    /// write buffer (up to the last half second) were missing, here all of them.
+    #[test]
+    fn live_explain_reads_the_newest_packets_from_the_copy() {
+        use holoscope::capture::write::{IndexBy, part_path, tee};
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("live.pcapng");
+        let src = holoscope::capture::open(std::path::Path::new("samples/demo.pcap")).unwrap();
+        let (teed, handle) = tee(src, &dest, IndexBy::Copy).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&got);
+        let running = Running {
+            inner: Some(teed),
+            left: 3000,
+        };
+        let a = engine::analyze_with(
+            Box::new(running),
+            &Options::default(),
+            |_| {},
+            Some((eager(), move |s| sink.lock().unwrap().push(s))),
+        );
+        let mut snaps = std::mem::take(&mut *got.lock().unwrap());
+        let last = snaps.pop().expect("a snapshot of the running capture");
+        let host = "10.0.0.10";
+        let sent = a
+            .agg
+            .entities
+            .iter()
+            .find(|(id, _)| id.to_string() == host)
+            .map(|(_, s)| s.packets())
+            .unwrap();
+        assert_eq!(last.analysis.agg.stats.packets, 3000);
+        let mut app = App::new("eth0".into(), Theme::default(), None, Hooks::default());
+        app.live = Some(true);
+        app.packets_from = Some(part_path(&dest));
+        app.copy = Some(handle);
+        app.handle(AppEvent::Snapshot(Box::new(last)));
+        command(&mut app, &format!("explain {host}"));
+        let jobs = app.take_jobs();
+        assert_eq!(jobs.len(), 1);
+        for j in jobs {
+            if let Some(ev) = j.run() {
+                app.handle(ev);
+            }
+        }
+        match &app.overlay {
+            holoscope::ui::event::Overlay::Entity { entity, packets } => {
+                assert_eq!(entity, host);
+                let lines = packets.as_ref().expect("packets listed");
+                assert_eq!(
+                    lines.len() as u64,
+                    sent.min(12),
+                    "every packet of the host so far: {:?}",
+                    app.message
+                );
+            }
+            _ => panic!("no entity overlay"),
+        }
+    }
+
     /// A live capture without `--write` has nothing to read packets back from: `explain`
     /// opens the host and says how to get its packets, instead of failing to open a file
     /// named after the interface.

@@ -237,6 +237,16 @@ impl Shared {
         }
     }
 
+    /// Pushes buffered blocks to the OS (no sync), so a reader of the copy sees every
+    /// packet written so far. Keeps `dirty`: the background thread still syncs them.
+    fn push(&self) {
+        let mut st = self.lock();
+        let Some(w) = st.writer.as_mut() else { return };
+        if let Err(e) = w.get_mut().flush() {
+            self.fail(&mut st, "write", &e);
+        }
+    }
+
     /// End of the source: flush, sync, rename `FILE.part` to `FILE`. Runs once.
     fn finish(&self) {
         let mut st = self.lock();
@@ -276,6 +286,14 @@ pub struct WriteHandle {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for WriteHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteHandle")
+            .field("part", &self.shared.part)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WriteHandle {
     /// Packets written and the file holding them.
     ///
@@ -294,6 +312,16 @@ impl WriteHandle {
             ));
         }
         Ok((st.packets, self.shared.dest.clone()))
+    }
+
+    /// Makes every packet the tee has passed on so far readable in the copy (`FILE.part`
+    /// while the source runs): a reader that looks packets up by the offsets of an analysis
+    /// of the running capture (`explain` in the live TUI, live drafting) would otherwise miss
+    /// those still in the write buffer, up to the last half second. The disk sync stays
+    /// with the background thread; a failed write is reported by
+    /// [`WriteHandle::outcome`] as usual.
+    pub fn flush(&self) {
+        self.shared.push();
     }
 
     /// Waits up to `limit` for the source to end (a live capture stops within its poll

@@ -99,6 +99,7 @@ pub(super) fn open_live_tui(args: LiveTui) -> Result<(), Failure> {
         stop,
         engine: args.engine(),
         drafts: args.write.clone().map(|f| (f, hooks())),
+        copy: written.clone(),
     };
     let result = holoscope::ui::runtime::run_live(live, args.theme);
     // Quitting raised the stop flag; the capture thread ends the copy within a poll interval.

@@ -51,6 +51,9 @@ pub struct App {
     pub packets_from: Option<PathBuf>,
     /// A live capture without `--write`: its packets cannot be read back to be listed.
     pub live_without_copy: bool,
+    /// The live capture's `--write` copy, flushed before a host's packets are read back
+    /// from [`App::packets_from`].
+    pub copy: Option<crate::capture::write::WriteHandle>,
     /// A saved session is being restored: its cursor and window win over the ones the analyst
     /// used while the capture loaded.
     pub restoring: bool,
@@ -103,6 +106,7 @@ impl App {
             live: None,
             packets_from: None,
             live_without_copy: false,
+            copy: None,
             restoring: false,
             cursor_moved: false,
             hooks,

@@ -81,6 +81,8 @@ pub enum Job {
         ctx: Option<IndexContext>,
         /// Offsets to scan, in order.
         offsets: Vec<u64>,
+        /// A live capture's copy, flushed first so its latest packets can be read.
+        flush: Option<crate::capture::write::WriteHandle>,
     },
     /// Watch this theme file (or stop watching).
     Watch(Option<PathBuf>),
@@ -108,7 +110,11 @@ impl Job {
                 path,
                 ctx,
                 offsets,
+                flush,
             } => {
+                if let Some(c) = &flush {
+                    c.flush();
+                }
                 let (lines, ctx) = crate::ui::entities::packets_of(&entity, &path, ctx, &offsets);
                 Some(AppEvent::EntityPackets { entity, lines, ctx })
             }

@@ -178,6 +178,9 @@ pub struct LiveRun {
     /// With `--write FILE`: the file the capture is being copied to (its `.part` while it
     /// grows) and the stages that draft rules from it. Without, a live capture has no drafts.
     pub drafts: Option<(PathBuf, Hooks)>,
+    /// The `--write` copy's handle: flushed before its `.part` file is read back (listing
+    /// a host's packets, live drafting), so the packets of the last half second are there.
+    pub copy: Option<crate::capture::write::WriteHandle>,
 }
 
 /// Least time between two live drafting passes (each re-reads the growing copy).
@@ -200,6 +203,7 @@ fn live_draft_gap(last_pass: Duration) -> Duration {
 /// of the time ([`live_draft_gap`]).
 struct LiveDrafter {
     part: PathBuf,
+    copy: Option<crate::capture::write::WriteHandle>,
     hooks: Hooks,
     busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// How long the last pass took, in nanoseconds (written by the pass's thread).
@@ -227,9 +231,10 @@ impl LiveDrafter {
         }
         self.last = Some(Instant::now());
         self.waves = waves;
-        let (a, part, busy, took_ns, tx) = (
+        let (a, part, copy, busy, took_ns, tx) = (
             std::sync::Arc::clone(a),
             self.part.clone(),
+            self.copy.clone(),
             std::sync::Arc::clone(&self.busy),
             std::sync::Arc::clone(&self.took_ns),
             tx.clone(),
@@ -238,6 +243,10 @@ impl LiveDrafter {
             .name("holo-live-draft".into())
             .spawn(move || {
                 let started = Instant::now();
+                // The snapshot's packets are all written; make them readable.
+                if let Some(c) = &copy {
+                    c.flush();
+                }
                 let rules = drafter(&a, &part);
                 let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 took_ns.store(ns, Ordering::Release);
@@ -265,6 +274,8 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
         .as_ref()
         .map(|(file, _)| crate::capture::write::part_path(file));
     app.live_without_copy = live.drafts.is_none();
+    app.copy.clone_from(&live.copy);
+    let copy = live.copy.clone();
     let (tx, rx) = crossbeam_channel::unbounded();
     let (ltx, stop) = (tx.clone(), std::sync::Arc::clone(&live.stop));
     let drafts = live.drafts;
@@ -278,6 +289,7 @@ pub fn run_live(live: LiveRun, theme: Option<String>) -> Result<String, String> 
             };
             let mut drafter = drafts.as_ref().map(|(file, hooks)| LiveDrafter {
                 part: crate::capture::write::part_path(file),
+                copy: copy.clone(),
                 hooks: *hooks,
                 busy: std::sync::Arc::default(),
                 took_ns: std::sync::Arc::default(),

@@ -170,3 +170,37 @@ fn tee_indexed_by_the_copy_reads_back_from_the_copy() {
         );
     }
 }
+
+/// While the source runs, `flush` makes every packet passed on so far readable in
+/// `FILE.part` by its copy offset (the live TUI lists a host's packets from there); before,
+/// they sat in the 1 MiB write buffer until the half-second flush.
+#[test]
+fn flush_makes_the_running_copy_readable() {
+    let d = tempfile::tempdir().unwrap();
+    let mut w = PcapngWriter::new(Vec::new()).unwrap();
+    for i in 0..8u8 {
+        w.write_packet(&pkt(1_000_000_000 * i64::from(i), 1, &[i; 40], 40).as_raw())
+            .unwrap();
+    }
+    let src = from_reader("in".into(), Box::new(io::Cursor::new(w.into_inner()))).unwrap();
+    let dest = d.path().join("live.pcapng");
+    let (mut t, handle) = tee(src, &dest, IndexBy::Copy).unwrap();
+    let offsets: Vec<u64> = (0..5)
+        .map(|_| t.next_packet().unwrap().unwrap().offset)
+        .collect();
+    let part = part_path(&dest);
+    handle.flush();
+    let (back, _) = read_all(std::fs::read(&part).unwrap());
+    assert_eq!(back.len(), 5, "every packet passed on is in the copy");
+    let mut copy = crate::capture::open(&part).unwrap();
+    while copy.next_packet().unwrap().is_some() {}
+    let ctx = copy.index_context().unwrap();
+    for (i, off) in offsets.into_iter().enumerate() {
+        let p = crate::capture::read_packet_at(&part, &ctx, off).unwrap();
+        assert_eq!(p.data, vec![u8::try_from(i).unwrap(); 40]);
+    }
+    // The copy goes on and ends as usual.
+    while t.next_packet().unwrap().is_some() {}
+    drop(t);
+    assert_eq!(handle.outcome().unwrap(), (8, dest));
+}

@@ -45,6 +45,7 @@ impl App {
             path: inv.path.clone(),
             ctx: self.index_ctx.clone(),
             offsets,
+            flush: self.copy.clone(),
         });
         self.overlay = Overlay::Entity {
             entity,
