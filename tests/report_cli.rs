@@ -74,15 +74,54 @@ fn not_a_capture_exits_2_with_one_clear_line() {
     for (name, bytes, needle) in cases {
         let p = dir.path().join(name);
         std::fs::write(&p, bytes).unwrap();
-        let out = holoscope(&["report", s(&p)]);
-        assert_eq!(out.status.code(), Some(2), "{name}");
-        let err = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
-        assert!(err.contains(name) && err.contains(needle), "{name}: {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        // The TUI (`holoscope FILE`) refuses it the same way before taking the terminal;
+        // before, it opened and only its status bar said so.
+        for args in [&["report", s(&p)][..], &[s(&p)][..]] {
+            let out = holoscope(args);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}");
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+            assert!(err.contains(name) && err.contains(needle), "{name}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
     }
-    let out = holoscope(&["report", "/nonexistent/capture.pcap"]);
+    for args in [
+        &["report", "/nonexistent/capture.pcap"][..],
+        &["/nonexistent/capture.pcap"][..],
+    ] {
+        let out = holoscope(args);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("No such file"), "{args:?}: {err}");
+    }
+    let out = holoscope(&[s(dir.path())]);
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Is a directory"), "{err}");
+}
+
+/// The TUI reads its capture again, which a named pipe cannot be: refused at once (opening
+/// it would wait for a writer), with the way out.
+#[cfg(all(unix, feature = "tui"))]
+#[test]
+fn tui_on_a_pipe_says_to_save_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("cap.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|st| st.success());
+    if !made {
+        eprintln!("skipped: mkfifo unavailable");
+        return;
+    }
+    let out = holoscope(&[s(&fifo)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a regular file") && err.contains("holoscope report"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -75,12 +75,7 @@ pub fn run(opts: RunOptions) -> Result<String, String> {
                 .into(),
         );
     }
-    if !capture.is_file() {
-        return Err(format!(
-            "{}: no such capture file",
-            crate::text::escape_terminal_str(&capture.display().to_string())
-        ));
-    }
+    check_capture(&capture)?;
     // A second instance on the same session would overwrite the first one's decisions.
     let lock_target = opts.session.clone().unwrap_or_else(|| {
         let stem = capture
@@ -254,6 +249,25 @@ impl LiveDrafter {
                 busy.store(false, Ordering::Release);
             });
     }
+}
+
+/// Refuses, before the terminal is taken over, a capture the investigation could not use,
+/// with the same messages as `holoscope report`: a missing file, a directory, a file that is
+/// no capture (its header is read now; before, the TUI opened and only its status bar said
+/// so), or a pipe or device, which the investigation cannot read again (drafting, replay,
+/// explain) and which opening here would block on.
+fn check_capture(capture: &std::path::Path) -> Result<(), String> {
+    if std::fs::metadata(capture).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return Err(format!(
+            "{}: not a regular file: the TUI reads its capture again (drafting, replay, \
+             explain), which a pipe or device cannot be; save it to a file first, or use \
+             `holoscope report`",
+            crate::text::escape_terminal_str(&capture.display().to_string())
+        ));
+    }
+    crate::capture::open(capture)
+        .map(drop)
+        .map_err(|e| crate::text::escape_terminal_str(&e.to_string()))
 }
 
 /// Watches a live capture: panes follow the present (Live) until the analyst moves the cursor
