@@ -100,21 +100,47 @@ fn not_a_capture_exits_2_with_one_clear_line() {
     assert!(err.contains("Is a directory"), "{err}");
 }
 
+/// A named pipe (`holoscope report <(tcpdump -w - ...)`) is a stream like standard input:
+/// within the keep budget its rules are drafted from the kept packets, past it the report
+/// says why there are none. Before, drafting read the drained pipe again and said "not a
+/// pcap or pcapng capture (empty file)".
+#[cfg(unix)]
+#[test]
+fn pipe_report_drafts_from_kept_packets_or_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fifo) = common::fifo(dir.path(), "cap.fifo") else {
+        return;
+    };
+    let through_pipe = |args: &[&str]| {
+        let feeder = common::feed(&fifo, "samples/demo.pcap");
+        let mut all = vec!["report", s(&fifo), "--format", "json"];
+        all.extend_from_slice(args);
+        let out = holoscope(&all);
+        feeder.join().unwrap();
+        out
+    };
+    let kept = through_pipe(&[]);
+    assert_eq!(kept.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&kept.stdout).unwrap();
+    assert_eq!(j["rules"].as_array().map(Vec::len), Some(6));
+    let over = through_pipe(&["--keep-packets", "1000"]);
+    assert_eq!(over.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&over.stderr);
+    assert!(
+        err.contains("rules not drafted: a pipe cannot be read again") && err.contains("--write"),
+        "{err}"
+    );
+}
+
 /// The TUI reads its capture again, which a named pipe cannot be: refused at once (opening
 /// it would wait for a writer), with the way out.
 #[cfg(all(unix, feature = "tui"))]
 #[test]
 fn tui_on_a_pipe_says_to_save_it_first() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("cap.fifo");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .is_ok_and(|st| st.success());
-    if !made {
-        eprintln!("skipped: mkfifo unavailable");
+    let Some(fifo) = common::fifo(dir.path(), "cap.fifo") else {
         return;
-    }
+    };
     let out = holoscope(&[s(&fifo)]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

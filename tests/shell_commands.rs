@@ -3,6 +3,8 @@
 //! failing line stops the run with exit code 1 naming the line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn assert_ok(out: &Output) {
@@ -248,6 +250,67 @@ fn the_shell_on_stdin_investigates_its_write_copy() {
     assert_ok(&file);
     assert_eq!(text, file_text, "the copy's investigation is the file's");
     assert!(text.contains("[draft] R1"), "{text}");
+    assert!(
+        text.contains("  packets:\n    09:00:30.003 TCP 10.0.0.66"),
+        "{text}"
+    );
+}
+
+/// A named pipe (`holoscope shell <(tcpdump -w - ...)` reads `/dev/fd/63`) cannot be read
+/// again either: the shell treats it as standard input. Before, it drafted no rules and
+/// `explain` said the drained pipe was "not a pcap (empty file)".
+#[cfg(unix)]
+#[test]
+fn the_shell_on_a_pipe_investigates_its_write_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(fifo) = common::fifo(dir.path(), "cap.fifo") else {
+        return;
+    };
+    let script = dir.path().join("script.txt");
+    std::fs::write(&script, "rules\nexplain 10.0.0.66\n").unwrap();
+    let run = |extra: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_holoscope"))
+            .arg("shell")
+            .arg(&fifo)
+            .arg("--commands")
+            .arg(&script)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Refused before the pipe is opened: no writer is waiting, so a shell that opened it
+    // would wait for ever (killed after 30 s).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_holoscope"))
+        .arg("shell")
+        .arg(&fifo)
+        .arg("--commands")
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the shell opened the pipe instead of refusing it");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let without = child.wait_with_output().unwrap();
+    assert_eq!(without.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(err.contains("a pipe") && err.contains("--write"), "{err}");
+
+    let feeder = common::feed(&fifo, "samples/demo.pcap");
+    let copy = dir.path().join("copy.pcapng");
+    let with = run(&["--write".as_ref(), copy.as_os_str()]);
+    feeder.join().unwrap();
+    assert_ok(&with);
+    let text = String::from_utf8_lossy(&with.stdout);
+    let (file, file_text) = shell("rules\nexplain 10.0.0.66\n", &["samples/demo.pcap"]);
+    assert_ok(&file);
+    assert_eq!(text, file_text, "the copy's investigation is the file's");
     assert!(
         text.contains("  packets:\n    09:00:30.003 TCP 10.0.0.66"),
         "{text}"

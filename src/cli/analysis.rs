@@ -34,6 +34,21 @@ pub(super) fn drafts_rules(capture: Option<&Path>, interface: Option<&str>) -> b
 /// read again, the packets the analysis kept (`kept`; the path is then not read) or else the
 /// `--write` copy. `Err` says why no rule can be drafted; `report` (`offers_write`) can keep
 /// a copy with `--write`, and its `--retention` keeps no packets, which the message names.
+/// Whether `capture` is a stream that cannot be read a second time: standard input (`-`),
+/// or a named pipe or device (`holoscope report <(tcpdump -w - ...)` reads `/dev/fd/63`).
+pub(super) fn is_stream(capture: &Path) -> bool {
+    capture.as_os_str() == "-" || holoscope::fsutil::is_special(capture)
+}
+
+/// How a message names a stream [`is_stream`] found.
+pub(super) fn stream_name(capture: &Path) -> &'static str {
+    if capture.as_os_str() == "-" {
+        "standard input"
+    } else {
+        "a pipe"
+    }
+}
+
 pub(super) fn draft_source<'a>(
     capture: &'a Path,
     write: Option<&'a Path>,
@@ -41,7 +56,7 @@ pub(super) fn draft_source<'a>(
     keep_budget: u64,
     offers_write: bool,
 ) -> Result<&'a Path, String> {
-    if capture.as_os_str() != "-" || kept {
+    if !is_stream(capture) || kept {
         return Ok(capture);
     }
     write.ok_or_else(|| {
@@ -51,9 +66,10 @@ pub(super) fn draft_source<'a>(
             ("", "")
         };
         format!(
-            "standard input cannot be read again and the analysis kept none of its packets \
+            "{} cannot be read again and the analysis kept none of its packets \
              (more than --keep-packets {keep_budget}{why}): save the stream to a file and \
-             draft from it{fix}"
+             draft from it{fix}",
+            stream_name(capture)
         )
     })
 }
@@ -144,7 +160,7 @@ pub(super) fn tee(
     let part = capture::write::part_path(dest);
     // A file is read again by its own offsets; standard input and a live interface cannot
     // be, so their packets are indexed by where the copy holds them (`explain` reads those).
-    let index = if input.is_some_and(|p| p.as_os_str() != "-") || follow {
+    let index = if input.is_some_and(|p| !is_stream(p)) || follow {
         capture::write::IndexBy::Input
     } else {
         capture::write::IndexBy::Copy

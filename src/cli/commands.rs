@@ -322,16 +322,16 @@ pub(super) fn shell_cmd(args: ShellArgs) -> Result<(), Failure> {
                 .unwrap_or_else(|| PathBuf::from(format!("live:{iface}"))),
             analyze_live(iface, duration, &opts, write.as_deref(), None)?,
         ),
-        // Drafting, replay and `explain` read the capture again, which standard input
-        // cannot be: the shell investigates its `--write` copy instead.
-        (None, Some(p), _) if p.as_os_str() == "-" => {
+        // Drafting, replay and `explain` read the capture again, which standard input or a
+        // pipe cannot be: the shell investigates its `--write` copy instead.
+        (None, Some(p), _) if super::analysis::is_stream(p) => {
             let Some(copy) = write.as_deref() else {
-                return Err(bad(
+                return Err(bad(format!(
                     "the shell reads its capture again (drafting, replay, explain), \
-                     which standard input cannot be: add --write FILE to keep a copy of the \
-                     stream, or save it first"
-                        .into(),
-                ));
+                     which {} cannot be: add --write FILE to keep a copy of the \
+                     stream, or save it first",
+                    super::analysis::stream_name(p)
+                )));
             };
             (copy.to_path_buf(), analyze_to(p, &opts, Some(copy), None)?)
         }

@@ -127,3 +127,27 @@ pub fn tshark_count(capture: &std::path::Path, filter: Option<&str>) -> usize {
     );
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+/// A named pipe `name` in `dir`, or `None` (with a message) where `mkfifo` is unavailable.
+pub fn fifo(dir: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let p = dir.join(name);
+    let made = Command::new("mkfifo")
+        .arg(&p)
+        .status()
+        .is_ok_and(|st| st.success());
+    if !made {
+        eprintln!("skipping: mkfifo unavailable");
+        return None;
+    }
+    Some(p)
+}
+
+/// Writes `file` into the pipe `fifo` on a thread (opening it waits for the reader).
+pub fn feed(fifo: &std::path::Path, file: &str) -> std::thread::JoinHandle<()> {
+    let (fifo, file) = (fifo.to_path_buf(), file.to_string());
+    std::thread::spawn(move || {
+        let bytes = std::fs::read(file).unwrap();
+        let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        std::io::Write::write_all(&mut w, &bytes).unwrap();
+    })
+}
