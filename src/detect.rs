@@ -268,6 +268,14 @@ impl BaselineInfo {
     #[must_use]
     pub fn warning(&self) -> Option<&'static str> {
         match self {
+            // Both ends of one kind are checked when parsed; an absolute end and an offset
+            // from the capture's start can only be compared once the capture is read.
+            BaselineInfo::Fixed { from, to, .. } if to <= from => Some(
+                "the baseline interval ends where or before it starts once its offsets are \
+                 counted from the capture's first packet, so it holds no traffic and every \
+                 bucket is judged against an empty baseline: give both ends as offsets or \
+                 both as times",
+            ),
             BaselineInfo::Fixed { buckets: 0, .. } => Some(
                 "the baseline interval holds none of the capture's traffic, so every bucket \
                  is judged against an empty baseline: choose an interval inside the capture",

@@ -422,6 +422,16 @@ fn baseline_outside_the_capture_is_refused_or_warned() {
     assert_eq!(j["baseline"]["kind"], "fixed");
     assert_eq!(j["baseline"]["buckets"], 0);
 
+    // An absolute start after the capture with an offset end: reversed only once the
+    // offset is counted from the first packet, which the warning says.
+    let mixed = holoscope(&["report", demo, "--baseline", "4000000000..00:30"]);
+    assert!(mixed.status.success());
+    let err = String::from_utf8_lossy(&mixed.stderr);
+    assert!(
+        err.contains("ends where or before it starts once its offsets are counted"),
+        "{err}"
+    );
+
     let inside = holoscope(&[
         "report",
         demo,
