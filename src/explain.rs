@@ -142,6 +142,9 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
             let mut p: Vec<u16> = set.items.iter().copied().collect();
             p.sort_unstable();
             let n = p.len();
+            if n == 0 {
+                return "none".to_string();
+            }
             let shown: Vec<String> = p.iter().take(12).map(u16::to_string).collect();
             format!(
                 "{}{}",
@@ -161,6 +164,10 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
         peers.truncate(8);
         out.push(format!("peers ({n}): {}", peers.join(" ")));
     }
+    if out.is_empty() {
+        // Neither ranked nor in the entity table: no such entity (callers say so).
+        return out;
+    }
     let mut flows: Vec<_> = a
         .agg
         .flows
@@ -168,7 +175,11 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
         .filter(|(k, _)| k.a_ip.to_string() == entity || k.b_ip.to_string() == entity)
         .collect();
     flows.sort_by_key(|(_, s)| std::cmp::Reverse(s.packets_ab + s.packets_ba));
-    out.push(format!("flows ({}), busiest:", flows.len()));
+    if flows.is_empty() {
+        out.push("flows: none".into());
+    } else {
+        out.push(format!("flows ({}), busiest:", flows.len()));
+    }
     for (k, s) in flows.iter().take(6) {
         out.push(format!(
             "  proto {} {} ↔ {} · {} pkts",
@@ -184,24 +195,33 @@ pub fn detail_lines(a: &Analysis, entity: &str) -> Vec<String> {
 /// One decoded packet on one line (every packet-derived text escaped).
 #[must_use]
 pub fn packet_line(p: &crate::decode::Packet) -> String {
-    let ep = |ip: Option<std::net::IpAddr>, port: Option<u16>| match (ip, port) {
-        (Some(i), Some(p)) => crate::text::host_port(&i.to_string(), p),
-        (Some(i), None) => i.to_string(),
+    // A frame without IP (ARP, LLDP...) is a host known by its MAC (as in the entity table):
+    // its ends are the MACs.
+    let ep = |ip: Option<std::net::IpAddr>, port: Option<u16>, mac: Option<[u8; 6]>| match (
+        ip, port, mac,
+    ) {
+        (Some(i), Some(p), _) => crate::text::host_port(&i.to_string(), p),
+        (Some(i), None, _) => i.to_string(),
+        (None, _, Some(m)) => crate::decode::field::format_mac(m),
         _ => "?".into(),
     };
-    let proto = match p.proto {
-        Some(6) => "TCP".to_string(),
-        Some(17) => "UDP".to_string(),
-        Some(1) => "ICMP".to_string(),
-        Some(58) => "ICMPv6".to_string(),
-        Some(n) => format!("proto {n}"),
-        None => "non-IP".to_string(),
+    let proto = match (p.proto, p.ether_type) {
+        (Some(6), _) => "TCP".to_string(),
+        (Some(17), _) => "UDP".to_string(),
+        (Some(1), _) => "ICMP".to_string(),
+        (Some(58), _) => "ICMPv6".to_string(),
+        (Some(n), _) => format!("proto {n}"),
+        (None, Some(0x0806)) => "ARP".to_string(),
+        (None, Some(t)) if p.src_ip.is_none() => format!("ethertype 0x{t:04x}"),
+        (None, _) if p.src_ip.is_none() => "non-IP".to_string(),
+        // An IP packet whose transport was not decoded (a later fragment).
+        (None, _) => "IP".to_string(),
     };
     let mut s = format!(
         "{} {proto} {} → {} len {}",
         clock(p.ts),
-        ep(p.src_ip, p.src_port),
-        ep(p.dst_ip, p.dst_port),
+        ep(p.src_ip, p.src_port, p.src_mac),
+        ep(p.dst_ip, p.dst_port, p.dst_mac),
         p.frame_len
     );
     if let Some(f) = p.tcp_flags {
@@ -256,10 +276,10 @@ pub fn packets_of(
             continue;
         };
         let p = crate::decode::decode(&raw.as_raw());
-        let hit = [p.src_ip, p.dst_ip]
-            .iter()
-            .flatten()
-            .any(|ip| ip.to_string() == entity);
+        // The packet's entities as the entity table counts them: its IP addresses, or its
+        // MACs when it has none (an ARP spoofer is a host known by its MAC).
+        let hit = crate::engine::entities::endpoints(&p)
+            .is_some_and(|(a, b)| a.to_string() == entity || b.to_string() == entity);
         if hit {
             out.push(packet_line(&p));
             if out.len() >= 12 {

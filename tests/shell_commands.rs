@@ -317,6 +317,30 @@ fn the_shell_on_a_pipe_investigates_its_write_copy() {
     );
 }
 
+/// A host known only by its MAC (ARP, no IP) is explained with its frames: ARP, between
+/// MACs. Before, `explain` matched packets by IP address only and listed none, and the empty
+/// port and flow lines were left blank.
+#[test]
+fn explain_lists_the_frames_of_a_host_known_by_its_mac() {
+    let Some(cap) = common::shared("captures/spoof_arp_poisoning.pcapng") else {
+        return;
+    };
+    let (out, text) = shell("explain 00:25:b3:bf:91:ee\n", &[cap.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(text.contains("  ports out: none\n"), "{text}");
+    assert!(text.contains("  flows: none\n"), "{text}");
+    assert!(
+        text.contains(
+            "  packets:\n    03:39:37.376 ARP 00:25:b3:bf:91:ee → 00:21:70:c0:56:f0 len 60"
+        ),
+        "{text}"
+    );
+    // An address nobody used has no entity; one with traffic but none of it read back says
+    // so rather than printing nothing.
+    let (_, none) = shell("explain 10.9.9.9\n", &[cap.to_str().unwrap()]);
+    assert!(none.contains("no such entity"), "{none}");
+}
+
 /// `baseline A..B` in the shell: a reversed range is an error; one past the capture is set
 /// but the reply says it holds no traffic.
 #[test]

@@ -377,6 +377,22 @@ fn entity_detail_rereads_packets_by_index() {
     insta::assert_snapshot!("app_entity_160x48", t.backend());
 }
 
+/// `:explain` of an address the capture never saw says so instead of an empty overlay.
+#[test]
+fn entity_detail_of_an_unknown_host_says_so() {
+    let mut app = loaded_app("samples/demo.pcap", (*demo()).clone(), Hooks::default());
+    chars(&mut app, ":explain 192.0.2.99");
+    app.handle(key(KeyCode::Enter));
+    assert!(matches!(app.overlay, Overlay::Entity { .. }));
+    run_jobs(&mut app);
+    let t = screen(&mut app, 120, 40);
+    assert!(
+        text(&t).contains("no such entity in this capture"),
+        "{}",
+        text(&t)
+    );
+}
+
 #[test]
 fn hostile_text_is_escaped_everywhere() {
     let path = "samples/hostile.pcap";

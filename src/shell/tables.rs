@@ -161,7 +161,7 @@ pub fn explain(inv: &Investigation, entity: &str) -> String {
                 let _ = writeln!(out, "    {l}");
             }
         }
-        Ok(_) => {}
+        Ok(_) => out.push_str("  packets: none found\n"),
         Err(e) => {
             let _ = writeln!(out, "  packets unavailable: {}", esc(&e));
         }

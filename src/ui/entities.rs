@@ -89,11 +89,11 @@ pub fn render_detail(
     Clear.render(area, buf);
     let mut lines: Vec<Line> = Vec::new();
     if let Some(inv) = ctx.inv {
-        lines.extend(
-            detail_lines(&inv.analysis, entity)
-                .into_iter()
-                .map(Line::from),
-        );
+        let detail = detail_lines(&inv.analysis, entity);
+        if detail.is_empty() {
+            lines.push(Line::styled("no such entity in this capture", t.dimmed()));
+        }
+        lines.extend(detail.into_iter().map(Line::from));
     }
     lines.push(Line::styled(
         "its first packets (re-read from the capture by index):",
