@@ -30,10 +30,6 @@ pub(super) fn drafts_rules(capture: Option<&Path>, interface: Option<&str>) -> b
     capture.is_some() && interface.is_none()
 }
 
-/// What drafting reads for `capture`: the file itself, or for standard input, which cannot be
-/// read again, the packets the analysis kept (`kept`; the path is then not read) or else the
-/// `--write` copy. `Err` says why no rule can be drafted; `report` (`offers_write`) can keep
-/// a copy with `--write`, and its `--retention` keeps no packets, which the message names.
 /// Whether `capture` is a stream that cannot be read a second time: standard input (`-`),
 /// or a named pipe or device (`holoscope report <(tcpdump -w - ...)` reads `/dev/fd/63`).
 pub(super) fn is_stream(capture: &Path) -> bool {
@@ -49,6 +45,11 @@ pub(super) fn stream_name(capture: &Path) -> &'static str {
     }
 }
 
+/// What drafting reads for `capture`: the file itself, or for a stream ([`is_stream`]), which
+/// cannot be read again, the packets the analysis kept (`kept`; the path is then not read) or
+/// else the `--write` copy. `Err` says why no rule can be drafted; `report` (`offers_write`)
+/// can keep a copy with `--write`, and its `--retention` keeps no packets, which the message
+/// names.
 pub(super) fn draft_source<'a>(
     capture: &'a Path,
     write: Option<&'a Path>,
