@@ -159,8 +159,9 @@ pub(super) fn tee(
             .map_err(|message| Failure { code: 2, message })?;
     }
     let part = capture::write::part_path(dest);
-    // A file is read again by its own offsets; standard input and a live interface cannot
-    // be, so their packets are indexed by where the copy holds them (`explain` reads those).
+    // A file is read again by its own offsets; standard input, a pipe and a live interface
+    // cannot be, so their packets are indexed by where the copy holds them (`explain` reads
+    // those).
     let index = if input.is_some_and(|p| !is_stream(p)) || follow {
         capture::write::IndexBy::Input
     } else {
