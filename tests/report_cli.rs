@@ -455,9 +455,15 @@ fn empty_capture_text_says_none() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("\nlinks     none\ndecoded   none\n"),
+        text.contains("\nlinks     none\ndecoded   none\ntimeline  0 buckets of"),
         "{text}"
     );
+    // One bucket is not "1 buckets".
+    let Some(p) = shared("captures/fmt_timestamp_2106_overflow.pcapng") else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&holoscope(&["report", s(&p)]).stdout).into_owned();
+    assert!(text.contains("\ntimeline  1 bucket of 0.01 s\n"), "{text}");
 }
 
 /// `sample --packets 0` is refused (exit 2) and writes no empty capture.

@@ -39,8 +39,13 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
         format!("links     {}", join(&c.link_types)),
         format!("decoded   {}", join(&c.decoded)),
         format!(
-            "timeline  {} buckets of {} s",
+            "timeline  {} bucket{} of {} s",
             r.timeline.buckets.len(),
+            if r.timeline.buckets.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             r.timeline.bucket_seconds
         ),
     ];
