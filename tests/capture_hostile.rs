@@ -140,7 +140,7 @@ fn unknown_interface_is_skipped_and_counted() {
     assert_eq!(
         w[0].message,
         format!(
-            "1 packets referring to an undescribed interface were skipped (first at byte {})",
+            "1 packet referring to an undescribed interface was skipped (first at byte {})",
             28 + 32
         )
     );

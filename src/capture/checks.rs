@@ -73,35 +73,42 @@ impl Checks {
 
     /// Appends one warning per anomaly seen and resets the counters.
     pub(crate) fn finish(&mut self, out: &mut Vec<Warning>) {
+        // (count, kind, what one record is, what several are)
         let items = [
             (
                 self.out_of_order,
                 WarningKind::OutOfOrder,
+                "record with a timestamp going backwards",
                 "records with timestamps going backwards",
             ),
             (
                 self.absurd,
                 WarningKind::AbsurdTimestamp,
+                "record with an implausible timestamp (before 1970, after 2100 or an invalid fraction)",
                 "records with implausible timestamps (before 1970, after 2100 or an invalid fraction)",
             ),
             (
                 self.snaplen,
                 WarningKind::SnaplenViolation,
+                "record with a captured length above the snapshot length or the original length",
                 "records with a captured length above the snapshot length or the original length",
             ),
             (
                 self.unknown_iface,
                 WarningKind::UnknownInterface,
+                "packet referring to an undescribed interface was skipped",
                 "packets referring to an undescribed interface were skipped",
             ),
             (
                 self.ignored_descriptions,
                 WarningKind::Corrupt,
+                "section or interface description beyond the limit of 65536 each was ignored",
                 "section or interface descriptions beyond the limit of 65536 each were ignored",
             ),
         ];
-        for (tally, kind, what) in items {
+        for (tally, kind, one, many) in items {
             if tally.count > 0 {
+                let what = if tally.count == 1 { one } else { many };
                 out.push(Warning {
                     kind,
                     message: format!("{} {what} (first at byte {})", tally.count, tally.first),

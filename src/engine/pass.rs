@@ -225,11 +225,20 @@ fn decode_warnings(stats: &CaptureStats) -> Vec<Warning> {
                 .map(|lt| crate::capture::LinkType(*lt).name())
                 .collect();
             format!(
-                "{n} records of unsupported link type ({}) counted, not decoded",
+                "{n} {} of unsupported link type ({}) counted, not decoded",
+                if *n == 1 { "record" } else { "records" },
                 types.join(", ")
             )
         } else {
-            format!("{n} packets stopped decoding at {}: {reason}", layer.name())
+            format!(
+                "{n} {} decoding at {}: {reason}",
+                if *n == 1 {
+                    "packet stopped"
+                } else {
+                    "packets stopped"
+                },
+                layer.name()
+            )
         };
         out.push(Warning {
             kind,
