@@ -104,7 +104,7 @@ fn not_a_capture_exits_2_with_one_clear_line() {
 /// within the keep budget its rules are drafted from the kept packets, past it the report
 /// says why there are none. Before, drafting read the drained pipe again and said "not a
 /// pcap or pcapng capture (empty file)".
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[test]
 fn pipe_report_drafts_from_kept_packets_or_says_why() {
     let dir = tempfile::tempdir().unwrap();

@@ -259,7 +259,7 @@ fn the_shell_on_stdin_investigates_its_write_copy() {
 /// A named pipe (`holoscope shell <(tcpdump -w - ...)` reads `/dev/fd/63`) cannot be read
 /// again either: the shell treats it as standard input. Before, it drafted no rules and
 /// `explain` said the drained pipe was "not a pcap (empty file)".
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[test]
 fn the_shell_on_a_pipe_investigates_its_write_copy() {
     let dir = tempfile::tempdir().unwrap();

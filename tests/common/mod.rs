@@ -142,12 +142,37 @@ pub fn fifo(dir: &std::path::Path, name: &str) -> Option<PathBuf> {
     Some(p)
 }
 
-/// Writes `file` into the pipe `fifo` on a thread (opening it waits for the reader).
+/// Writes `file` into the pipe `fifo` on a thread, once a reader has opened it. Waits for
+/// the reader at most 60 s and then panics (the join fails), so a binary that never opens the
+/// pipe fails the test instead of hanging it: the open is tried without blocking
+/// (`O_NONBLOCK`, 0o4000 on Linux: fails with ENXIO while nobody reads).
+#[cfg(target_os = "linux")]
 pub fn feed(fifo: &std::path::Path, file: &str) -> std::thread::JoinHandle<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let (fifo, file) = (fifo.to_path_buf(), file.to_string());
     std::thread::spawn(move || {
         let bytes = std::fs::read(file).unwrap();
-        let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        let start = std::time::Instant::now();
+        let probe = loop {
+            let probe = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(0o4000)
+                .open(&fifo);
+            if let Ok(p) = probe {
+                break p;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "nobody opened {} for reading",
+                fifo.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // A reader is there: a blocking open returns at once, and writes wait for it. The
+        // probe stays open until then: the reader would see the end of the stream if the
+        // pipe had no writer for a moment.
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        drop(probe);
         std::io::Write::write_all(&mut w, &bytes).unwrap();
     })
 }
