@@ -211,11 +211,10 @@ pub fn packet_line(p: &crate::decode::Packet) -> String {
         (Some(1), _) => "ICMP".to_string(),
         (Some(58), _) => "ICMPv6".to_string(),
         (Some(n), _) => format!("proto {n}"),
+        // The IP decoder sets the protocol whenever it sets the addresses: no IP here.
         (None, Some(0x0806)) => "ARP".to_string(),
-        (None, Some(t)) if p.src_ip.is_none() => format!("ethertype 0x{t:04x}"),
-        (None, _) if p.src_ip.is_none() => "non-IP".to_string(),
-        // An IP packet whose transport was not decoded (a later fragment).
-        (None, _) => "IP".to_string(),
+        (None, Some(t)) => format!("ethertype 0x{t:04x}"),
+        (None, None) => "non-IP".to_string(),
     };
     let mut s = format!(
         "{} {proto} {} → {} len {}",

@@ -257,7 +257,7 @@ impl LiveDrafter {
 /// so), or a pipe or device, which the investigation cannot read again (drafting, replay,
 /// explain) and which opening here would block on.
 fn check_capture(capture: &std::path::Path) -> Result<(), String> {
-    if std::fs::metadata(capture).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+    if crate::fsutil::is_special(capture) {
         return Err(format!(
             "{}: not a regular file: the TUI reads its capture again (drafting, replay, \
              explain), which a pipe or device cannot be; save it to a file first, or use \
