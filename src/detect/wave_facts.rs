@@ -5,7 +5,7 @@ use super::baseline::Baseline;
 use super::features::Feature;
 use super::shift::{self, Shift, WindowCounts};
 use super::violations::{SessionFinding, Violation};
-use super::waves::{self, WaveEntity};
+use super::waves::{self, Role, WaveEntity};
 use super::{DetectOptions, ResidualSummary};
 use crate::time::Timestamp;
 use rustc_hash::FxHashMap;
@@ -120,7 +120,10 @@ impl<'a> SessionsByHost<'a> {
     }
 
     /// Violations of sessions of the wave's entities that overlap the wave, worst first (at
-    /// most 20; ties in session order).
+    /// most 20; ties in session order). A session reached only through a target (its other
+    /// end drives none of the wave) counts only when it began within the wave: a victim's
+    /// long-standing conversations with other hosts (workstations polling the server a scan
+    /// hits) are true but not the wave's, and listed they buried the wave's own.
     pub(super) fn wave_violations(
         &self,
         ents: &[WaveEntity],
@@ -130,24 +133,32 @@ impl<'a> SessionsByHost<'a> {
         // Entity names are addresses' display forms: compare addresses, not strings formatted
         // per session (that formatting was a third of detection on a busy capture). A name is
         // kept only when it is its address's display form, so the match is the string match.
-        let mut at: Vec<u32> = ents
+        // Each session index carries whether a source reached it.
+        let mut at: Vec<(u32, bool)> = ents
             .iter()
             .filter_map(|e| {
                 let ip: IpAddr = e.entity.parse().ok()?;
-                (ip.to_string() == e.entity).then_some(ip)
+                (ip.to_string() == e.entity).then_some((ip, e.role == Role::Source))
             })
-            .filter_map(|ip| self.by_host.get(&ip))
-            .flatten()
-            .copied()
+            .filter_map(|(ip, source)| Some((self.by_host.get(&ip)?, source)))
+            .flat_map(|(ids, source)| ids.iter().map(move |i| (*i, source)))
             .collect();
-        // Session order, each once (a session of two entities is under both).
+        // Session order, each once (a session of two entities is under both; reached by a
+        // source sorts last among its duplicates and is the one kept).
         at.sort_unstable();
-        at.dedup();
+        at.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 |= later.1;
+            }
+            same
+        });
         // Rank references and copy only the 20 kept: a busy wave touches thousands of sessions.
         let mut out: Vec<&Violation> = at
             .iter()
-            .filter_map(|i| self.sessions.get(*i as usize))
-            .filter(|s| s.first < end && s.last >= start)
+            .filter_map(|(i, source)| Some((self.sessions.get(*i as usize)?, *source)))
+            .filter(|(s, source)| s.first < end && s.last >= start && (*source || s.first >= start))
+            .map(|(s, _)| s)
             .flat_map(|s| s.violations.iter())
             .collect();
         out.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.packets.cmp(&a.packets)));
@@ -177,7 +188,6 @@ pub(super) fn mean_profile<'a>(it: impl Iterator<Item = &'a ResidualSummary>) ->
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::detect::waves::Role;
 
     fn session(
         client: &str,
@@ -250,6 +260,33 @@ mod tests {
                 .wave_violations(&[entity("010.0.0.1")], Timestamp(0), Timestamp(50))
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_target_brings_only_the_sessions_that_began_in_the_wave() {
+        let sessions = vec![
+            // A workstation polling the scanned server since before the scan: not the wave's.
+            session("10.0.0.7", "10.0.0.10", 0, 100, &[0.9]),
+            // Opened during the wave (a probe from a forged source): the wave's.
+            session("203.0.113.9", "10.0.0.10", 6, 7, &[0.5]),
+            // The scanner's own session from before the wave: reached through the source.
+            session("10.0.0.66", "10.0.0.10", 0, 100, &[0.3]),
+        ];
+        let by_host = SessionsByHost::new(&sessions);
+        let target = WaveEntity {
+            role: Role::Target,
+            ..entity("10.0.0.10")
+        };
+        let scores = |ents: &[WaveEntity]| -> Vec<f64> {
+            by_host
+                .wave_violations(ents, Timestamp(5), Timestamp(50))
+                .iter()
+                .map(|v| v.score)
+                .collect()
+        };
+        assert_eq!(scores(std::slice::from_ref(&target)), vec![0.5]);
+        // Listed first as a target, then as a source's: the source keeps it.
+        assert_eq!(scores(&[target, entity("10.0.0.66")]), vec![0.5, 0.3]);
     }
 
     #[test]
