@@ -185,3 +185,34 @@ fn attack_only_captures_lead_with_their_victim_or_scanner() {
         }
     }
 }
+
+/// The RAT of `c2_rat_periodic_4433` keeps its control connection alive every 10 s while it
+/// uploads screenshots to the same port on new connections (ground truth from
+/// `captures/SOURCES.md`): the control connection alone is the beacon, infected host to
+/// controller.
+#[test]
+fn a_rat_keepalive_inside_one_connection_is_a_beacon() {
+    let Some(dir) = common::shared("captures") else {
+        return;
+    };
+    let src = capture::open(&dir.join("c2_rat_periodic_4433.pcapng")).unwrap();
+    let a = engine::analyze(src, &engine::Options::default(), |_| {});
+    let beacon = a
+        .findings
+        .sessions
+        .iter()
+        .filter_map(|s| s.beacon.as_ref())
+        .find(|b| b.port == 4433)
+        .unwrap_or_else(|| panic!("no beacon: {:?}", a.findings.sessions));
+    assert_eq!(beacon.client.to_string(), "172.16.0.114");
+    assert_eq!(beacon.server.to_string(), "172.16.0.111");
+    assert_eq!(beacon.sessions, 1, "{beacon:?}");
+    assert!(beacon.detail.contains("in one connection"), "{beacon:?}");
+    let infected = a
+        .findings
+        .entities
+        .iter()
+        .find(|e| e.entity == "172.16.0.114")
+        .expect("the infected host is ranked");
+    assert!(infected.violations.iter().any(|v| v.kind == "beacon"));
+}

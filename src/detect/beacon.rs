@@ -16,6 +16,12 @@ use std::net::IpAddr;
 
 /// Least events (RITA uses four connections).
 pub const MIN_EVENTS: usize = 4;
+/// Least check-ins of a beacon found inside one connection. Pauses inside a session are
+/// cheaper than connections (an interactive login or a browser's keep-alive pauses between
+/// requests), so a series from one session needs twice RITA's four: with four, an SSH
+/// password guesser's retries, a browser's reused connection and a host's SSDP announcements
+/// all read as beacons on the shared captures.
+pub const MIN_EVENTS_IN_SESSION: usize = 2 * MIN_EVENTS;
 /// Least beacon score reported.
 pub const MIN_SCORE: f64 = 0.7;
 /// Sub-score weights: timestamp, size, duration.
@@ -102,8 +108,68 @@ pub fn regularity(xs: &[f64]) -> f64 {
     0.5 * (1.0 - skew.min(1.0)) + 0.5 * (1.0 - madm.min(1.0))
 }
 
+/// The measurements of one series of check-ins.
+struct Scored {
+    score: f64,
+    ts: f64,
+    ds: f64,
+    dur: f64,
+    median: f64,
+    times: Vec<Timestamp>,
+}
+
+/// Scores a series of (start, bytes) events (sorted here); `None` with fewer than
+/// [`MIN_EVENTS`] or check-ins closer than two burst gaps.
+fn score(ev: &mut [(Timestamp, u64)], span: (Timestamp, Timestamp)) -> Option<Scored> {
+    if ev.len() < MIN_EVENTS {
+        return None;
+    }
+    ev.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let iv: Vec<f64> = ev
+        .windows(2)
+        .map(|w| (w[1].0.0 - w[0].0.0) as f64 / 1e9)
+        .collect();
+    let mut sorted = iv.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = quantile(&sorted, 0.5);
+    #[allow(clippy::cast_precision_loss)]
+    if median < 2.0 * BURST_GAP_NS as f64 / 1e9 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let sizes: Vec<f64> = ev.iter().map(|e| e.1 as f64).collect();
+    let ts = regularity(&iv);
+    let ds = regularity(&sizes);
+    let (first, last) = (ev[0].0, ev[ev.len() - 1].0);
+    #[allow(clippy::cast_precision_loss)]
+    let span_s = ((span.1.0 - span.0.0) as f64 / 1e9).max(1e-9);
+    // Judged on the time the pair could have beaconed: half the capture, or what was left of
+    // it after the first check-in, whichever is less.
+    #[allow(clippy::cast_precision_loss)]
+    let left_s = ((span.1.0 - first.0) as f64 / 1e9).max(1e-9);
+    #[allow(clippy::cast_precision_loss)]
+    let dur = (((last.0 - first.0) as f64 / 1e9) / (span_s / 2.0).min(left_s)).min(1.0);
+    Some(Scored {
+        score: WEIGHTS.0 * ts + WEIGHTS.1 * ds + WEIGHTS.2 * dur,
+        ts,
+        ds,
+        dur,
+        median,
+        times: ev.iter().map(|e| e.0).collect(),
+    })
+}
+
 /// Scores every (client, server, port, proto) with enough events; returns those at or above
 /// [`MIN_SCORE`].
+///
+/// A pair's sessions may carry more than one channel: a RAT's control connection sends a
+/// keep-alive every 10 s while the same host uploads screenshots to the same port on new
+/// connections in between. Mixed, neither series looks regular (the shared RAT capture scored
+/// 0.66). So when the pair's mix falls short, a session with enough bursts of its own
+/// ([`MIN_EVENTS_IN_SESSION`]) is scored alone, and the pair reports the best (one beacon per
+/// pair). The mix is preferred when it passes: check-ins over several connections are the
+/// stronger evidence.
 pub fn pairs<'a>(
     sessions: impl Iterator<Item = &'a SessionStats>,
     span: (Timestamp, Timestamp),
@@ -119,8 +185,8 @@ pub fn pairs<'a>(
         *events.entry(key(s)).or_default() += s.bursts.len();
     }
     /// A pair's events, packets, last packet and sessions.
-    type Group = (Vec<(Timestamp, u64)>, u64, Timestamp, usize);
-    let mut groups: FxHashMap<Key, Group> = FxHashMap::default();
+    type Group<'s> = (Vec<(Timestamp, u64)>, u64, Timestamp, Vec<&'s SessionStats>);
+    let mut groups: FxHashMap<Key, Group<'_>> = FxHashMap::default();
     for s in &sessions {
         if events.get(&key(s)).is_none_or(|n| *n < MIN_EVENTS) {
             continue;
@@ -129,64 +195,60 @@ pub fn pairs<'a>(
         g.0.extend(s.closed_bursts());
         g.1 += s.packets();
         g.2 = g.2.max(s.last);
-        g.3 += 1;
+        g.3.push(s);
     }
-    #[allow(clippy::cast_precision_loss)]
-    let span_s = ((span.1.0 - span.0.0) as f64 / 1e9).max(1e-9);
     let mut out = Vec::new();
-    for ((client, server, port, proto), (mut ev, packets, end, n_sessions)) in groups {
-        if ev.len() < MIN_EVENTS {
+    for ((client, server, port, proto), (mut ev, packets, end, members)) in groups {
+        let mut best = score(&mut ev, span).map(|sc| (sc, packets, end, members.len()));
+        if members.len() > 1 && best.as_ref().is_none_or(|b| b.0.score < MIN_SCORE) {
+            for m in &members {
+                if m.bursts.len() < MIN_EVENTS_IN_SESSION {
+                    continue;
+                }
+                let mut own: Vec<(Timestamp, u64)> = m.closed_bursts().collect();
+                let Some(sc) = score(&mut own, span) else {
+                    continue;
+                };
+                if best.as_ref().is_none_or(|b| sc.score > b.0.score) {
+                    best = Some((sc, m.packets(), m.last, 1));
+                }
+            }
+        }
+        let Some((sc, packets, end, n_sessions)) = best else {
+            continue;
+        };
+        if sc.score < MIN_SCORE {
             continue;
         }
-        ev.sort_unstable();
-        #[allow(clippy::cast_precision_loss)]
-        let iv: Vec<f64> = ev
-            .windows(2)
-            .map(|w| (w[1].0.0 - w[0].0.0) as f64 / 1e9)
-            .collect();
-        let mut sorted = iv.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = quantile(&sorted, 0.5);
-        #[allow(clippy::cast_precision_loss)]
-        if median < 2.0 * BURST_GAP_NS as f64 / 1e9 {
+        let within = if n_sessions == 1 && members.len() > 1 {
+            " in one connection"
+        } else {
+            ""
+        };
+        let (Some(&first), Some(&last)) = (sc.times.first(), sc.times.last()) else {
             continue;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let sizes: Vec<f64> = ev.iter().map(|e| e.1 as f64).collect();
-        let ts = regularity(&iv);
-        let ds = regularity(&sizes);
-        let (first, last) = (ev[0].0, ev[ev.len() - 1].0);
-        // Judged on the time the pair could have beaconed: half the capture, or what was
-        // left of it after the pair's first check-in, whichever is less.
-        #[allow(clippy::cast_precision_loss)]
-        let left_s = ((span.1.0 - first.0) as f64 / 1e9).max(1e-9);
-        #[allow(clippy::cast_precision_loss)]
-        let dur = (((last.0 - first.0) as f64 / 1e9) / (span_s / 2.0).min(left_s)).min(1.0);
-        let score = WEIGHTS.0 * ts + WEIGHTS.1 * ds + WEIGHTS.2 * dur;
-        if score < MIN_SCORE {
-            continue;
-        }
+        };
         out.push(Beacon {
             client,
             server,
             port,
             proto,
-            score,
+            score: sc.score,
             first,
             last,
             end,
             sessions: n_sessions,
-            times: ev.iter().map(|e| e.0).collect(),
-            interval_s: median,
-            packets,
             detail: format!(
-                "{} check-ins every {:.1} s (timing {:.2}, size {:.2}, duration {:.2})",
-                ev.len(),
-                median,
-                ts,
-                ds,
-                dur
+                "{} check-ins every {:.1} s{within} (timing {:.2}, size {:.2}, duration {:.2})",
+                sc.times.len(),
+                sc.median,
+                sc.ts,
+                sc.ds,
+                sc.dur
             ),
+            times: sc.times,
+            interval_s: sc.median,
+            packets,
         });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.first.cmp(&b.first)));
@@ -238,6 +300,60 @@ mod tests {
         }
         t.finish();
         assert!(pairs(t.iter().map(|x| x.1), span).is_empty());
+    }
+
+    /// A RAT's control connection (port 6641) with a keep-alive every 10 s, and uploads to the
+    /// same server port on a new connection each (start in seconds, packets of 1460 bytes).
+    fn rat(keepalives: i64, uploads: &[(i64, i64)]) -> SessionTable {
+        let mut t = SessionTable::default();
+        for i in 0..keepalives {
+            t.add(&pkt(i * 10_000, 6641, 49));
+        }
+        for (n, (at, packets)) in uploads.iter().enumerate() {
+            let sp = 6643 + u16::try_from(n).unwrap();
+            for k in 0..*packets {
+                t.add(&pkt(at * 1000 + k, sp, 1460));
+            }
+        }
+        t.finish();
+        t
+    }
+
+    #[test]
+    fn a_keepalive_inside_one_connection_beacons_beside_other_connections() {
+        let span = (Timestamp(0), Timestamp(140_000_000_000));
+        // Uploads 4 s after every keep-alive from t = 34 s, as in the shared RAT capture.
+        let every_10s: Vec<(i64, i64)> = (3..13).map(|i| (i * 10 + 4, 60)).collect();
+        let t = rat(14, &every_10s);
+        // Mixed with the uploads the pair's check-ins are irregular.
+        let mut mixed: Vec<(Timestamp, u64)> = t.iter().flat_map(|x| x.1.closed_bursts()).collect();
+        assert!(score(&mut mixed, span).unwrap().score < MIN_SCORE);
+        let b = pairs(t.iter().map(|x| x.1), span);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!((b[0].sessions, b[0].times.len()), (1, 14));
+        assert!((b[0].interval_s - 10.0).abs() < 1e-9, "{}", b[0].interval_s);
+        assert!(b[0].detail.contains("in one connection"), "{}", b[0].detail);
+        // Seven regular keep-alives in the one connection (fewer than MIN_EVENTS_IN_SESSION)
+        // beside irregular uploads: not enough.
+        let t = rat(
+            7,
+            &[
+                (3, 5),
+                (5, 200),
+                (17, 40),
+                (21, 9),
+                (24, 120),
+                (33, 30),
+                (47, 300),
+                (52, 7),
+                (71, 80),
+                (88, 2),
+                (101, 60),
+                (119, 15),
+            ],
+        );
+        let b = pairs(t.iter().map(|x| x.1), span);
+        assert!(b.is_empty(), "{b:?}");
     }
 
     #[test]
