@@ -41,6 +41,24 @@ fn draw(w: u16, h: u16, f: impl Fn(Rect, &mut Buffer)) -> Terminal<TestBackend> 
 
 type Render = fn(&PaneCtx<'_>, Rect, &mut Buffer);
 
+/// One pane of `inv` drawn alone at `w` x `h` (default theme, first row selected).
+fn pane(
+    inv: &Investigation,
+    focused: bool,
+    w: u16,
+    h: u16,
+    render: Render,
+) -> Terminal<TestBackend> {
+    let theme = Theme::default();
+    let ctx = PaneCtx {
+        inv: Some(inv),
+        theme: &theme,
+        focused,
+        selected: 0,
+    };
+    draw(w, h, |a, b| render(&ctx, a, b))
+}
+
 fn snap_pane(name: &str, inv: &Investigation, selected: usize, render: Render) {
     let theme = Theme::default();
     for (w, h) in SIZES {
@@ -215,15 +233,8 @@ fn rules_pane_marks_a_repeated_rule() {
     other.rule.def.priority = other.rule.def.priority.wrapping_add(1);
     inv.rules.push(again);
     inv.rules.push(other);
-    let theme = Theme::default();
-    let ctx = PaneCtx {
-        inv: Some(&inv),
-        theme: &theme,
-        focused: false,
-        selected: 0,
-    };
     let (w, h) = (160, 48);
-    let t = draw(w, h, |a, b| holoscope::ui::rules::render(&ctx, a, b));
+    let t = pane(&inv, false, w, h, holoscope::ui::rules::render);
     let screen = text(&t);
     let rows: Vec<String> = screen
         .chars()
@@ -609,14 +620,7 @@ fn without_waves_the_shifts_pane_shows_the_violation_groups() {
     f.bucket_shifts.clear();
     a.findings = Arc::new(f);
     let inv = Investigation::new(Path::new("samples/demo.pcap"), Arc::new(a), hooks());
-    let theme = Theme::default();
-    let ctx = PaneCtx {
-        inv: Some(&inv),
-        theme: &theme,
-        focused: true,
-        selected: 0,
-    };
-    let t = draw(80, 24, |a, b| holoscope::ui::shifts::render(&ctx, a, b));
+    let t = pane(&inv, true, 80, 24, holoscope::ui::shifts::render);
     let shown = text(&t);
     assert!(shown.contains("no wave:"), "{shown}");
     assert!(shown.contains("5 of 52 groups, 8434 violations"), "{shown}");
@@ -656,4 +660,41 @@ fn added_rule_is_selected_and_replayed() {
         "{:?}",
         app.message
     );
+}
+
+/// A cell without a residual profile says why: the subspace was still learning there (and
+/// from when profiles start), never learnt before the capture ended, or the bucket's packets
+/// were not in the scored sample.
+#[test]
+fn a_cell_without_a_profile_says_why() {
+    use heatmap::NoProfile;
+    let map = synthetic_map(100);
+    // Bucket 5 of the synthetic map has no profile, buckets around it do.
+    assert_eq!(heatmap::no_profile(&map, 5), NoProfile::NotSampled);
+    let mut late = map.clone();
+    for p in late.profiles.iter_mut().take(40) {
+        *p = None;
+    }
+    assert_eq!(heatmap::no_profile(&late, 3), NoProfile::Learning(Some(40)));
+    assert_eq!(heatmap::no_profile(&late, 49), NoProfile::NotSampled);
+    let mut never = map;
+    never.profiles.iter_mut().for_each(|p| *p = None);
+    assert_eq!(heatmap::no_profile(&never, 3), NoProfile::Learning(None));
+
+    // On the sample's own map, its first bucket lies in the warm-up.
+    let mut inv = inv_at_wave(0);
+    inv.cursor = 0;
+    let real = inv.findings().residual.clone().unwrap();
+    let Some(NoProfile::Learning(Some(first))) = heatmap::ratio(&real, 0, 1)
+        .is_none()
+        .then(|| heatmap::no_profile(&real, 0))
+    else {
+        panic!("the sample's first bucket has a profile");
+    };
+    let shown = text(&pane(&inv, true, 160, 48, heatmap::render));
+    let want = format!(
+        "learning normal traffic here (profiles from {})",
+        holoscope::ui::clock(inv.bucket_time(first))
+    );
+    assert!(shown.contains(&want), "{want}\n{shown}");
 }

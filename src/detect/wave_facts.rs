@@ -143,8 +143,8 @@ impl<'a> SessionsByHost<'a> {
             .filter_map(|(ip, source)| Some((self.by_host.get(&ip)?, source)))
             .flat_map(|(ids, source)| ids.iter().map(move |i| (*i, source)))
             .collect();
-        // Session order, each once (a session of two entities is under both; reached by a
-        // source sorts last among its duplicates and is the one kept).
+        // Session order, each once (a session of two entities is under both); the one kept
+        // counts as reached by a source when any of its duplicates was.
         at.sort_unstable();
         at.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;

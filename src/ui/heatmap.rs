@@ -24,6 +24,29 @@ pub fn ratio(map: &ResidualMap, pos: usize, stripe: usize) -> Option<f32> {
     Some(if thr > 0.0 { v / thr } else { 0.0 })
 }
 
+/// Why a bucket has no residual profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoProfile {
+    /// The subspace was still learning normal traffic (the warm-up, or a baseline interval
+    /// not yet over); profiles start at this bucket (`None`: not before the capture ended,
+    /// as in short or sparse captures).
+    Learning(Option<usize>),
+    /// After the warm-up, none of the bucket's packets was in the scored sample.
+    NotSampled,
+}
+
+/// Why the bucket at `pos` has no profile: before the first profiled bucket the subspace was
+/// still learning (profiles start when its warm-up ends); after it, the bucket's packets were
+/// not sampled. Without this an analyst saw a pane of dots and "no profile" with no reason.
+#[must_use]
+pub fn no_profile(map: &ResidualMap, pos: usize) -> NoProfile {
+    match map.profiles.iter().position(Option::is_some) {
+        None => NoProfile::Learning(None),
+        Some(first) if pos < first => NoProfile::Learning(Some(first)),
+        Some(_) => NoProfile::NotSampled,
+    }
+}
+
 /// Stripe names for the legend: the first fields of the stripe.
 #[must_use]
 pub fn stripe_fields(map: &ResidualMap, stripe: usize, max: usize) -> String {
@@ -155,7 +178,17 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             stripe_fields(map, stripe, 6)
         ),
         None => format!(
-            "s{stripe}: no profile at the cursor · fields {}",
+            "s{stripe}: {} · fields {}",
+            match no_profile(map, inv.cursor) {
+                NoProfile::Learning(Some(from)) => format!(
+                    "learning normal traffic here (profiles from {})",
+                    super::clock(inv.bucket_time(from))
+                ),
+                NoProfile::Learning(None) => {
+                    "no profile: still learning normal traffic when the capture ended".into()
+                }
+                NoProfile::NotSampled => "no packet of this bucket was scored".into(),
+            },
             stripe_fields(map, stripe, 6)
         ),
     };
