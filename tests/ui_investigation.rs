@@ -115,6 +115,27 @@ fn export_writes_the_accepted_rules_and_errors_are_messages() {
             .iter()
             .all(|s| !(s.field == top.field && s.value == top.value))
     );
+    // Suppressing it again or lifting what is not suppressed changes nothing, says so and
+    // is not journalled; lifting it brings the shift back.
+    let pair = format!("{}={v}", top.field.name());
+    let journalled = inv.journal.len();
+    let again = run(&mut inv, &format!("suppress {pair}"));
+    assert!(
+        matches!(&again, Effect::Message(m) if *m == format!("{pair} is already suppressed")),
+        "{again:?}"
+    );
+    let err = inv
+        .apply(parse("unsuppress dst_port=9").unwrap())
+        .unwrap_err();
+    assert_eq!(err, "dst_port=9 is not suppressed");
+    assert_eq!(inv.journal.len(), journalled);
+    run(&mut inv, &format!("unsuppress {pair}"));
+    assert_eq!(inv.journal.len(), journalled + 1);
+    let (_, back) = inv.shifts_at_cursor();
+    assert!(
+        back.iter()
+            .any(|s| s.field == top.field && s.value == top.value)
+    );
     // A fixed baseline re-runs detection.
     let e = run(&mut inv, "baseline 0:00..0:20");
     assert!(matches!(e, Effect::Message(_)));

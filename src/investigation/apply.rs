@@ -165,12 +165,17 @@ impl Investigation {
                     ));
                 }
                 let pair = (f.clone(), v.clone());
-                if matches!(cmd, Command::Suppress(..)) {
-                    if !self.suppressions.contains(&pair) {
-                        self.suppressions.push(pair);
+                let known = self.suppressions.contains(&pair);
+                let shown = crate::text::escape_terminal_str(&format!("{f}={v}"));
+                // Neither a repeated suppression nor lifting one that is not there changes
+                // anything: said so, and not journalled (a session would replay a no-op).
+                match (matches!(cmd, Command::Suppress(..)), known) {
+                    (true, true) => {
+                        return Ok(Effect::Message(format!("{shown} is already suppressed")));
                     }
-                } else {
-                    self.suppressions.retain(|p| *p != pair);
+                    (false, false) => return Err(format!("{shown} is not suppressed")),
+                    (true, false) => self.suppressions.push(pair),
+                    (false, true) => self.suppressions.retain(|p| *p != pair),
                 }
                 self.journal.push(journal.clone());
                 Effect::Message(crate::text::escape_terminal_str(&journal))
