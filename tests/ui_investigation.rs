@@ -103,6 +103,22 @@ fn export_writes_the_accepted_rules_and_errors_are_messages() {
         inv.apply(Command::Suppress("nofield".into(), "1".into()))
             .is_err()
     );
+    // A time outside the capture lands on its edge, and the message says so.
+    for (line, says) in [
+        ("goto 99:00", "is past the capture's end"),
+        ("goto @100", "is before the capture starts"),
+    ] {
+        let e = run(&mut inv, line);
+        assert!(
+            matches!(&e, Effect::Message(m) if m.contains(says)),
+            "{e:?}"
+        );
+    }
+    let e = run(&mut inv, "goto 1:00");
+    assert!(
+        matches!(&e, Effect::Message(m) if !m.contains('(')),
+        "{e:?}"
+    );
     // Suppressing the top shift's value removes it from the shifts at the cursor.
     run(&mut inv, "goto wave 2");
     let (_, shifts) = inv.shifts_at_cursor();

@@ -56,8 +56,24 @@ impl Investigation {
             Command::Goto(t) => {
                 let ts = self.resolve(t)?;
                 self.cursor = self.pos_at(ts);
+                // A time outside the capture lands on its first or last bucket: said so, or
+                // the analyst reads the clamped cursor as the time asked for.
+                let stats = &self.analysis.agg.stats;
+                let outside = match (stats.first_ts, stats.last_ts) {
+                    (Some(a), _) if ts < a => format!(
+                        " ({} is before the capture starts, at {})",
+                        crate::time::format_utc(ts),
+                        crate::time::format_utc(a)
+                    ),
+                    (_, Some(z)) if ts > z => format!(
+                        " ({} is past the capture's end, at {})",
+                        crate::time::format_utc(ts),
+                        crate::time::format_utc(z)
+                    ),
+                    _ => String::new(),
+                };
                 Effect::Message(format!(
-                    "cursor {}",
+                    "cursor {}{outside}",
                     crate::time::format_utc(self.cursor_time())
                 ))
             }
