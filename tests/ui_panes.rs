@@ -693,7 +693,7 @@ fn a_cell_without_a_profile_says_why() {
     };
     let shown = text(&pane(&inv, true, 160, 48, heatmap::render));
     let want = format!(
-        "learning normal traffic here (profiles from {})",
+        "still learning here (profiles from {})",
         holoscope::ui::clock(inv.bucket_time(first))
     );
     assert!(shown.contains(&want), "{want}\n{shown}");

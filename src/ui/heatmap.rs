@@ -181,13 +181,13 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
             "s{stripe}: {} · fields {}",
             match no_profile(map, inv.cursor) {
                 NoProfile::Learning(Some(from)) => format!(
-                    "learning normal traffic here (profiles from {})",
+                    "still learning here (profiles from {})",
                     super::clock(inv.bucket_time(from))
                 ),
                 NoProfile::Learning(None) => {
-                    "no profile: still learning normal traffic when the capture ended".into()
+                    "still learning at the capture's end".into()
                 }
-                NoProfile::NotSampled => "no packet of this bucket was scored".into(),
+                NoProfile::NotSampled => "bucket not in the scored sample".into(),
             },
             stripe_fields(map, stripe, 6)
         ),
