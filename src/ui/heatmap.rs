@@ -28,8 +28,8 @@ pub fn ratio(map: &ResidualMap, pos: usize, stripe: usize) -> Option<f32> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoProfile {
     /// The subspace was still learning normal traffic (the warm-up, or a baseline interval
-    /// not yet over); profiles start at this bucket (`None`: not before the capture ended,
-    /// as in short or sparse captures).
+    /// not yet over); profiles start at this bucket (`None`: not yet, in a live capture, or
+    /// not before the capture ended, as in short or sparse captures).
     Learning(Option<usize>),
     /// After the warm-up, none of the bucket's packets was in the scored sample.
     NotSampled,
@@ -185,7 +185,7 @@ pub fn render(ctx: &PaneCtx<'_>, area: Rect, buf: &mut Buffer) {
                     super::clock(inv.bucket_time(from))
                 ),
                 NoProfile::Learning(None) => {
-                    "still learning at the capture's end".into()
+                    "still learning, no profile yet".into()
                 }
                 NoProfile::NotSampled => "bucket not in the scored sample".into(),
             },
