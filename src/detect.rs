@@ -15,6 +15,7 @@ pub mod baseline;
 pub mod beacon;
 pub mod features;
 pub mod rank;
+pub mod recur;
 pub mod residual;
 pub mod session;
 pub mod session_waves;
@@ -238,6 +239,9 @@ pub struct Wave {
     /// A wave found in sessions (a new beacon) is made of one conversation's packets, not of
     /// whole buckets: drafting and replay count only those as the wave's.
     pub scope: Option<session_waves::Scope>,
+    /// Id of the first earlier wave this one recurs as, the same attack coming back
+    /// ([`recur`]); `None` for the first of its kind.
+    pub like: Option<u32>,
 }
 
 /// How the baseline was chosen.

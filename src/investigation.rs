@@ -293,7 +293,13 @@ impl Investigation {
     pub fn shifts_at_cursor(&self) -> (String, Vec<Shift>) {
         let own = self.findings().shifts_at(self.cursor);
         let (label, list) = match (own.is_empty(), self.wave_at(self.cursor)) {
-            (true, Some(w)) => (format!("wave {}", w.id), w.shifts.as_slice()),
+            (true, Some(w)) => (
+                match w.like {
+                    Some(n) => format!("wave {} · like W{n}", w.id),
+                    None => format!("wave {}", w.id),
+                },
+                w.shifts.as_slice(),
+            ),
             (true, None) => ("quiet bucket".to_string(), own),
             (false, _) => ("this bucket".to_string(), own),
         };

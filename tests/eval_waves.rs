@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 struct Truth {
     wave: String,
+    kind: String,
     attackers: Vec<String>,
     targets: Vec<String>,
     start: f64,
@@ -32,6 +33,7 @@ fn read_truth(p: &Path) -> Vec<Truth> {
             let list = |s: &str| s.split(';').map(str::to_string).collect();
             Truth {
                 wave: f[0].clone(),
+                kind: f[1].clone(),
                 attackers: list(&f[2]),
                 targets: list(&f[3]),
                 start: f[4].parse().unwrap(),
@@ -68,6 +70,10 @@ struct Row {
     reported: usize,
     median_latency: Option<f64>,
     missed: Vec<String>,
+    /// Waves linked to an earlier one as recurring, and of those, links whose two waves
+    /// overlap true waves of different kinds (or one a true wave and the other none).
+    links: usize,
+    wrong_links: usize,
 }
 
 fn evaluate(pcap: &Path, truth: &Path) -> Row {
@@ -94,6 +100,26 @@ fn evaluate(pcap: &Path, truth: &Path) -> Row {
     let merged = waves
         .iter()
         .filter(|w| truths.iter().filter(|t| overlaps(w, t)).count() > 1)
+        .count();
+    // A recurrence link is right when both waves are of the same true kind (or both match
+    // no true wave: the same background burst twice).
+    let kinds = |w: &Wave| -> Vec<&str> {
+        let mut k: Vec<&str> = truths
+            .iter()
+            .filter(|t| overlaps(w, t))
+            .map(|t| t.kind.as_str())
+            .collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let links: Vec<(&Wave, &Wave)> = waves
+        .iter()
+        .filter_map(|w| Some((w, waves.iter().find(|x| Some(x.id) == w.like)?)))
+        .collect();
+    let wrong_links = links
+        .iter()
+        .filter(|(w, first)| kinds(w) != kinds(first))
         .count();
     lat.sort_by(f64::total_cmp);
     let t0 = a.agg.stats.first_ts.unwrap().as_secs_f64();
@@ -128,6 +154,8 @@ fn evaluate(pcap: &Path, truth: &Path) -> Row {
         reported: waves.len(),
         median_latency: lat.get(lat.len() / 2).copied(),
         missed,
+        links: links.len(),
+        wrong_links,
     }
 }
 
@@ -172,12 +200,12 @@ fn wave_recall_and_false_waves_on_the_labelled_set() {
         return;
     }
     println!(
-        "| Capture | Recall | False waves | Merged | Reported | Median start latency (s) | Missed |"
+        "| Capture | Recall | False waves | Merged | Reported | Median start latency (s) | Missed | Recurring (wrong) |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in &rows {
         println!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} |",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} ({}) |",
             r.name,
             r.found,
             r.total,
@@ -185,7 +213,9 @@ fn wave_recall_and_false_waves_on_the_labelled_set() {
             r.merged,
             r.reported,
             r.median_latency.map_or("-".into(), |l| format!("{l:+.2}")),
-            r.missed.join(" ")
+            r.missed.join(" "),
+            r.links,
+            r.wrong_links
         );
     }
     let found: usize = rows.iter().map(|r| r.found).sum();
@@ -212,7 +242,16 @@ fn wave_recall_and_false_waves_on_the_labelled_set() {
             r.false_waves
         );
         assert_eq!(r.merged, 0, "{}: a wave spans two true waves", r.name);
+        assert_eq!(
+            r.wrong_links, 0,
+            "{}: a wave is linked as recurring to one of another kind",
+            r.name
+        );
     }
+    // lab_E's and lab_F's floods come back (E4 as E1, F4 as F1), and the amp splice's RAT
+    // sends its bursts as separate waves: each return is linked to its first wave.
+    let links: usize = rows.iter().map(|r| r.links).sum();
+    assert!(links >= 3, "{links} recurrence links");
 }
 
 /// Honest floors measured on every capture of the set (see the table in the README).

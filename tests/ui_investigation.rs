@@ -8,6 +8,7 @@ use holoscope::investigation::{Effect, Investigation};
 use holoscope::rules::Status;
 use holoscope::session::SessionFile;
 use std::path::Path;
+use std::sync::Arc;
 use ui_common::{demo, hooks};
 
 fn run(inv: &mut Investigation, line: &str) -> Effect {
@@ -159,4 +160,32 @@ fn export_writes_the_accepted_rules_and_errors_are_messages() {
         inv.findings().baseline,
         holoscope::detect::BaselineInfo::Fixed { .. }
     ));
+}
+
+/// A wave that recurs as an earlier one says so in the shifts pane's title and the shell's
+/// wave list.
+#[test]
+fn a_recurring_wave_names_its_first_wave() {
+    let mut a = (*demo()).clone();
+    let mut f = (*a.findings).clone();
+    f.waves[1].like = Some(1);
+    a.findings = Arc::new(f);
+    let mut inv = Investigation::new(Path::new("samples/demo.pcap"), Arc::new(a), hooks());
+    run(&mut inv, "goto wave 2");
+    // The cursor bucket may carry shifts of its own; one without them shows the wave's.
+    let wave = inv.findings().waves[1].clone();
+    let quiet = wave
+        .buckets
+        .clone()
+        .find(|p| inv.findings().shifts_at(*p).is_empty())
+        .expect("a bucket of wave 2 without shifts of its own");
+    inv.cursor = quiet;
+    assert_eq!(inv.shifts_at_cursor().0, "wave 2 · like W1");
+    let listed = holoscope::shell::tables::waves(&inv);
+    let w2 = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with("W2 "))
+        .unwrap();
+    assert!(w2.contains(" like W1: "), "{listed}");
+    assert_eq!(listed.matches(" like W").count(), 1, "{listed}");
 }

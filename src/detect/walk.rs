@@ -181,6 +181,7 @@ pub(super) fn detect_beside(
                 buckets: range,
                 packets,
                 scope: None,
+                like: None,
             }
         })
         .collect();
@@ -222,12 +223,17 @@ pub(super) fn detect_beside(
             buckets: tl.range_for(b.first, end),
             packets: b.packets,
             scope: Some(p.scope),
+            like: None,
         });
     }
     // Ids follow time order across both kinds.
     waves_out.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
     for (n, w) in waves_out.iter_mut().enumerate() {
         w.id = u32::try_from(n + 1).unwrap_or(u32::MAX);
+    }
+    let like = super::recur::recurrences(&waves_out);
+    for (w, like) in waves_out.iter_mut().zip(like) {
+        w.like = like;
     }
 
     let refs: Vec<WaveRef<'_>> = waves_out

@@ -81,6 +81,10 @@ pub struct WaveRow {
     pub kind: String,
     /// A session wave's conversation: the only packets that are the wave's.
     pub scope: Option<ScopeRow>,
+    /// Id of the first earlier wave this one recurs as (the same fields moving the same way,
+    /// an entity in common: the same attack coming back), `null` when it is the first of
+    /// its kind ([`crate::detect::recur`]).
+    pub like: Option<u32>,
 }
 
 /// A session wave's conversation.
@@ -167,6 +171,7 @@ pub fn waves(f: &Findings) -> Vec<WaveRow> {
                 port: s.port,
                 proto: s.proto,
             }),
+            like: w.like,
         })
         .collect()
 }
@@ -238,13 +243,15 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
     let mut out = Vec::new();
     for w in waves {
         out.push(format!(
-            "wave {} {} .. {} ({:.1} s, {} packets, score {:.1}): {}",
+            "wave {} {} .. {} ({:.1} s, {} packets, score {:.1}{}): {}",
             w.id,
             crate::report::text::when(Some(w.start)),
             crate::report::text::when(Some(w.end)),
             w.end - w.start,
             w.packets,
             w.score,
+            w.like
+                .map_or_else(String::new, |n| format!(", like wave {n}")),
             w.summary.replace('`', "'")
         ));
         for s in w.shifts.iter().take(5) {

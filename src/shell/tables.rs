@@ -104,11 +104,12 @@ pub fn waves(inv: &Investigation) -> String {
         let secs = (w.end.0 - w.start.0) as f64 / 1e9;
         let _ = writeln!(
             out,
-            "  W{} {} +{secs:.1}s {} packets score {:.1}: {}",
+            "  W{} {} +{secs:.1}s {} packets score {:.1}{}: {}",
             w.id,
             crate::time::format_utc(w.start),
             w.packets,
             w.score,
+            w.like.map_or_else(String::new, |n| format!(" like W{n}")),
             esc(&w.summary)
         );
     }
