@@ -54,22 +54,26 @@ pub fn recurrences(waves: &[Wave]) -> Vec<Option<u32>> {
         .iter()
         .map(|w| (shape(w), w.entities.iter().map(entity_key).collect()))
         .collect();
+    // Only first waves of their kind can be linked to, so each wave is compared with those
+    // (a handful of kinds), not with every earlier wave: long live captures have thousands.
+    let mut firsts: Vec<usize> = Vec::new();
     let mut out: Vec<Option<u32>> = Vec::with_capacity(waves.len());
-    for (i, w) in waves.iter().enumerate() {
-        let like = (0..i).find_map(|j| {
+    for (i, (w, (si, ei))) in waves.iter().zip(&keys).enumerate() {
+        let like = firsts.iter().find_map(|&j| {
             let (first, (sj, ej)) = (waves.get(j)?, keys.get(j)?);
-            let (si, ei) = keys.get(i)?;
             let same_scope = match (w.scope, first.scope) {
                 (None, None) => true,
                 (Some(a), Some(b)) => a == b,
                 _ => false,
             };
             let alike = same_scope
-                && out.get(j).is_some_and(Option::is_none)
                 && jaccard(si, sj) >= MIN_SHAPE_SIMILARITY
                 && ei.intersection(ej).next().is_some();
             alike.then_some(first.id)
         });
+        if like.is_none() {
+            firsts.push(i);
+        }
         out.push(like);
     }
     out
