@@ -115,11 +115,15 @@ fn export_writes_the_accepted_rules_and_errors_are_messages() {
             "{e:?}"
         );
     }
-    let e = run(&mut inv, "goto 1:00");
-    assert!(
-        matches!(&e, Effect::Message(m) if !m.contains('(')),
-        "{e:?}"
-    );
+    // Inside, and at the first bucket's start (before the first packet), nothing is added.
+    let first_bucket = inv.bucket_time(0).as_secs_f64();
+    for line in ["goto 1:00".to_string(), format!("goto @{first_bucket}")] {
+        let e = run(&mut inv, &line);
+        assert!(
+            matches!(&e, Effect::Message(m) if !m.contains('(')),
+            "{line}: {e:?}"
+        );
+    }
     // Suppressing the top shift's value removes it from the shifts at the cursor.
     run(&mut inv, "goto wave 2");
     let (_, shifts) = inv.shifts_at_cursor();

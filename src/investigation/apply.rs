@@ -57,9 +57,15 @@ impl Investigation {
                 let ts = self.resolve(t)?;
                 self.cursor = self.pos_at(ts);
                 // A time outside the capture lands on its first or last bucket: said so, or
-                // the analyst reads the clamped cursor as the time asked for.
+                // the analyst reads the clamped cursor as the time asked for. The start is
+                // the first bucket's (a wave's start is a bucket's, before its first packet).
                 let stats = &self.analysis.agg.stats;
-                let outside = match (stats.first_ts, stats.last_ts) {
+                let first_bucket = self.findings().buckets.first().map(|b| b.start);
+                let start = match (first_bucket, stats.first_ts) {
+                    (Some(b), Some(a)) => Some(b.min(a)),
+                    (b, a) => b.or(a),
+                };
+                let outside = match (start, stats.last_ts) {
                     (Some(a), _) if ts < a => format!(
                         " ({} is before the capture starts, at {})",
                         crate::time::format_utc(ts),
