@@ -77,11 +77,7 @@ pub fn group_line(g: &crate::report::groups::ViolationGroup) -> String {
     // the client of a reflection's backscatter (the others are the servers that answered it).
     let with = if g.side == "server" { "from" } else { "with" };
     let other = other_end(g);
-    let sessions = if g.sessions == 1 {
-        "session"
-    } else {
-        "sessions"
-    };
+    let sessions = crate::text::plural(g.sessions, "session", "sessions");
     format!(
         "{}: {} {} {port}, {} {sessions} {with} {other}, {} packets",
         g.kind, g.side, g.address, g.sessions, g.packets

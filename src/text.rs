@@ -127,6 +127,13 @@ pub fn host_port(host: &str, port: impl std::fmt::Display) -> String {
     }
 }
 
+/// `one` for a count of 1, else `many`: the noun after a count in our own messages
+/// (`1 bucket`, `3 buckets`), in one place rather than a conditional at every count.
+#[must_use]
+pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

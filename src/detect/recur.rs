@@ -61,12 +61,8 @@ pub fn recurrences(waves: &[Wave]) -> Vec<Option<u32>> {
     for (i, (w, (si, ei))) in waves.iter().zip(&keys).enumerate() {
         let like = firsts.iter().find_map(|&j| {
             let (first, (sj, ej)) = (waves.get(j)?, keys.get(j)?);
-            let same_scope = match (w.scope, first.scope) {
-                (None, None) => true,
-                (Some(a), Some(b)) => a == b,
-                _ => false,
-            };
-            let alike = same_scope
+            // Both bucket waves, or both the same conversation's session wave.
+            let alike = w.scope == first.scope
                 && jaccard(si, sj) >= MIN_SHAPE_SIMILARITY
                 && ei.intersection(ej).next().is_some();
             alike.then_some(first.id)

@@ -226,17 +226,13 @@ fn decode_warnings(stats: &CaptureStats) -> Vec<Warning> {
                 .collect();
             format!(
                 "{n} {} of unsupported link type ({}) counted, not decoded",
-                if *n == 1 { "record" } else { "records" },
+                crate::text::plural(*n, "record", "records"),
                 types.join(", ")
             )
         } else {
             format!(
                 "{n} {} decoding at {}: {reason}",
-                if *n == 1 {
-                    "packet stopped"
-                } else {
-                    "packets stopped"
-                },
+                crate::text::plural(*n, "packet stopped", "packets stopped"),
                 layer.name()
             )
         };

@@ -60,11 +60,7 @@ impl Investigation {
                 // the analyst reads the clamped cursor as the time asked for. The start is
                 // the first bucket's (a wave's start is a bucket's, before its first packet).
                 let stats = &self.analysis.agg.stats;
-                let first_bucket = self.findings().buckets.first().map(|b| b.start);
-                let start = match (first_bucket, stats.first_ts) {
-                    (Some(b), Some(a)) => Some(b.min(a)),
-                    (b, a) => b.or(a),
-                };
+                let start = stats.first_ts.map(|a| a.min(self.bucket_time(0)));
                 let outside = match (start, stats.last_ts) {
                     (Some(a), _) if ts < a => format!(
                         " ({} is before the capture starts, at {})",

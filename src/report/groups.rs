@@ -152,7 +152,7 @@ fn row((kind, at): (&'static str, IpAddr), side: &'static str, a: Acc) -> Violat
 /// heading over a list of groups gives (reports, shell, TUI).
 #[must_use]
 pub fn counts_text(shown: usize, total: usize, violations: usize) -> String {
-    let s = |n: usize| if n == 1 { "" } else { "s" };
+    let s = |n: usize| crate::text::plural(n as u64, "", "s");
     format!(
         "{shown} of {total} group{}, {violations} violation{}",
         s(total),

@@ -39,13 +39,9 @@ pub(crate) fn summary_lines(r: &Report) -> Vec<String> {
         format!("links     {}", join(&c.link_types)),
         format!("decoded   {}", join(&c.decoded)),
         format!(
-            "timeline  {} bucket{} of {} s",
+            "timeline  {} {} of {} s",
             r.timeline.buckets.len(),
-            if r.timeline.buckets.len() == 1 {
-                ""
-            } else {
-                "s"
-            },
+            crate::text::plural(r.timeline.buckets.len() as u64, "bucket", "buckets"),
             r.timeline.bucket_seconds
         ),
     ];
