@@ -409,3 +409,45 @@ fn text_rules_replay_from_memory_as_from_the_capture() {
     assert!(text_rules >= 4, "only {text_rules} text rules drafted");
     assert!(subdomains >= 1, "no *.domain rule drafted");
 }
+
+/// The RAT capture's exfiltration waves each ran over a new connection beside the implant's
+/// long keep-alive to the same C2 port. Every upload was once drafted on its own client port
+/// (`src_port=4433,6643 dst_port=4433,6643`), a rule that stops only the upload already seen.
+/// The drafts must name no client's own port, and say which they left out.
+#[test]
+fn rat_uploads_are_not_drafted_on_their_own_client_ports() {
+    use holoscope::decode::Value;
+    use holoscope::rules::Op;
+    let Some(path) = common::shared("captures/c2_rat_periodic_4433.pcapng") else {
+        return;
+    };
+    let a = engine::analyze(
+        capture::open(&path).unwrap(),
+        &engine::Options::default(),
+        |_| {},
+    );
+    let drafts = draft_for(&a, &path).unwrap();
+    assert!(drafts.len() >= 5, "{} drafts", drafts.len());
+    let own: Vec<u64> = (6643..=6648).collect();
+    for d in &drafts {
+        for c in &d.rule.def.conditions {
+            let named: &[Value] = match &c.op {
+                Op::Eq(v) => std::slice::from_ref(v),
+                Op::In(vs) => vs,
+                _ => &[],
+            };
+            assert!(
+                !named
+                    .iter()
+                    .any(|v| matches!(v, Value::U(p) if own.contains(p))),
+                "{}",
+                d.rule
+            );
+        }
+    }
+    assert!(
+        drafts[0].explanation.contains("not keyed on port 6643"),
+        "{}",
+        drafts[0].explanation
+    );
+}

@@ -31,7 +31,7 @@ use super::model::{Change, Rule, RuleId, Who};
 use super::probe::{Probe, Score, WaveProbe, evidence};
 use super::replay::ReplayCounts;
 use super::scan::Plan;
-use super::select::{BaseColumns, Sample, choose_with};
+use super::select::{BaseColumns, OwnEndpoints, Sample, choose_with};
 use crate::capture::CaptureError;
 use crate::decode::{Field, Packet, Value};
 use crate::engine::Analysis;
@@ -116,14 +116,19 @@ fn draft_from(
     let samples = c.samples();
     // What every wave is drafted against, built once, side by side (each reads the
     // baseline sample only).
-    let ((mut probe, base_columns), base_texts) = rayon::join(
+    let ((mut probe, base_columns), (base_texts, own_endpoints)) = rayon::join(
         || {
             rayon::join(
                 || Probe::new(&samples.base),
                 || BaseColumns::new(&samples.base),
             )
         },
-        || super::text::BaseTexts::new(&samples.base),
+        || {
+            rayon::join(
+                || super::text::BaseTexts::new(&samples.base),
+                || OwnEndpoints::from_sessions(a.agg.sessions.iter()),
+            )
+        },
     );
     // Every wave's difference vector first, in wave order (they intern the waves' leaves
     // into the shared probe); then the waves are drafted in parallel, each with its own view
@@ -144,6 +149,7 @@ fn draft_from(
                 samples: &samples,
                 base_columns: &base_columns,
                 base_texts: &base_texts,
+                own_endpoints: &own_endpoints,
             };
             draft_wave(&ctx, wi, wave, diff, probe.for_wave())
         })
@@ -180,6 +186,7 @@ struct WaveContext<'a> {
     samples: &'a Samples<'a>,
     base_columns: &'a BaseColumns<'a>,
     base_texts: &'a super::text::BaseTexts,
+    own_endpoints: &'a OwnEndpoints,
 }
 
 /// The drafts of one wave (its rule and companions), numbered later: ids follow wave order.
@@ -209,6 +216,7 @@ fn draft_wave(
             })
             .prior()
     };
+    let own_ports = ctx.own_endpoints.ports_of(packets);
     #[allow(clippy::cast_precision_loss)]
     let both_ways = Sample {
         wave: packets,
@@ -218,6 +226,7 @@ fn draft_wave(
         wave_seconds: plan.wave_seconds[wi],
         base_seconds: plan.baseline_seconds,
         shift_mass: plan.wave_shift_mass[wi],
+        own_ports: Some(&own_ports),
     };
     // A scoped wave (a new beacon) is one conversation. The rule is chosen on the client's
     // requests and the server's replies get the mirror companion, as a bucket wave's do:
@@ -257,7 +266,8 @@ fn draft_wave(
     rule.provenance.evidence = evidence(&choice.conditions, &scores);
     let reply = super::mirror::mirror(&choice, &both_ways);
     let mut out = vec![Draft {
-        explanation: explain(&rule, &choice, packets, &sample, subject),
+        explanation: explain(&rule, &choice, packets, &sample, subject)
+            + &rule::own_ports_note(packets, &sample).unwrap_or_default(),
         rule,
         counts: ReplayCounts::default(),
     }];

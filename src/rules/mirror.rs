@@ -128,6 +128,7 @@ mod tests {
             wave_seconds: 20.0,
             base_seconds: 400.0,
             shift_mass: 0.0,
+            own_ports: None,
         };
         let requests = Choice {
             conditions: vec![

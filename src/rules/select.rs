@@ -14,8 +14,10 @@ use counts::{FieldCounts, candidates_for};
 
 mod columns;
 mod counts;
+mod ports;
 
 pub use columns::BaseColumns;
+pub use ports::{MAX_OWN_CONNECTIONS, OwnEndpoints, OwnPorts};
 
 /// Fields drafting may use: header fields every exporter can express. Text fields are left to
 /// the analyst (a capture filter cannot match them; an IDS rule can).
@@ -82,6 +84,9 @@ pub struct Sample<'a> {
     /// the wave is measured against when the background expected from the baseline's
     /// average rate exceeds the wave's packets.
     pub shift_mass: f64,
+    /// Client ports that name a connection, never offered as a port value ([`OwnPorts`]);
+    /// `None` offers every port.
+    pub own_ports: Option<&'a OwnPorts>,
 }
 
 /// A candidate condition with its prior (evidence) score.

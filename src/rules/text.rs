@@ -316,6 +316,7 @@ mod tests {
             wave_seconds: 30.0,
             base_seconds: 300.0,
             shift_mass: 0.0,
+            own_ports: None,
         }
     }
 

@@ -99,3 +99,46 @@ pub(super) fn explain(
     }
     text
 }
+
+/// Share of the wave's sampled packets a client's own port must carry to be named as left
+/// out: a spoofed flood's thousands of one-off ports, each on a packet or two, are not.
+const OWN_PORT_NOTE_SHARE: f64 = 0.1;
+
+/// "; left out ..." when the search had to skip a client's own port that carried much of the
+/// wave (see `select/ports.rs`), so the analyst knows why the rule does not simply name it.
+pub(super) fn own_ports_note(wave: &[&Packet], s: &Sample<'_>) -> Option<String> {
+    let own = s.own_ports?;
+    let mut counts: FxHashMap<u16, usize> = FxHashMap::default();
+    for p in wave {
+        // A port on both sides of a packet counts once for it.
+        let (a, b) = (p.src_port, p.dst_port);
+        for port in [a, b.filter(|b| Some(*b) != a)].into_iter().flatten() {
+            if own.contains(u64::from(port)) {
+                *counts.entry(port).or_default() += 1;
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let floor = OWN_PORT_NOTE_SHARE * wave.len() as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let mut named: Vec<u16> = counts
+        .into_iter()
+        .filter(|(_, n)| *n as f64 >= floor)
+        .map(|(p, _)| p)
+        .collect();
+    if named.is_empty() {
+        return None;
+    }
+    named.sort_unstable();
+    Some(if let [one] = named.as_slice() {
+        format!(
+            "; not keyed on port {one}, a client's own: it names only the connection already seen (the next one gets another port)"
+        )
+    } else {
+        let list: Vec<String> = named.iter().map(ToString::to_string).collect();
+        format!(
+            "; not keyed on ports {}, clients' own: they name only the connections already seen (the next ones get other ports)",
+            list.join(",")
+        )
+    })
+}

@@ -173,7 +173,13 @@ pub(super) fn candidates_for(
             out.push(Candidate { cond, prior: p });
         }
     };
-    for &(v, _) in vals.iter().take(2) {
+    // A client's own port is never named (see `ports.rs`): it is skipped by the equalities
+    // and breaks the one-of set, whose values must carry the excess without it.
+    let own = |v: &ValueRef<'_>| match (field, v, s.own_ports) {
+        (Field::SrcPort | Field::DstPort, ValueRef::U(p), Some(own)) => own.contains(*p),
+        _ => false,
+    };
+    for &(v, _) in vals.iter().filter(|(v, _)| !own(v)).take(2) {
         let v = v.to_owned();
         let p = prior(field, &v);
         push(Op::Eq(v), p);
@@ -187,6 +193,9 @@ pub(super) fn candidates_for(
     for &(v, e) in &vals {
         if acc >= 0.97 * total || set.len() >= MAX_DRAFT_SET.min(MAX_SET) || e < floor {
             break;
+        }
+        if own(&v) {
+            continue;
         }
         acc += e;
         set.push(v.to_owned());

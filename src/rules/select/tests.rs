@@ -16,6 +16,7 @@ fn sample<'a>(wave: &'a [Packet], base: &'a [Packet], wave_s: f64, base_s: f64) 
         wave_seconds: wave_s,
         base_seconds: base_s,
         shift_mass: 0.0,
+        own_ports: None,
     }
 }
 
@@ -327,4 +328,53 @@ fn base_columns_know_every_baseline_value_and_nothing_else() {
         );
         assert!(!cols.has(f, v), "{f:?} {v:?}");
     }
+}
+
+#[test]
+fn a_clients_own_port_is_never_named() {
+    // The wave: an upload from 10.0.0.5's own port 6643 to the service 10.0.0.9:4433, with its
+    // acknowledgements. The baseline: the same pair's keep-alive, from another own port.
+    let seg = |sport: u16, dport: u16, len: u32, up: bool, t: i64| {
+        let (a, b) = if up {
+            ("10.0.0.5", "10.0.0.9")
+        } else {
+            ("10.0.0.9", "10.0.0.5")
+        };
+        Packet {
+            src_port: Some(sport),
+            ip_len: Some(len),
+            ..pkt(a, b, 6, dport, 0, t)
+        }
+    };
+    let mut wave = Vec::new();
+    let mut base = Vec::new();
+    for t in 0..200 {
+        wave.push(seg(6643, 4433, 1500, true, 1000));
+        wave.push(seg(4433, 6643, 40, false, 1000));
+        base.push(seg(6000, 4433, 53, true, t));
+        base.push(seg(4433, 6000, 40, false, t));
+    }
+    let names = |c: &Choice, port: u64| {
+        c.conditions.iter().any(|k| {
+            matches!(k.cond.field, Field::SrcPort | Field::DstPort)
+                && match &k.cond.op {
+                    Op::Eq(v) => *v == Value::U(port),
+                    Op::In(vs) => vs.contains(&Value::U(port)),
+                    _ => false,
+                }
+        })
+    };
+    // Offered every port, the search keys the rule on the connection's own port.
+    let s = sample(&wave, &base, 20.0, 200.0);
+    let pinned = choose(&s, &|_, _| 0.0);
+    assert!(names(&pinned, 6643), "{pinned:?}");
+    // Told which ports are clients' own, it never names them, and still covers the upload.
+    let own: OwnPorts = [6643, 6000].into_iter().collect();
+    let s = Sample {
+        own_ports: Some(&own),
+        ..s
+    };
+    let c = choose(&s, &|_, _| 0.0);
+    assert!(!names(&c, 6643) && !names(&c, 6000), "{c:?}");
+    assert!(c.coverage >= 0.5 && c.collateral < 1e-9, "{c:?}");
 }
