@@ -450,4 +450,12 @@ fn rat_uploads_are_not_drafted_on_their_own_client_ports() {
         "{}",
         drafts[0].explanation
     );
+    // What is left names the service the uploads went to, once the IP length the payload
+    // length implies is pruned to make room for it.
+    let r1 = drafts[0].rule.to_string();
+    assert!(
+        r1.contains("dst_port=4433") && r1.contains("payload_len=1460"),
+        "{r1}"
+    );
+    assert!(!r1.contains("ip_len="), "{r1}");
 }

@@ -270,10 +270,81 @@ pub fn choose_with<'a>(
             break;
         }
     }
+    prune(s, &columns, &mut choice);
     if !choice.conditions.is_empty() {
         tighten(s, &columns, prior, &mut choice, (&w, &b), &figures);
     }
     choice
+}
+
+/// Drops a size condition the other size condition has made redundant, the earlier first.
+/// A packet's IP length and payload length differ by its headers, so within a conversation
+/// they say the same thing, and the greedy search often takes both
+/// (`ip_len=40,628,1064,1500 ... payload_len=1460`): the second reads as noise and takes the
+/// room of a port or address the tightening pass would add. A size condition goes when no
+/// sampled wave or baseline packet fails it alone, so the packets the rule matches, and its
+/// figures, stay the same. Other conditions stay even when the sample cannot tell them apart
+/// (a flood's `tcp_flags=S` beside its source): they describe the traffic beyond the sample.
+fn prune(s: &Sample<'_>, columns: &[Column<'_, '_>], choice: &mut Choice) {
+    let size = |f: Field| matches!(f, Field::IpLen | Field::PayloadLen);
+    let sizes = choice.conditions.iter().filter(|c| size(c.cond.field));
+    // A bit per condition below: the search takes at most MAX_CONDITIONS (5).
+    if sizes.count() < 2 || choice.conditions.len() > 8 {
+        return;
+    }
+    // Each condition with its field's column and whether it matches each of the column's
+    // distinct values, found once.
+    let conds: Vec<Held<'_, '_, '_>> = choice
+        .conditions
+        .iter()
+        .map(|c| {
+            let col = FIELDS
+                .iter()
+                .position(|f| *f == c.cond.field)
+                .and_then(|i| columns.get(i));
+            let table = col.map(|col| col.values().map(|v| c.cond.matches_value(v)).collect());
+            (c, col, table)
+        })
+        .collect();
+    let wave = failures(&conds, s.wave, false);
+    let base = failures(&conds, s.base, true);
+    // Only one goes: with it gone, the other size is needed.
+    let redundant = conds
+        .iter()
+        .enumerate()
+        .position(|(n, c)| size(c.0.cond.field) && !wave.iter().chain(&base).any(|m| *m == 1 << n));
+    if let Some(n) = redundant {
+        choice.conditions.remove(n);
+    }
+}
+
+/// A chosen condition, its field's column and its match per distinct value of the column.
+type Held<'h, 'c, 'a> = (&'h Candidate, Option<&'h Column<'c, 'a>>, Option<Vec<bool>>);
+
+/// Per packet of `pkts`, a bit per condition of `conds` (at most [`MAX_CONDITIONS`]) it
+/// fails; `base` says whether they are the baseline's packets or the wave's.
+fn failures(conds: &[Held<'_, '_, '_>], pkts: &[&Packet], base: bool) -> Vec<u8> {
+    (0..pkts.len())
+        .map(|i| {
+            let mut m = 0u8;
+            for (n, (c, col, table)) in conds.iter().enumerate() {
+                let hit = match (col, table) {
+                    (Some(col), Some(t)) => {
+                        let ids = if base { &col.shared.base } else { &col.wave };
+                        ids.get(i)
+                            .and_then(|id| t.get(*id as usize))
+                            .copied()
+                            .unwrap_or(false)
+                    }
+                    _ => pkts.get(i).is_some_and(|p| c.cond.matches(p)),
+                };
+                if !hit {
+                    m |= 1 << n;
+                }
+            }
+            m
+        })
+        .collect()
 }
 
 /// Adds protocol, address and port conditions that cost (almost) no coverage and no

@@ -378,3 +378,57 @@ fn a_clients_own_port_is_never_named() {
     assert!(!names(&c, 6643) && !names(&c, 6000), "{c:?}");
     assert!(c.coverage >= 0.5 && c.collateral < 1e-9, "{c:?}");
 }
+
+#[test]
+fn a_size_the_other_size_implies_is_pruned_and_nothing_else() {
+    // Upload segments (IP 1500, payload 1460) and acknowledgements (IP 40, no payload); the
+    // baseline has acknowledgements only.
+    let seg = |ip: u32, payload: u32, t: i64| Packet {
+        ip_len: Some(ip),
+        payload_len: Some(payload),
+        ..pkt("10.0.0.5", "10.0.0.9", 6, 4433, 0, t)
+    };
+    let wave: Vec<Packet> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                seg(1500, 1460, 5)
+            } else {
+                seg(40, 0, 5)
+            }
+        })
+        .collect();
+    let base: Vec<Packet> = (0..200).map(|t| seg(40, 0, t)).collect();
+    let s = sample(&wave, &base, 20.0, 200.0);
+    let base_cols = BaseColumns::new(s.base);
+    let columns = Column::all(&s, &base_cols.cols);
+    let cond = |f: Field, op: Op| Candidate {
+        cond: Condition::new(f, op).unwrap(),
+        prior: 0.0,
+    };
+    let mut choice = Choice {
+        conditions: vec![
+            cond(Field::IpLen, Op::In(vec![Value::U(40), Value::U(1500)])),
+            cond(Field::Proto, Op::Eq(Value::U(6))),
+            cond(Field::PayloadLen, Op::Eq(Value::U(1460))),
+        ],
+        coverage: 0.5,
+        collateral: 0.0,
+    };
+    prune(&s, &columns, &mut choice);
+    let fields: Vec<Field> = choice.conditions.iter().map(|c| c.cond.field).collect();
+    // The IP length adds nothing to the payload length; the protocol, which no sampled
+    // packet fails either, is not a size and stays.
+    assert_eq!(fields, [Field::Proto, Field::PayloadLen]);
+    // The payload length is needed (the acknowledgements fail it alone): kept, even first.
+    let mut choice = Choice {
+        conditions: vec![
+            cond(Field::PayloadLen, Op::Eq(Value::U(1460))),
+            cond(Field::IpLen, Op::In(vec![Value::U(40), Value::U(1500)])),
+        ],
+        coverage: 0.5,
+        collateral: 0.0,
+    };
+    prune(&s, &columns, &mut choice);
+    let fields: Vec<Field> = choice.conditions.iter().map(|c| c.cond.field).collect();
+    assert_eq!(fields, [Field::PayloadLen]);
+}
