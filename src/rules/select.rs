@@ -277,14 +277,17 @@ pub fn choose_with<'a>(
     choice
 }
 
-/// Drops a size condition the other size condition has made redundant, the earlier first.
-/// A packet's IP length and payload length differ by its headers, so within a conversation
-/// they say the same thing, and the greedy search often takes both
-/// (`ip_len=40,628,1064,1500 ... payload_len=1460`): the second reads as noise and takes the
-/// room of a port or address the tightening pass would add. A size condition goes when no
-/// sampled wave or baseline packet fails it alone, so the packets the rule matches, and its
-/// figures, stay the same. Other conditions stay even when the sample cannot tell them apart
-/// (a flood's `tcp_flags=S` beside its source): they describe the traffic beyond the sample.
+/// Drops a size condition the other size condition has made redundant. A packet's IP length
+/// and payload length differ by its headers, so within a conversation they say the same
+/// thing, and the greedy search often takes both (`ip_len=40,628,1064,1500 ...
+/// payload_len=1460`): the second reads as noise and takes the room of a port or address the
+/// tightening pass would add. A size condition is redundant when no sampled wave or baseline
+/// packet fails it alone; the payload length goes first (no firewall matches a TCP payload
+/// length), and a redundant IP length gives way to the IP lengths of the packets the rule
+/// matches, replacing both, when those say the same on the sample. Either way the packets
+/// the rule matches, and its figures, stay the same. Other conditions stay even when the
+/// sample cannot tell them apart (a flood's `tcp_flags=S` beside its source): they describe
+/// the traffic beyond the sample.
 fn prune(s: &Sample<'_>, columns: &[Column<'_, '_>], choice: &mut Choice) {
     let size = |f: Field| matches!(f, Field::IpLen | Field::PayloadLen);
     let sizes = choice.conditions.iter().filter(|c| size(c.cond.field));
@@ -308,13 +311,54 @@ fn prune(s: &Sample<'_>, columns: &[Column<'_, '_>], choice: &mut Choice) {
         .collect();
     let wave = failures(&conds, s.wave, false);
     let base = failures(&conds, s.base, true);
-    // Only one goes: with it gone, the other size is needed.
-    let redundant = conds
+    let alone = |n: usize| wave.iter().chain(&base).any(|m| *m == 1 << n);
+    let at = |f: Field| conds.iter().position(|c| c.0.cond.field == f);
+    let (Some(ip), Some(pl)) = (at(Field::IpLen), at(Field::PayloadLen)) else {
+        return;
+    };
+    // Only one goes: with it gone, the other size is needed. The payload length goes first:
+    // every exporter matches the IP length, and no firewall matches a TCP payload length.
+    if !alone(pl) {
+        choice.conditions.remove(pl);
+        return;
+    }
+    if alone(ip) {
+        return;
+    }
+    // The IP length adds nothing, the payload length does: when the IP lengths of the
+    // packets the rule matches say the same as both (the same headers throughout), they
+    // replace both, so the rule stays exportable everywhere.
+    let others = !(1u8 << ip | 1u8 << pl);
+    let lens: std::collections::BTreeSet<u64> = wave
         .iter()
-        .enumerate()
-        .position(|(n, c)| size(c.0.cond.field) && !wave.iter().chain(&base).any(|m| *m == 1 << n));
-    if let Some(n) = redundant {
-        choice.conditions.remove(n);
+        .zip(s.wave)
+        .filter(|(m, _)| **m == 0)
+        .filter_map(|(_, p)| p.ip_len.map(u64::from))
+        .collect();
+    let op = match lens.len() {
+        1 => lens.first().map(|v| Op::Eq(Value::U(*v))),
+        2..=ANCHOR_SET => Some(Op::In(lens.iter().map(|v| Value::U(*v)).collect())),
+        _ => None,
+    };
+    let same = |cond: &Condition| {
+        let agree = |ms: &[u8], pkts: &[&Packet]| {
+            ms.iter()
+                .zip(pkts)
+                .filter(|(m, _)| **m & others == 0)
+                .all(|(m, p)| cond.matches(p) == (*m == 0))
+        };
+        agree(&wave, s.wave) && agree(&base, s.base)
+    };
+    match op.and_then(|op| Condition::new(Field::IpLen, op).ok()) {
+        Some(cond) if same(&cond) => {
+            if let Some(c) = choice.conditions.get_mut(ip) {
+                c.cond = cond;
+            }
+            choice.conditions.remove(pl);
+        }
+        _ => {
+            choice.conditions.remove(ip);
+        }
     }
 }
 

@@ -388,7 +388,7 @@ fn a_size_the_other_size_implies_is_pruned_and_nothing_else() {
         payload_len: Some(payload),
         ..pkt("10.0.0.5", "10.0.0.9", 6, 4433, 0, t)
     };
-    let wave: Vec<Packet> = (0..200)
+    let mut wave: Vec<Packet> = (0..200)
         .map(|i| {
             if i % 2 == 0 {
                 seg(1500, 1460, 5)
@@ -398,37 +398,54 @@ fn a_size_the_other_size_implies_is_pruned_and_nothing_else() {
         })
         .collect();
     let base: Vec<Packet> = (0..200).map(|t| seg(40, 0, t)).collect();
-    let s = sample(&wave, &base, 20.0, 200.0);
-    let base_cols = BaseColumns::new(s.base);
-    let columns = Column::all(&s, &base_cols.cols);
     let cond = |f: Field, op: Op| Candidate {
         cond: Condition::new(f, op).unwrap(),
         prior: 0.0,
     };
-    let mut choice = Choice {
-        conditions: vec![
-            cond(Field::IpLen, Op::In(vec![Value::U(40), Value::U(1500)])),
-            cond(Field::Proto, Op::Eq(Value::U(6))),
-            cond(Field::PayloadLen, Op::Eq(Value::U(1460))),
-        ],
-        coverage: 0.5,
-        collateral: 0.0,
+    let ip_set = || cond(Field::IpLen, Op::In(vec![Value::U(40), Value::U(1500)]));
+    let payload = || cond(Field::PayloadLen, Op::Eq(Value::U(1460)));
+    let pruned = |wave: &[Packet], conditions: Vec<Candidate>| -> Vec<String> {
+        let s = sample(wave, &base, 20.0, 200.0);
+        let base_cols = BaseColumns::new(s.base);
+        let columns = Column::all(&s, &base_cols.cols);
+        let mut choice = Choice {
+            conditions,
+            coverage: 0.5,
+            collateral: 0.0,
+        };
+        prune(&s, &columns, &mut choice);
+        choice
+            .conditions
+            .iter()
+            .map(|c| c.cond.to_string())
+            .collect()
     };
-    prune(&s, &columns, &mut choice);
-    let fields: Vec<Field> = choice.conditions.iter().map(|c| c.cond.field).collect();
-    // The IP length adds nothing to the payload length; the protocol, which no sampled
-    // packet fails either, is not a size and stays.
-    assert_eq!(fields, [Field::Proto, Field::PayloadLen]);
-    // The payload length is needed (the acknowledgements fail it alone): kept, even first.
-    let mut choice = Choice {
-        conditions: vec![
-            cond(Field::PayloadLen, Op::Eq(Value::U(1460))),
-            cond(Field::IpLen, Op::In(vec![Value::U(40), Value::U(1500)])),
-        ],
-        coverage: 0.5,
-        collateral: 0.0,
-    };
-    prune(&s, &columns, &mut choice);
-    let fields: Vec<Field> = choice.conditions.iter().map(|c| c.cond.field).collect();
-    assert_eq!(fields, [Field::PayloadLen]);
+    let proto = || cond(Field::Proto, Op::Eq(Value::U(6)));
+    // The IP length set adds nothing to the payload length, which is needed (the
+    // acknowledgements fail it alone): the matched packets' one IP length replaces both, so
+    // firewalls can export the rule. The protocol, which no packet fails, is not a size.
+    assert_eq!(
+        pruned(&wave, vec![ip_set(), proto(), payload()]),
+        ["ip_len=1500", "proto=6"]
+    );
+    // A payload length the IP length implies simply goes.
+    assert_eq!(
+        pruned(
+            &wave,
+            vec![payload(), cond(Field::IpLen, Op::Eq(Value::U(1500)))]
+        ),
+        ["ip_len=1500"]
+    );
+    // A wave segment of IP length 1500 with options (payload 1448), which the rule leaves
+    // out: no IP length says the same, so only the redundant set goes.
+    wave.push(seg(1500, 1448, 5));
+    assert_eq!(
+        pruned(&wave, vec![ip_set(), proto(), payload()]),
+        ["proto=6", "payload_len=1460"]
+    );
+    // Without a second size there is nothing to prune.
+    assert_eq!(
+        pruned(&wave, vec![ip_set(), proto()]),
+        ["ip_len=40,1500", "proto=6"]
+    );
 }
