@@ -262,7 +262,14 @@ fn judge(s: &Sample<'_>, base: &BaseTexts, text: Condition, c: usize) -> Option<
         if let Some((av, ac, _)) = top(carrying.iter().copied(), a) {
             #[allow(clippy::cast_precision_loss)]
             let share = ac as f64 / carrying.len().max(1) as f64;
+            // A client's own port names no service (`select/ports.rs`): the header rules
+            // never name one, nor does a text rule's anchor.
+            let own = match (a, &av, s.own_ports) {
+                (Field::DstPort, Value::U(p), Some(own)) => own.contains(*p),
+                _ => false,
+            };
             if share >= ANCHOR_SHARE
+                && !own
                 && let Ok(cond) = Condition::new(a, Op::Eq(av))
             {
                 conds.push(cond);
@@ -356,6 +363,15 @@ mod tests {
             ]
         );
         assert!(c.coverage > 0.95 && c.collateral == 0.0, "{c:?}");
+        // Were the port a client's own (see `select/ports.rs`), no anchor would name it.
+        let own: crate::rules::select::OwnPorts = [80].into_iter().collect();
+        let own_80 = Sample {
+            own_ports: Some(&own),
+            ..s
+        };
+        let c = text_rule(&own_80, &BaseTexts::new(s.base)).expect("a text rule");
+        let fields: Vec<Field> = c.conditions.iter().map(|k| k.cond.field).collect();
+        assert_eq!(fields, [Field::HttpUserAgent, Field::Proto, Field::DstIp]);
         // Nothing shared: the browsers' own agent is the baseline's, so no rule.
         let plain: Vec<Packet> = (0..500)
             .map(|t| req("10.0.0.5", b"Mozilla/5.0", t))

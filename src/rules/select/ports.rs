@@ -37,7 +37,7 @@ pub struct OwnPorts {
 }
 
 impl Default for OwnPorts {
-    /// No port is a connection's own (what tests and hand-built samples get).
+    /// No port is a connection's own.
     fn default() -> Self {
         Self {
             bits: vec![0; 1 << 10],
@@ -135,7 +135,7 @@ impl OwnPorts {
 }
 
 impl FromIterator<u16> for OwnPorts {
-    /// Exactly these ports (hand-built samples).
+    /// Exactly these ports.
     fn from_iter<I: IntoIterator<Item = u16>>(ports: I) -> Self {
         let mut own = Self::default();
         for p in ports {
