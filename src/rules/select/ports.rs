@@ -21,7 +21,7 @@
 use crate::decode::Packet;
 use crate::detect::session::SessionStats;
 use crate::engine::flows::FlowKey;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 /// Most connections a client port may have served and still count as one connection's own
@@ -45,21 +45,23 @@ impl Default for OwnPorts {
     }
 }
 
-/// The endpoints (address, port) that only ever were a client's side of a few connections.
+/// Connections per endpoint (address, port) on the client's side, or [`SERVER`] for a
+/// server's endpoint: which endpoints only ever were a client's side of a few connections.
 #[derive(Clone, Debug, Default)]
 pub struct OwnEndpoints {
-    own: FxHashSet<(IpAddr, u16)>,
+    /// Kept as counted (not filtered into a set): a spoofed flood's million sessions would
+    /// hold the endpoints twice at once while the set was built.
+    seen: FxHashMap<(IpAddr, u16), u8>,
 }
 
+/// An endpoint some session served on.
+const SERVER: u8 = u8::MAX;
+
 impl OwnEndpoints {
-    /// The client endpoints of `sessions` (every session of the capture) that name a
-    /// connection.
+    /// The endpoints of `sessions` (every session of the capture).
     pub fn from_sessions<'a>(
         sessions: impl Iterator<Item = (&'a FlowKey, &'a SessionStats)>,
     ) -> Self {
-        // Per endpoint: connections it was the client's side of, or SERVER once it was a
-        // server's.
-        const SERVER: u8 = u8::MAX;
         let mut seen: FxHashMap<(IpAddr, u16), u8> = FxHashMap::default();
         for (k, s) in sessions {
             if k.proto != 6 && k.proto != 17 {
@@ -74,18 +76,16 @@ impl OwnEndpoints {
                 *c += 1;
             }
         }
-        let own = seen
-            .into_iter()
-            .filter(|(_, c)| (1..=MAX_OWN_CONNECTIONS).contains(c))
-            .map(|(e, _)| e)
-            .collect();
-        Self { own }
+        Self { seen }
     }
 
-    /// True when the endpoint is a client's own.
+    /// True when the endpoint is a client's own: never a server's, the client's side of at
+    /// most [`MAX_OWN_CONNECTIONS`] connections.
     #[must_use]
     pub fn contains(&self, ip: IpAddr, port: u16) -> bool {
-        self.own.contains(&(ip, port))
+        self.seen
+            .get(&(ip, port))
+            .is_some_and(|c| (1..=MAX_OWN_CONNECTIONS).contains(c))
     }
 
     /// The ports every packet of `wave` carries at a client's own endpoint only.
