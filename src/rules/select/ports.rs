@@ -45,7 +45,7 @@ impl Default for OwnPorts {
     }
 }
 
-/// Connections per endpoint (address, port) on the client's side, or [`SERVER`] for a
+/// Connections per endpoint (address, port) on the client's side, or `SERVER` for a
 /// server's endpoint: which endpoints only ever were a client's side of a few connections.
 #[derive(Clone, Debug, Default)]
 pub struct OwnEndpoints {
