@@ -8,7 +8,7 @@
 //! is measured on the actual (sampled) packets, not estimated from marginals.
 
 use super::model::{Condition, Op};
-use crate::decode::{Field, Packet, Value};
+use crate::decode::{Field, Packet, Value, ValueRef};
 use columns::Column;
 use counts::{FieldCounts, candidates_for};
 
@@ -110,6 +110,15 @@ pub struct Choice {
 }
 
 impl Sample<'_> {
+    /// True when `v`, a value of `field`, is a port the wave carries only at clients' own
+    /// endpoints, which no drafted condition names ([`OwnPorts`]).
+    pub(crate) fn is_own_port(&self, field: Field, v: ValueRef<'_>) -> bool {
+        match (field, v, self.own_ports) {
+            (Field::SrcPort | Field::DstPort, ValueRef::U(p), Some(own)) => own.contains(p),
+            _ => false,
+        }
+    }
+
     fn bg_factor(&self) -> f64 {
         if self.base_seconds > 0.0 {
             self.base_stride * self.wave_seconds / self.base_seconds

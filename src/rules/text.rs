@@ -264,10 +264,7 @@ fn judge(s: &Sample<'_>, base: &BaseTexts, text: Condition, c: usize) -> Option<
             let share = ac as f64 / carrying.len().max(1) as f64;
             // A client's own port names no service (`select/ports.rs`): the header rules
             // never name one, nor does a text rule's anchor.
-            let own = match (a, &av, s.own_ports) {
-                (Field::DstPort, Value::U(p), Some(own)) => own.contains(*p),
-                _ => false,
-            };
+            let own = s.is_own_port(a, av.as_ref());
             if share >= ANCHOR_SHARE
                 && !own
                 && let Ok(cond) = Condition::new(a, Op::Eq(av))

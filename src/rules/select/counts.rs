@@ -175,10 +175,7 @@ pub(super) fn candidates_for(
     };
     // A client's own port is never named (see `ports.rs`): it is skipped by the equalities
     // and breaks the one-of set, whose values must carry the excess without it.
-    let own = |v: &ValueRef<'_>| match (field, v, s.own_ports) {
-        (Field::SrcPort | Field::DstPort, ValueRef::U(p), Some(own)) => own.contains(*p),
-        _ => false,
-    };
+    let own = |v: &ValueRef<'_>| s.is_own_port(field, *v);
     for &(v, _) in vals.iter().filter(|(v, _)| !own(v)).take(2) {
         let v = v.to_owned();
         let p = prior(field, &v);
