@@ -76,7 +76,7 @@ impl LeafTable {
     pub fn with_capacity(schema: Schema, max_leaves: usize) -> Self {
         let stripe_dim = schema.layout.stripe_dim as usize;
         Self {
-            encoder: PacketEncoder::new(schema),
+            encoder: PacketEncoder::uncached(schema),
             stripe_dim,
             index: FxHashMap::default(),
             entries: Vec::new(),
