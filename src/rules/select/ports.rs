@@ -91,21 +91,30 @@ impl OwnEndpoints {
     /// The ports every packet of `wave` carries at a client's own endpoint only.
     #[must_use]
     pub fn ports_of(&self, wave: &[&Packet]) -> OwnPorts {
-        // Per port: whether every occurrence so far was at an own endpoint.
-        let mut all_own: FxHashMap<u16, bool> = FxHashMap::default();
+        // Per port number: unseen, own at every occurrence so far, or seen at an endpoint
+        // that is not own, which is final: no endpoint needs looking up for that port again
+        // (a map of ports and a lookup per occurrence were 1.2% of a report's CPU).
+        const UNSEEN: u8 = 0;
+        const OWN: u8 = 1;
+        const NOT_OWN: u8 = 2;
+        let mut state = vec![UNSEEN; 1 << 16];
         for p in wave {
             for (ip, port) in [(p.src_ip, p.src_port), (p.dst_ip, p.dst_port)] {
                 let (Some(ip), Some(port)) = (ip, port) else {
                     continue;
                 };
+                let Some(s) = state.get_mut(usize::from(port)) else {
+                    continue;
+                };
+                if *s == NOT_OWN {
+                    continue;
+                }
                 let own = self.contains(ip, port);
-                all_own.entry(port).and_modify(|o| *o &= own).or_insert(own);
+                *s = if own { OWN } else { NOT_OWN };
             }
         }
-        all_own
-            .into_iter()
-            .filter(|(_, own)| *own)
-            .map(|(p, _)| p)
+        (0..=u16::MAX)
+            .filter(|p| state.get(usize::from(*p)) == Some(&OWN))
             .collect()
     }
 }
