@@ -110,7 +110,10 @@ pub struct WaveRef<'a> {
 }
 
 /// Violating sessions and the worst score, by kind.
-type Kinds = BTreeMap<String, (u64, f64)>;
+/// Violations by kind: sessions and top score. Keyed by the kinds' static names, turned into
+/// owned strings only for the ranked entities ([`counts`]): a spoofed flood's tens of
+/// thousands of violating sessions allocated a key twice each.
+type Kinds = BTreeMap<&'static str, (u64, f64)>;
 
 /// Per entity while ranking: components so far, wave ids, evidence packets, violations by kind
 /// (as client, as server).
@@ -175,7 +178,7 @@ fn counts(kinds: Kinds) -> Vec<ViolationCount> {
     let mut v: Vec<ViolationCount> = kinds
         .into_iter()
         .map(|(kind, (sessions, score))| ViolationCount {
-            kind,
+            kind: kind.to_string(),
             sessions,
             score,
         })
@@ -239,7 +242,7 @@ pub fn rank<'a>(
                 {
                     p.evidence += v.packets as f64 * factor;
                 }
-                let e = kinds.entry(v.kind.to_string()).or_default();
+                let e = kinds.entry(v.kind).or_default();
                 e.0 += 1;
                 e.1 = e.1.max(v.score);
             }
