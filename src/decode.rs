@@ -57,7 +57,7 @@ pub fn decode(raw: &RawPacket<'_>) -> Packet {
         ..Packet::default()
     };
     if let Err(stopped) = decode_layers(&mut pkt, raw) {
-        pkt.stopped = Some(stopped);
+        pkt.stopped = Some(Box::new(stopped));
     }
     pkt
 }

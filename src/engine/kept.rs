@@ -13,8 +13,8 @@ use crate::decode::Packet;
 use std::sync::Arc;
 
 /// Packets [`super::Options::keep_packets`] allows by default when a command will draft rules.
-/// A decoded packet takes 208 bytes plus its DNS, TLS or HTTP parts, so this is about a
-/// gigabyte at most; on the 1.5 M-packet bench capture `report`'s peak grew by 104 MiB, since
+/// A decoded packet takes 192 bytes plus its DNS, TLS or HTTP parts, so this is about
+/// 0.8 GB at most; on the 1.5 M-packet bench capture `report`'s peak grew by 104 MiB, since
 /// drafting no longer builds its own copies.
 pub const DEFAULT_KEEP: u64 = 4_000_000;
 
