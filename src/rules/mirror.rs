@@ -33,6 +33,17 @@ fn swap(c: &Condition) -> Option<Condition> {
     Condition::new(field, c.op.clone()).ok()
 }
 
+/// The conditions, addresses first, then ports, then the rest (stable within each).
+fn selective(cs: &[Condition]) -> Vec<&Condition> {
+    let mut v: Vec<&Condition> = cs.iter().collect();
+    v.sort_by_key(|c| match c.field {
+        Field::SrcIp | Field::DstIp => 0,
+        Field::SrcPort | Field::DstPort => 1,
+        _ => 2,
+    });
+    v
+}
+
 /// The companion rule for replies of the chosen rule's traffic, with its estimated figures
 /// on the sample (coverage is the share of the wave's excess it adds beyond the rule).
 #[must_use]
@@ -52,13 +63,18 @@ pub fn mirror(choice: &Choice, s: &Sample<'_>) -> Option<Choice> {
     if !has_ip || mirrored == conds {
         return None;
     }
-    let all = |cs: &[Condition], p| cs.iter().all(|c| c.matches(p));
+    // Counted with the address conditions tested first: on the baseline sample (60,000
+    // packets, once per wave) they reject nearly every packet at once, where a protocol or a
+    // port first matched most of them and the search went on (counting was 1.7% of a
+    // report's CPU). The order changes no count.
+    let (mirrored_first, conds_first) = (selective(&mirrored), selective(&conds));
+    let all = |cs: &[&Condition], p| cs.iter().all(|c| c.matches(p));
     let w = s
         .wave
         .iter()
-        .filter(|p| all(&mirrored, p) && !all(&conds, p))
+        .filter(|p| all(&mirrored_first, p) && !all(&conds_first, p))
         .count();
-    let b = s.base.iter().filter(|p| all(&mirrored, p)).count();
+    let b = s.base.iter().filter(|p| all(&mirrored_first, p)).count();
     let e0 = s.total_excess();
     let gain = s.excess(w, b) / e0;
     #[allow(clippy::cast_precision_loss)]
