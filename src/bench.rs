@@ -154,7 +154,7 @@ pub fn run_with(path: &Path, residual: bool) -> Result<BenchReport, CaptureError
     let mut tls = decode::tls::FirstFlight::default();
     let mut decoded = 0u64;
     for batch in rx {
-        decoded += ingest::decode_batch(&batch, &mut tls).len() as u64;
+        decoded += ingest::decode_batch_parallel(&batch, &mut tls).len() as u64;
     }
     let _ = reader.map(std::thread::JoinHandle::join);
     let dec = t.row("decode", decoded, bytes);

@@ -295,9 +295,9 @@ pub struct Progress {
 
 /// Runs the whole pipeline on a source and returns the analysis.
 ///
-/// Threads: a reader; this thread decoding batches on the rayon pool (order kept) and keeping
-/// the file-order index; one thread for the timeline and one for the other aggregates. Channels
-/// are bounded, so memory stays flat on endless input.
+/// Threads: a reader; this thread decoding batches and keeping the file-order index; one
+/// thread for the timeline, one for the other aggregates and one for the residual stage.
+/// Channels are bounded, so memory stays flat on endless input.
 pub fn analyze(
     source: Box<dyn PacketSource + Send>,
     opts: &Options,

@@ -268,7 +268,7 @@ pub fn scan_owned(
         // would otherwise leave the decoding workers idle for its whole length.
         let current = std::mem::take(&mut decoded);
         let (next, ()) = rayon::join(
-            || ingest::decode_batch(&batch, &mut tls),
+            || ingest::decode_batch_parallel(&batch, &mut tls),
             || hand_on(current, &mut visit),
         );
         decoded = next;
