@@ -41,8 +41,8 @@ where
     let mut packets = 0u64;
     // The timeline gets its own thread; every other aggregate shares the second one. Each sees
     // every packet in file order, so the result is exactly that of a single thread.
-    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<Msg<Timeline>>(4);
-    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<Msg<Aggregates>>(4);
+    let (tl_tx, tl_rx) = crossbeam_channel::bounded::<Msg<Timeline>>(ingest::CONSUMER_QUEUE);
+    let (tb_tx, tb_rx) = crossbeam_channel::bounded::<Msg<Aggregates>>(ingest::CONSUMER_QUEUE);
     let mut agg = Aggregates::new(opts);
     let mut timeline = std::mem::take(&mut agg.timeline);
     let (mut tl_keep, mut tb_keep) = (
