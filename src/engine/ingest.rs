@@ -93,6 +93,11 @@ impl RawBatch {
         })
     }
 
+    /// The i-th record decoded (an empty packet past the end).
+    fn decode(&self, i: usize) -> Packet {
+        self.raw(i).map(|r| decode::decode(&r)).unwrap_or_default()
+    }
+
     /// Iterates over the records.
     pub fn iter(&self) -> impl Iterator<Item = RawPacket<'_>> {
         (0..self.recs.len()).filter_map(|i| self.raw(i))
@@ -282,9 +287,7 @@ impl Offer<'_> {
 /// decoding only added hand-offs and wake-ups: `report` on the 1.5 M-packet bench capture
 /// took 3.5% less wall time and 2.6% less CPU decoding here (medians of 12 alternating runs).
 pub fn decode_batch(batch: &RawBatch, tls: &mut decode::tls::FirstFlight) -> Vec<Packet> {
-    let mut pkts: Vec<Packet> = (0..batch.recs.len())
-        .map(|i| batch.raw(i).map(|r| decode::decode(&r)).unwrap_or_default())
-        .collect();
+    let mut pkts: Vec<Packet> = (0..batch.recs.len()).map(|i| batch.decode(i)).collect();
     reassemble(batch, &mut pkts, tls);
     pkts
 }
@@ -296,7 +299,7 @@ pub fn decode_batch_parallel(batch: &RawBatch, tls: &mut decode::tls::FirstFligh
     let mut pkts: Vec<Packet> = (0..batch.recs.len())
         .into_par_iter()
         .with_min_len(256)
-        .map(|i| batch.raw(i).map(|r| decode::decode(&r)).unwrap_or_default())
+        .map(|i| batch.decode(i))
         .collect();
     reassemble(batch, &mut pkts, tls);
     pkts

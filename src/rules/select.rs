@@ -152,9 +152,51 @@ impl Sample<'_> {
     }
 }
 
+/// The column of `field` among `columns` (one per [`FIELDS`] entry), if it has one.
+fn column_of<'h, 'c, 'a>(
+    columns: &'h [Column<'c, 'a>],
+    field: Field,
+) -> Option<&'h Column<'c, 'a>> {
+    FIELDS
+        .iter()
+        .position(|f| *f == field)
+        .and_then(|i| columns.get(i))
+}
+
+/// A condition matched against the sample packets. A packet's match depends only on its
+/// value of the condition's field, so with the field's column each distinct value is matched
+/// once and a packet is looked up by its value index.
+struct Matcher<'h, 'c, 'a> {
+    cond: &'h Condition,
+    col: Option<(&'h Column<'c, 'a>, Vec<bool>)>,
+}
+
+impl<'h, 'c, 'a> Matcher<'h, 'c, 'a> {
+    fn new(columns: &'h [Column<'c, 'a>], cond: &'h Condition) -> Self {
+        let col = column_of(columns, cond.field)
+            .map(|col| (col, col.values().map(|v| cond.matches_value(v)).collect()));
+        Matcher { cond, col }
+    }
+
+    /// Whether packet `i` of the wave sample (`base` false) or the baseline's matches.
+    fn at(&self, s: &Sample<'_>, i: usize, base: bool) -> bool {
+        match &self.col {
+            Some((col, hit)) => {
+                let ids = if base { &col.shared.base } else { &col.wave };
+                ids.get(i)
+                    .and_then(|id| hit.get(*id as usize))
+                    .copied()
+                    .unwrap_or(false)
+            }
+            None => {
+                let pkts = if base { s.base } else { s.wave };
+                pkts.get(i).is_some_and(|p| self.cond.matches(p))
+            }
+        }
+    }
+}
+
 /// The wave and baseline sample packets (by index) that still match after adding `cand`.
-/// A packet's match depends only on its value of the condition's field, so each distinct
-/// value is matched once and the packets are filtered by their value index.
 fn narrow(
     s: &Sample<'_>,
     columns: &[Column<'_, '_>],
@@ -162,32 +204,11 @@ fn narrow(
     b: &[usize],
     cand: &Candidate,
 ) -> (Vec<usize>, Vec<usize>) {
-    let Some(col) = FIELDS
-        .iter()
-        .position(|f| *f == cand.cond.field)
-        .and_then(|i| columns.get(i))
-    else {
-        let keep = |idx: &[usize], pkts: &[&Packet]| -> Vec<usize> {
-            idx.iter()
-                .copied()
-                .filter(|&i| pkts.get(i).is_some_and(|p| cand.cond.matches(p)))
-                .collect()
-        };
-        return (keep(w, s.wave), keep(b, s.base));
+    let m = Matcher::new(columns, &cand.cond);
+    let keep = |idx: &[usize], base: bool| -> Vec<usize> {
+        idx.iter().copied().filter(|&i| m.at(s, i, base)).collect()
     };
-    let hit: Vec<bool> = col.values().map(|v| cand.cond.matches_value(v)).collect();
-    let keep = |idx: &[usize], ids: &[u32]| -> Vec<usize> {
-        idx.iter()
-            .copied()
-            .filter(|&i| {
-                ids.get(i)
-                    .and_then(|id| hit.get(*id as usize))
-                    .copied()
-                    .unwrap_or(false)
-            })
-            .collect()
-    };
-    (keep(w, &col.wave), keep(b, &col.shared.base))
+    (keep(w, false), keep(b, true))
 }
 
 /// Greedy search: start from all packets, add the condition that most improves
@@ -304,24 +325,15 @@ fn prune(s: &Sample<'_>, columns: &[Column<'_, '_>], choice: &mut Choice) {
     if sizes.count() < 2 || choice.conditions.len() > 8 {
         return;
     }
-    // Each condition with its field's column and whether it matches each of the column's
-    // distinct values, found once.
-    let conds: Vec<Held<'_, '_, '_>> = choice
+    let conds: Vec<Matcher<'_, '_, '_>> = choice
         .conditions
         .iter()
-        .map(|c| {
-            let col = FIELDS
-                .iter()
-                .position(|f| *f == c.cond.field)
-                .and_then(|i| columns.get(i));
-            let table = col.map(|col| col.values().map(|v| c.cond.matches_value(v)).collect());
-            (c, col, table)
-        })
+        .map(|c| Matcher::new(columns, &c.cond))
         .collect();
-    let wave = failures(&conds, s.wave, false);
-    let base = failures(&conds, s.base, true);
+    let wave = failures(s, &conds, false);
+    let base = failures(s, &conds, true);
     let alone = |n: usize| wave.iter().chain(&base).any(|m| *m == 1 << n);
-    let at = |f: Field| conds.iter().position(|c| c.0.cond.field == f);
+    let at = |f: Field| conds.iter().position(|c| c.cond.field == f);
     let (Some(ip), Some(pl)) = (at(Field::IpLen), at(Field::PayloadLen)) else {
         return;
     };
@@ -371,31 +383,17 @@ fn prune(s: &Sample<'_>, columns: &[Column<'_, '_>], choice: &mut Choice) {
     }
 }
 
-/// A chosen condition, its field's column and its match per distinct value of the column.
-type Held<'h, 'c, 'a> = (&'h Candidate, Option<&'h Column<'c, 'a>>, Option<Vec<bool>>);
-
-/// Per packet of `pkts`, a bit per condition of `conds` (at most [`MAX_CONDITIONS`]) it
-/// fails; `base` says whether they are the baseline's packets or the wave's.
-fn failures(conds: &[Held<'_, '_, '_>], pkts: &[&Packet], base: bool) -> Vec<u8> {
-    (0..pkts.len())
+/// Per packet of the wave sample (`base` false) or the baseline's, a bit per condition of
+/// `conds` (at most 8) it fails.
+fn failures(s: &Sample<'_>, conds: &[Matcher<'_, '_, '_>], base: bool) -> Vec<u8> {
+    let n = if base { s.base.len() } else { s.wave.len() };
+    (0..n)
         .map(|i| {
-            let mut m = 0u8;
-            for (n, (c, col, table)) in conds.iter().enumerate() {
-                let hit = match (col, table) {
-                    (Some(col), Some(t)) => {
-                        let ids = if base { &col.shared.base } else { &col.wave };
-                        ids.get(i)
-                            .and_then(|id| t.get(*id as usize))
-                            .copied()
-                            .unwrap_or(false)
-                    }
-                    _ => pkts.get(i).is_some_and(|p| c.cond.matches(p)),
-                };
-                if !hit {
-                    m |= 1 << n;
-                }
-            }
-            m
+            conds
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.at(s, i, base))
+                .fold(0u8, |m, (k, _)| m | 1 << k)
         })
         .collect()
 }
@@ -418,11 +416,7 @@ fn tighten(
         {
             continue;
         }
-        let Some(column) = FIELDS
-            .iter()
-            .position(|f| *f == field)
-            .and_then(|i| columns.get(i))
-        else {
+        let Some(column) = column_of(columns, field) else {
             continue;
         };
         let counts = FieldCounts::new(column, &w, &b);
