@@ -184,10 +184,10 @@ pub struct Violation {
     pub kind: &'static str,
     /// Weight contributed.
     pub score: f64,
-    /// Client address.
-    pub client: String,
+    /// Client address (serialized as text, as the report always gave it).
+    pub client: IpAddr,
     /// Server address.
-    pub server: String,
+    pub server: IpAddr,
     /// Server port.
     pub port: u16,
     /// IP protocol.
@@ -363,8 +363,8 @@ pub fn findings(sessions: &[&SessionStats], span: (Timestamp, Timestamp)) -> Vec
         let viol = Violation {
             kind: "beacon",
             score,
-            client: b.client.to_string(),
-            server: b.server.to_string(),
+            client: b.client,
+            server: b.server,
             port: b.port,
             proto: b.proto,
             detail: b.detail.clone(),
@@ -400,8 +400,8 @@ fn finding(s: &SessionStats, checks: Vec<(&'static str, f64, String)>) -> Sessio
             .map(|(kind, score, detail)| Violation {
                 kind,
                 score,
-                client: s.client.to_string(),
-                server: s.server.to_string(),
+                client: s.client,
+                server: s.server,
                 port: s.server_port,
                 proto: s.proto,
                 detail,
@@ -420,6 +420,26 @@ mod tests {
     use crate::decode::field::{Dns, Ntp, Tls};
     use crate::detect::session::SessionTable;
     use crate::text::Untrusted;
+
+    /// The report's JSON contract gives addresses as text, IPv6 included.
+    #[test]
+    fn violation_addresses_serialize_as_text() {
+        let v = Violation {
+            kind: "risky_port",
+            score: 0.1,
+            client: "10.0.0.1".parse().unwrap(),
+            server: "2001:db8::1".parse().unwrap(),
+            port: 4444,
+            proto: 6,
+            detail: String::new(),
+            first_ts: 0.0,
+            last_ts: 0.0,
+            packets: 1,
+        };
+        let j = serde_json::to_value(&v).unwrap();
+        assert_eq!(j["client"], "10.0.0.1");
+        assert_eq!(j["server"], "2001:db8::1");
+    }
 
     fn udp(ts_ms: i64, sp: u16, dp: u16, payload: u32) -> Packet {
         Packet {

@@ -201,8 +201,8 @@ mod tests {
             .map(|s| Violation {
                 kind: "test",
                 score: *s,
-                client: client.into(),
-                server: server.into(),
+                client: client.parse().unwrap(),
+                server: server.parse().unwrap(),
                 port: 53,
                 proto: 17,
                 detail: String::new(),

@@ -279,7 +279,7 @@ pub fn wave_lines(waves: &[WaveRow]) -> Vec<String> {
                 "  violation: {} {} -> {} ({})",
                 v.kind,
                 v.client,
-                super::groups::endpoint(v.proto, &v.server, v.port),
+                super::groups::endpoint(v.proto, &v.server.to_string(), v.port),
                 v.detail
             ));
         }
@@ -364,8 +364,8 @@ pub fn violations_table(v: &[Violation]) -> Table {
         t.row(vec![
             x.kind.to_string(),
             format!("{:.2}", x.score),
-            x.client.clone(),
-            x.server.clone(),
+            x.client.to_string(),
+            x.server.to_string(),
             super::groups::port_or_proto(x.proto, x.port),
             x.packets.to_string(),
             x.detail.clone(),

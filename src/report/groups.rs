@@ -267,8 +267,8 @@ mod tests {
             violations: vec![Violation {
                 kind,
                 score: 0.3,
-                client: client.into(),
-                server: server.into(),
+                client: c,
+                server: s,
                 port,
                 proto: 6,
                 detail: String::new(),
