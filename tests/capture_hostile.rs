@@ -162,6 +162,28 @@ fn huge_claim_with_data_behind_it_stops_at_the_cap() {
     assert_eq!(w[0].offset, Some(24 + 16 + 100));
 }
 
+/// A pcapng block claiming fewer bytes than its own framing (type and two lengths, 12 bytes)
+/// is damage, said as such: pcap-parser 0.17 takes the framing off a Process Information
+/// Block's claim unchecked (a panic with overflow checks, found by fuzzing; without them, where
+/// the file ends there, the wrapped length read as a record cut short).
+#[test]
+fn a_block_shorter_than_its_framing_is_inconsistent() {
+    let base = pcapng();
+    let at = base.len() as u64;
+    for tail in [&[][..], &[0u8; 32][..]] {
+        let mut bytes = base.clone();
+        bytes.extend_from_slice(&0x8000_0001u32.to_le_bytes());
+        bytes.extend_from_slice(&9u32.to_le_bytes());
+        bytes.extend_from_slice(tail);
+        let (n, w) = drain(bytes);
+        assert_eq!(n, 2, "the packets before the damage");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].kind, WarningKind::Corrupt, "{w:?}");
+        assert_eq!(w[0].offset, Some(at));
+        assert!(w[0].message.contains("inconsistent lengths"), "{w:?}");
+    }
+}
+
 #[test]
 fn records_bigger_than_the_initial_buffer_are_read() {
     let big = vec![0x5a; 5 << 20];

@@ -202,6 +202,10 @@ fn decode_one(r: &mut dyn Read, ctx: &IndexContext, offset: u64) -> io::Result<O
                 .ok_or_else(|| invalid(offset, "before the first section"))?;
             let be = section.big_endian;
             let buf = read_record(r, offset, 8, |d| ng_claimed_len(d, be))?;
+            // Shorter than a block's framing: pcap-parser would underflow (see `stream.rs`).
+            if ng_claimed_len(&buf, be).is_none_or(|n| n < 12) {
+                return Err(invalid(offset, "inconsistent lengths"));
+            }
             let parsed = if be {
                 pcap_parser::parse_block_be(&buf)
             } else {

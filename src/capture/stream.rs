@@ -22,6 +22,10 @@ use std::sync::Arc;
 /// Initial buffer size.
 pub(crate) const INITIAL_CAPACITY: usize = 1 << 20;
 
+/// The least length a record can claim: a pcapng block's type and two lengths (a legacy pcap
+/// record's 16-byte header always claims more).
+const MIN_RECORD_FRAMING: u64 = 12;
+
 /// A packet found by a sink: everything but the bytes, which stay in the reader's buffer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PacketMeta {
@@ -124,6 +128,18 @@ impl Pump {
                 self.pending = 0;
             }
             let offset = r.consumed() as u64;
+            // pcap-parser 0.17 takes a pcapng block's 12 bytes of framing off its claimed length
+            // unchecked (a Process Information Block claiming 9 bytes underflows: a panic with
+            // overflow checks, a wrapped length without). Fuzzing found it; such a record is
+            // damage, told before the parser sees it.
+            if sink
+                .claimed_len(r.data())
+                .is_some_and(|n| n < MIN_RECORD_FRAMING)
+            {
+                let msg =
+                    format!("record at byte {offset} has inconsistent lengths; reading stopped");
+                return Ok(self.damage(WarningKind::Corrupt, offset, msg));
+            }
             let outcome = match r.next() {
                 Ok((len, block)) => Outcome::Block(len, sink.on_block(offset, block)),
                 Err(PcapError::Eof) => Outcome::Eof,
