@@ -7,7 +7,7 @@
 //! section's start offset. With both, [`read_packet_at`] decodes exactly one record.
 
 use crate::capture::input::read_full;
-use crate::capture::layout::{MAX_RECORD, ng_claimed_len, ng_record};
+use crate::capture::layout::{MAX_RECORD, MIN_RECORD, ng_claimed_len, ng_record};
 use crate::capture::{CaptureError, CaptureFormat, Compression, OwnedPacket};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -202,8 +202,8 @@ fn decode_one(r: &mut dyn Read, ctx: &IndexContext, offset: u64) -> io::Result<O
                 .ok_or_else(|| invalid(offset, "before the first section"))?;
             let be = section.big_endian;
             let buf = read_record(r, offset, 8, |d| ng_claimed_len(d, be))?;
-            // Shorter than a block's framing: pcap-parser would underflow (see `stream.rs`).
-            if ng_claimed_len(&buf, be).is_none_or(|n| n < 12) {
+            // Shorter than a block's framing: pcap-parser would underflow (see MIN_RECORD).
+            if ng_claimed_len(&buf, be).is_none_or(|n| n < MIN_RECORD) {
                 return Err(invalid(offset, "inconsistent lengths"));
             }
             let parsed = if be {

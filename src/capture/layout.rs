@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// below (snaplen 262144, 65 KB loopback frames); a length field above this is damage.
 pub(crate) const MAX_RECORD: u64 = 64 << 20;
 
+/// The least length a record can claim: a pcapng block's type and two lengths (a legacy pcap
+/// record's 16-byte header always claims more). pcap-parser 0.17 takes these 12 bytes off a
+/// block's claim unchecked (a Process Information Block claiming 9 bytes underflows: a panic
+/// with overflow checks, a wrapped length without; fuzzing found it), so the readers refuse a
+/// shorter claim before the parser sees it.
+pub(crate) const MIN_RECORD: u64 = 12;
+
 /// 2100-01-01 00:00:00 UTC in seconds: later timestamps are counted as implausible.
 const YEAR_2100: i64 = 4_102_444_800;
 

@@ -3,7 +3,7 @@
 
 use crate::capture::checks::Checks;
 use crate::capture::index::{IndexContext, Layout};
-use crate::capture::layout::{Interface, NgKind, Section, ng_claimed_len, ng_record};
+use crate::capture::layout::{Interface, MIN_RECORD, NgKind, Section, ng_claimed_len, ng_record};
 use crate::capture::stream::{BlockSink, PacketMeta};
 use crate::capture::{CaptureInfo, Warning};
 use crate::time::Timestamp;
@@ -39,6 +39,10 @@ pub(crate) struct NgSink {
 impl BlockSink for NgSink {
     fn claimed_len(&self, data: &[u8]) -> Option<u64> {
         ng_claimed_len(data, self.big_endian)
+    }
+
+    fn claims_too_little(&self, data: &[u8]) -> bool {
+        self.claimed_len(data).is_some_and(|n| n < MIN_RECORD)
     }
 
     #[inline]

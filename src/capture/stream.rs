@@ -22,10 +22,6 @@ use std::sync::Arc;
 /// Initial buffer size.
 pub(crate) const INITIAL_CAPACITY: usize = 1 << 20;
 
-/// The least length a record can claim: a pcapng block's type and two lengths (a legacy pcap
-/// record's 16-byte header always claims more).
-const MIN_RECORD_FRAMING: u64 = 12;
-
 /// A packet found by a sink: everything but the bytes, which stay in the reader's buffer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PacketMeta {
@@ -42,6 +38,12 @@ pub(crate) struct PacketMeta {
 pub(crate) trait BlockSink {
     /// Total length claimed by the record header at the start of `data`, if complete.
     fn claimed_len(&self, data: &[u8]) -> Option<u64>;
+    /// Whether the record at the start of `data` claims less than its framing
+    /// (`layout::MIN_RECORD`), which the parser must not see. A legacy pcap record's header always
+    /// claims more, so only pcapng checks.
+    fn claims_too_little(&self, _data: &[u8]) -> bool {
+        false
+    }
     /// Handles one block at `offset`; returns the packet it carries, if any.
     fn on_block(&mut self, offset: u64, block: PcapBlockOwned<'_>) -> Option<PacketMeta>;
     /// End of stream: appends the counted warnings.
@@ -128,14 +130,8 @@ impl Pump {
                 self.pending = 0;
             }
             let offset = r.consumed() as u64;
-            // pcap-parser 0.17 takes a pcapng block's 12 bytes of framing off its claimed length
-            // unchecked (a Process Information Block claiming 9 bytes underflows: a panic with
-            // overflow checks, a wrapped length without). Fuzzing found it; such a record is
-            // damage, told before the parser sees it.
-            if sink
-                .claimed_len(r.data())
-                .is_some_and(|n| n < MIN_RECORD_FRAMING)
-            {
+            // A claim shorter than the framing is damage, told before the parser sees it.
+            if sink.claims_too_little(r.data()) {
                 let msg =
                     format!("record at byte {offset} has inconsistent lengths; reading stopped");
                 return Ok(self.damage(WarningKind::Corrupt, offset, msg));
