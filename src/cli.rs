@@ -314,41 +314,59 @@ pub fn run() -> Result<(), Failure> {
             if let Some(w) = a.findings.baseline.warning() {
                 eprintln!("holoscope: {w}");
             }
-            let mut r = Report::build(
-                &a,
-                Limits {
-                    flows: limit,
-                    entities: limit,
-                },
-            );
             if let Some(f) = &filter {
                 filter_note(Some(f));
-                r = r.with_filter(f);
             }
+            let build = |a: &engine::Analysis| {
+                let r = Report::build(
+                    a,
+                    Limits {
+                        flows: limit,
+                        entities: limit,
+                    },
+                );
+                match &filter {
+                    Some(f) => r.with_filter(f),
+                    None => r,
+                }
+            };
+            let not_drafted = |e: &str| {
+                eprintln!(
+                    "holoscope: rules not drafted: {}",
+                    holoscope::text::escape_terminal_str(e)
+                );
+            };
             // Drafting takes the packets the analysis kept, and reads the input again when it
             // kept none (past the budget, or under retention): a file, or the `--write` copy
-            // of standard input.
-            if let Some(path) = capture.as_deref()
-                && drafts_rules(Some(path), interface.as_deref())
-            {
-                let drafted = draft_source(
+            // of standard input. The report is built beside it.
+            let drafting = capture
+                .as_deref()
+                .filter(|path| drafts_rules(Some(path), interface.as_deref()));
+            let from = drafting.map(|path| {
+                draft_source(
                     path,
                     write.as_deref(),
                     a.packets.is_some(),
                     keep_packets,
                     true,
                 )
-                .and_then(|from| {
-                    holoscope::rules::draft_for_taking(&mut a, from).map_err(|e| e.to_string())
-                });
-                match drafted {
-                    Ok(d) => r = r.with_rules(&d),
-                    Err(e) => eprintln!(
-                        "holoscope: rules not drafted: {}",
-                        holoscope::text::escape_terminal_str(&e)
-                    ),
+            });
+            let r = match from {
+                Some(Ok(from)) => {
+                    match holoscope::rules::draft::draft_taking_beside(&mut a, from, build) {
+                        (Ok(d), r) => r.with_rules(&d),
+                        (Err(e), r) => {
+                            not_drafted(&e.to_string());
+                            r
+                        }
+                    }
                 }
-            }
+                Some(Err(e)) => {
+                    not_drafted(&e);
+                    build(&a)
+                }
+                None => build(&a),
+            };
             // With --follow-json standard output carries the alert stream only.
             if follow_json && output.is_none() {
                 return Ok(());

@@ -14,22 +14,13 @@
 
 mod common;
 
-use common::have;
-use holoscope::engine::{self, Analysis};
+use common::{analyze_keeping as analyze, have};
 use holoscope::rules::export::{ExportFormat, export};
 use holoscope::rules::model::{Action, Kind, Rule, kind};
 use holoscope::rules::{draft_for, export::suricata::SID_BASE};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
-
-fn analyze(path: &Path) -> Analysis {
-    let opts = engine::Options {
-        keep_packets: Some(engine::kept::DEFAULT_KEEP),
-        ..engine::Options::default()
-    };
-    engine::analyze(holoscope::capture::open(path).unwrap(), &opts, |_| {})
-}
 
 /// Writes fast.log alerts; no other output, no rule files of the distribution.
 const YAML: &str = "%YAML 1.1\n---\nvars:\n  address-groups:\n    HOME_NET: \"any\"\n    EXTERNAL_NET: \"any\"\n  port-groups:\n    HTTP_PORTS: \"80\"\ndefault-rule-path: .\nrule-files: []\noutputs:\n  - fast:\n      enabled: yes\n      filename: fast.log\nlogging:\n  outputs:\n    - console:\n        enabled: yes\n";

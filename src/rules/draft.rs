@@ -16,27 +16,30 @@
 //! service: the draft is a rate limit at a high quantile of the baseline rate of the matching
 //! traffic, never a list of addresses.
 //!
-//! Building a draft's rule and explanation is `draft/rule.rs`; replaying drafts and edited
-//! rules is `draft/replays.rs`.
+//! An attack that comes back (a wave whose `like` names an earlier one) keeps its first
+//! occurrence's rule when that rule still fits it (`draft/again.rs`); the waves are drafted
+//! in `draft/wave.rs`. Building a draft's rule and explanation is `draft/rule.rs`; replaying
+//! drafts and edited rules is `draft/replays.rs`.
 
+mod again;
 mod replays;
 mod rule;
+mod wave;
 
 use replays::replay_drafts;
 pub use replays::{apply, replay_all, replay_capture};
-use rule::{build_rule, explain};
+use wave::WaveContext;
 
-use super::collect::{Collected, Packets, Samples, collect};
+use super::collect::{Collected, Packets, collect};
 use super::model::{Change, Rule, RuleId, Who};
-use super::probe::{Probe, Score, WaveProbe, evidence};
+use super::probe::Probe;
 use super::replay::ReplayCounts;
 use super::scan::Plan;
-use super::select::{BaseColumns, OwnEndpoints, Sample, choose_with};
+use super::select::{BaseColumns, OwnEndpoints};
 use crate::capture::CaptureError;
-use crate::decode::{Field, Packet, Value};
+use crate::decode::Packet;
 use crate::engine::Analysis;
-use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use std::path::Path;
 
 /// Wave packets kept per wave for drafting (evenly sampled beyond this). Choosing conditions
@@ -100,6 +103,23 @@ pub fn draft_for_taking(a: &mut Analysis, capture: &Path) -> Result<Vec<Draft>, 
     draft_from(a, capture, packets)
 }
 
+/// [`draft_for_taking`] with other work on the same analysis beside it: `beside` runs on the
+/// pool while the waves are drafted (`report` builds its report so, 25 ms of one core on the
+/// bench capture that used to wait for drafting to start) and its result comes back with the
+/// drafts.
+///
+/// # Errors
+/// The capture cannot be read again (when the analysis kept no packets).
+pub fn draft_taking_beside<R: Send>(
+    a: &mut Analysis,
+    capture: &Path,
+    beside: impl FnOnce(&Analysis) -> R + Send,
+) -> (Result<Vec<Draft>, DraftError>, R) {
+    let packets = a.packets.take().map_or(Packets::Capture, Packets::Taken);
+    let a = &*a;
+    rayon::join(|| draft_from(a, capture, packets), || beside(a))
+}
+
 fn draft_from(
     a: &Analysis,
     capture: &Path,
@@ -132,30 +152,15 @@ fn draft_from(
             )
         },
     );
-    // Every wave's difference vector first, in wave order (they intern the waves' leaves
-    // into the shared probe); then the waves are drafted in parallel, each with its own view
-    // of the probe, so a wave's draft never depends on which other wave ran first.
-    let diffs = probe.differences(&samples.waves);
-    let per_wave: Vec<Vec<Draft>> = a
-        .findings
-        .waves
-        .par_iter()
-        .enumerate()
-        .map(|(wi, wave)| {
-            let Some(diff) = diffs.get(wi).and_then(Option::as_ref) else {
-                return Vec::new();
-            };
-            let ctx = WaveContext {
-                plan: &plan,
-                c: &c,
-                samples: &samples,
-                base_columns: &base_columns,
-                base_texts: &base_texts,
-                own_endpoints: &own_endpoints,
-            };
-            draft_wave(&ctx, wi, wave, diff, probe.for_wave())
-        })
-        .collect();
+    let ctx = WaveContext {
+        plan: &plan,
+        c: &c,
+        samples: &samples,
+        base_columns: &base_columns,
+        base_texts: &base_texts,
+        own_endpoints: &own_endpoints,
+    };
+    let per_wave = wave::draft_all(&ctx, &a.findings.waves, &mut probe);
     let mut drafts: Vec<Draft> = per_wave.into_iter().flatten().collect();
     for (n, d) in drafts.iter_mut().enumerate() {
         d.rule.id = RuleId(u32::try_from(n + 1).unwrap_or(u32::MAX));
@@ -179,124 +184,6 @@ fn draft_from(
     }
     free_aside(c);
     Ok(drafts)
-}
-
-/// What every wave's drafting shares.
-struct WaveContext<'a> {
-    plan: &'a Plan,
-    c: &'a Collected,
-    samples: &'a Samples<'a>,
-    base_columns: &'a BaseColumns<'a>,
-    base_texts: &'a super::text::BaseTexts,
-    own_endpoints: &'a OwnEndpoints,
-}
-
-/// The drafts of one wave (its rule and companions), numbered later: ids follow wave order.
-fn draft_wave(
-    ctx: &WaveContext<'_>,
-    wi: usize,
-    wave: &crate::detect::Wave,
-    diff: &[f64],
-    mut probe: WaveProbe<'_>,
-) -> Vec<Draft> {
-    let (plan, c) = (ctx.plan, ctx.c);
-    let packets = &ctx.samples.waves[wi];
-    // Shift significance per (field, value) the detector found concentrated in the wave.
-    let shifts: FxHashMap<(Field, Value), f64> = wave
-        .shifts
-        .iter()
-        .filter_map(|s| Some(((s.field, s.value.clone()?), s.significance)))
-        .collect();
-    let mut scores: FxHashMap<(Field, Value), Score> = FxHashMap::default();
-    let mut prior = |field: Field, v: &Value| -> f64 {
-        scores
-            .entry((field, v.clone()))
-            .or_insert_with(|| Score {
-                cosine: probe.cosine(diff, field, v),
-                novel: !ctx.base_columns.has(field, v.as_ref()),
-                shift: shifts.get(&(field, v.clone())).copied(),
-            })
-            .prior()
-    };
-    let own_ports = ctx.own_endpoints.ports_of(packets);
-    #[allow(clippy::cast_precision_loss)]
-    let both_ways = Sample {
-        wave: packets,
-        wave_stride: c.wave_strides[wi] as f64,
-        base: &ctx.samples.base,
-        base_stride: c.base_stride as f64,
-        wave_seconds: plan.wave_seconds[wi],
-        base_seconds: plan.baseline_seconds,
-        shift_mass: plan.wave_shift_mass[wi],
-        own_ports: Some(&own_ports),
-    };
-    // A scoped wave (a new beacon) is one conversation. The rule is chosen on the client's
-    // requests and the server's replies get the mirror companion, as a bucket wave's do:
-    // chosen on both directions at once, a few check-ins let a one-of set of the client's
-    // ephemeral ports cover the replies, a rule that stops only the check-ins already seen.
-    let requests: Vec<&Packet>;
-    let sample = match wave.scope {
-        Some(scope) => {
-            requests = packets
-                .iter()
-                .filter(|p| p.src_ip == Some(scope.client))
-                .copied()
-                .collect();
-            Sample {
-                wave: &requests,
-                ..both_ways
-            }
-        }
-        None => Sample { ..both_ways },
-    };
-    let packets = sample.wave;
-    let subject = if wave.scope.is_some() {
-        "of the client's requests in the wave's conversation"
-    } else {
-        "of the wave's excess packets"
-    };
-    let prior_cell = std::cell::RefCell::new(&mut prior);
-    let choice = choose_with(&sample, Some(ctx.base_columns), &|f, v| {
-        (prior_cell.borrow_mut())(f, v)
-    });
-    if choice.conditions.is_empty() {
-        return Vec::new();
-    }
-    // Placeholder id: the caller numbers all drafts in wave order.
-    let id = RuleId(0);
-    let mut rule = build_rule(id, &plan.wave_ids[wi], &choice, &sample);
-    rule.provenance.evidence = evidence(&choice.conditions, &scores);
-    let reply = super::mirror::mirror(&choice, &both_ways);
-    let mut out = vec![Draft {
-        explanation: explain(&rule, &choice, packets, &sample, subject)
-            + &rule::own_ports_note(packets, &sample).unwrap_or_default(),
-        rule,
-        counts: ReplayCounts::default(),
-    }];
-    let companions = [
-        (reply, "replies of the conversation the rule above stops"),
-        (
-            super::text::text_rule(&sample, ctx.base_texts),
-            "the text the wave's packets share, for formats that match content (Suricata, Wireshark; firewalls and capture filters refuse it)",
-        ),
-    ];
-    for (n, (c, why)) in companions.into_iter().enumerate() {
-        let Some(c) = c else { continue };
-        let rule = build_rule(id, &plan.wave_ids[wi], &c, &sample);
-        // The reply companion is judged on both directions; the text one on what the main
-        // rule was chosen on.
-        let subject = if n == 0 {
-            "of the wave's excess packets"
-        } else {
-            subject
-        };
-        out.push(Draft {
-            explanation: format!("{why}: {}", explain(&rule, &c, packets, &sample, subject)),
-            rule,
-            counts: ReplayCounts::default(),
-        });
-    }
-    out
 }
 
 /// Frees the drafting pass's packets on a thread of their own: taken from the analysis, they

@@ -155,14 +155,14 @@ pub(super) struct RuleIndex {
 
 impl RuleIndex {
     /// Files every rule under its anchor (rule numbers are positions in `rules`).
-    pub(super) fn new(rules: &[Rule]) -> Self {
+    pub(super) fn new<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Self {
         let mut ix = RuleIndex {
             values: Vec::new(),
             prefixes: Vec::new(),
             domains: Vec::new(),
             always: Vec::new(),
         };
-        for (i, rule) in rules.iter().enumerate() {
+        for (i, rule) in rules.into_iter().enumerate() {
             match anchor(rule) {
                 Some(Anchor::Values(field, vs)) => {
                     let pos = match ix.values.iter().position(|(f, _)| *f == field) {

@@ -59,11 +59,14 @@ impl Probe {
     /// by packet gives. (Tallying one wave at a time left a core idle at every wave's end,
     /// while its new values were interned. The values lacking are now held for all waves at
     /// once, 40 bytes each: 125,000 of them, 5 MB, for the 64 waves of the bench capture.)
-    pub(super) fn differences(&mut self, waves: &[Vec<&Packet>]) -> Vec<Option<Vec<f64>>> {
+    pub(super) fn differences<'p, W: AsRef<[&'p Packet]>>(
+        &mut self,
+        waves: &[W],
+    ) -> Vec<Option<Vec<f64>>> {
         let chunks: Vec<(usize, &[&Packet])> = waves
             .iter()
             .enumerate()
-            .flat_map(|(wi, w)| w.chunks(TALLY_CHUNK).map(move |c| (wi, c)))
+            .flat_map(|(wi, w)| w.as_ref().chunks(TALLY_CHUNK).map(move |c| (wi, c)))
             .collect();
         let parts: Vec<(usize, Tally)> = chunks
             .par_iter()
@@ -79,6 +82,7 @@ impl Probe {
             .iter()
             .zip(counts)
             .map(|(w, counts)| {
+                let w = w.as_ref();
                 if w.is_empty() {
                     return None;
                 }
@@ -417,7 +421,7 @@ mod tests {
         let wave: Vec<Packet> = (0..200).map(|i| pkt(0xc0a8_0000 + i, 123)).collect();
         let mut probe = Probe::new(crate::rules::refs(&base));
         let diff = probe
-            .differences(&[wave.iter().collect()])
+            .differences(&[wave.iter().collect::<Vec<_>>()])
             .remove(0)
             .unwrap();
         let mut copy = probe.table.clone();

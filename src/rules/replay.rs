@@ -147,7 +147,12 @@ pub fn replay<'p>(
 pub struct Replayer<'r> {
     rules: &'r [Rule],
     hosts: &'r FxHashSet<IpAddr>,
+    /// Index of `groups`, by their first rule's anchor.
     index: RuleIndex,
+    /// Rules by their conditions: each distinct set once, with every rule that has it (a
+    /// recurring wave's drafts repeat its first wave's rules), so a packet is matched once
+    /// per set. Positions in `rules`, the first of each group standing for it.
+    groups: Vec<Vec<usize>>,
     /// Each rule's wave as a position in `waves` (`None`: the rule counts every wave).
     rule_wave: Vec<Option<usize>>,
     /// The distinct waves the rules name, by name.
@@ -175,10 +180,12 @@ impl<'r> Replayer<'r> {
                 Some(*waves.entry(w).or_insert(n))
             })
             .collect();
+        let groups = groups(rules);
         Replayer {
             rules,
             hosts: wave_hosts,
-            index: RuleIndex::new(rules),
+            index: RuleIndex::new(groups.iter().filter_map(|g| rules.get(*g.first()?))),
+            groups,
             rule_wave,
             wave_packets: vec![0; waves.len()],
             waves,
@@ -212,25 +219,27 @@ impl<'r> Replayer<'r> {
             self.uninvolved_packets += 1;
         }
         let (rules, rule_wave, out) = (self.rules, &self.rule_wave, &mut self.out);
-        self.index.candidates(p, |i| {
-            let c = &mut out[i];
-            match label {
-                Label::Wave(_) => {
-                    let in_scope = rule_wave[i].is_none_or(|rw| Some(rw) == wave);
-                    if in_scope && rules[i].matches(p) {
-                        c.wave_matched += 1;
-                    }
-                }
-                Label::Baseline => {
-                    if rules[i].matches(p) {
+        let groups = &self.groups;
+        self.index.candidates(p, |g| {
+            let Some(members) = groups.get(g) else { return };
+            let in_scope = |i: &usize| rule_wave[*i].is_none_or(|rw| Some(rw) == wave);
+            let wave_label = matches!(label, Label::Wave(_));
+            // A wave's packet counts only for rules of that wave (or of none).
+            if wave_label && !members.iter().any(in_scope) {
+                return;
+            }
+            if !members.first().is_some_and(|&i| rules[i].matches(p)) {
+                return;
+            }
+            for &i in members {
+                let c = &mut out[i];
+                match label {
+                    Label::Wave(_) => c.wave_matched += u64::from(in_scope(&i)),
+                    Label::Baseline => {
                         c.baseline_matched += 1;
                         c.uninvolved_matched += u64::from(uninvolved);
                     }
-                }
-                Label::Other => {
-                    if rules[i].matches(p) {
-                        c.uninvolved_matched += 1;
-                    }
+                    Label::Other => c.uninvolved_matched += 1,
                 }
             }
         });
@@ -269,6 +278,27 @@ impl<'r> Replayer<'r> {
         self.baseline_packets += other.baseline_packets;
         self.uninvolved_packets += other.uninvolved_packets;
     }
+}
+
+/// The rules grouped by their conditions (the same conditions in any order: a conjunction),
+/// groups in order of their first rule.
+fn groups(rules: &[Rule]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let same = |g: &&mut Vec<usize>| {
+            g.first().and_then(|&j| rules.get(j)).is_some_and(|o| {
+                let (a, b) = (&r.def.conditions, &o.def.conditions);
+                a.len() == b.len()
+                    && a.iter().all(|c| b.contains(c))
+                    && b.iter().all(|c| a.contains(c))
+            })
+        };
+        match groups.iter_mut().find(same) {
+            Some(g) => g.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    groups
 }
 
 fn label_is_uninvolved(p: &Packet, label: Label<'_>, hosts: &FxHashSet<IpAddr>) -> bool {
@@ -373,5 +403,67 @@ mod tests {
             "coverage 75.0% (of all wave packets 75.0%) · baseline 0.0% · uninvolved hosts 0.0%"
         );
         assert_eq!(ReplayCounts::default().coverage(), None);
+    }
+
+    #[test]
+    fn rules_with_the_same_conditions_are_matched_once_and_counted_for_each() {
+        // A recurring wave's draft repeats its first wave's conditions (here in another
+        // order); a third rule has other conditions; a fourth names no wave.
+        let rule = |text: &str, wave: Option<&str>| {
+            let mut r: Rule = text.parse().unwrap();
+            r.provenance.wave = wave.map(Into::into);
+            r
+        };
+        let rules = [
+            rule(
+                "R1 drop when dst_port=53 src_ip=10.0.0.9 priority=100",
+                Some("W1"),
+            ),
+            rule(
+                "R2 alert when src_ip=10.0.0.9 dst_port=53 priority=100",
+                Some("W2"),
+            ),
+            rule("R3 drop when dst_port=53 priority=100", Some("W2")),
+            rule(
+                "R4 drop when src_ip=10.0.0.9 dst_port=53 priority=100",
+                None,
+            ),
+        ];
+        assert_eq!(groups(&rules), vec![vec![0, 1, 3], vec![2]]);
+        let hosts: FxHashSet<IpAddr> = ["10.0.0.9", "10.0.0.1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let atk = pkt("10.0.0.9", "10.0.0.1", 53);
+        let miss = pkt("10.0.0.9", "10.0.0.1", 80);
+        let dns = pkt("10.0.0.2", "10.0.0.3", 53);
+        let input = [
+            (&atk, Label::Wave("W1")),
+            (&atk, Label::Wave("W2")),
+            (&atk, Label::Wave("W2")),
+            (&miss, Label::Wave("W2")),
+            (&dns, Label::Wave("W2")),
+            (&atk, Label::Baseline),
+            (&dns, Label::Other),
+        ];
+        let out = replay(&rules, input, &hosts);
+        let wave = |c: &ReplayCounts| (c.wave_matched, c.wave_total);
+        assert_eq!(wave(&out[0]), (1, 1), "R1 counts W1's packets only");
+        assert_eq!(wave(&out[1]), (2, 4), "R2 counts W2's");
+        assert_eq!(wave(&out[2]), (3, 4));
+        assert_eq!(wave(&out[3]), (3, 5), "no wave named: every wave's");
+        for c in [&out[0], &out[1], &out[3]] {
+            assert_eq!((c.baseline_matched, c.baseline_total), (1, 1));
+            assert_eq!(c.uninvolved_matched, 0);
+        }
+        assert_eq!(
+            out[2].uninvolved_matched, 1,
+            "the uninvolved resolver traffic"
+        );
+        // The same figures as replaying each rule on its own.
+        for (i, r) in rules.iter().enumerate() {
+            let alone = replay(std::slice::from_ref(r), input, &hosts);
+            assert_eq!(alone[0], out[i], "rule {}", i + 1);
+        }
     }
 }

@@ -52,7 +52,7 @@ const CONDITION_COST: f64 = 0.002;
 /// baseline packets still matched.
 const SHED_MIN: usize = 5;
 /// Coverage a greedy step may give up and still count as keeping it.
-const COVERAGE_STEP: f64 = 0.05;
+pub const COVERAGE_STEP: f64 = 0.05;
 /// Coverage the tightening pass may give up for one more condition.
 const TIGHTEN_LOSS: f64 = 0.01;
 /// Fields the tightening pass tries, in order: what names the traffic to an analyst.

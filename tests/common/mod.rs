@@ -176,3 +176,12 @@ pub fn feed(fifo: &std::path::Path, file: &str) -> std::thread::JoinHandle<()> {
         std::io::Write::write_all(&mut w, &bytes).unwrap();
     })
 }
+
+/// The analysis of a capture with its decoded packets kept for drafting, as `report` runs it.
+pub fn analyze_keeping(path: &std::path::Path) -> holoscope::engine::Analysis {
+    let opts = holoscope::engine::Options {
+        keep_packets: Some(holoscope::engine::kept::DEFAULT_KEEP),
+        ..holoscope::engine::Options::default()
+    };
+    holoscope::engine::analyze(holoscope::capture::open(path).unwrap(), &opts, |_| {})
+}

@@ -9,7 +9,16 @@ use crate::rules::model::{
 use crate::rules::select::{Choice, Sample};
 use rustc_hash::FxHashMap;
 
-pub(super) fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>) -> Rule {
+/// The rule of `choice` for `wave`. `known_rate` is its conditions' rate limit when already
+/// found (a recurring wave's family rule: the rate depends on the conditions and the baseline
+/// sample alone).
+pub(super) fn build_rule(
+    id: RuleId,
+    wave: &str,
+    choice: &Choice,
+    s: &Sample<'_>,
+    known_rate: Option<u32>,
+) -> Rule {
     let conditions: Vec<_> = choice.conditions.iter().map(|c| c.cond.clone()).collect();
     let mut rule = Rule::new(
         id,
@@ -27,7 +36,7 @@ pub(super) fn build_rule(id: RuleId, wave: &str, choice: &Choice, s: &Sample<'_>
             || (c.field == Field::SrcPort && matches!(c.op, Op::Eq(_) | Op::In(_)))
     });
     if spread && !source_named {
-        rule.def.action = Action::RateLimit(baseline_rate(&rule, s));
+        rule.def.action = Action::RateLimit(known_rate.unwrap_or_else(|| baseline_rate(&rule, s)));
     } else if choice.collateral > MAX_DROP_COLLATERAL {
         rule.def.action = Action::Alert;
     }
