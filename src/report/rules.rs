@@ -42,6 +42,10 @@ pub struct RuleRow {
     pub line: String,
     /// Why these conditions and this action.
     pub explanation: String,
+    /// The id of the first earlier rule with the same action, priority and conditions (in any
+    /// order), null if none: an attack that comes back keeps its rule, and exports write
+    /// such a rule once.
+    pub same_as: Option<String>,
 }
 
 fn op_name(op: &Op) -> &'static str {
@@ -83,8 +87,13 @@ fn conditions(r: &Rule) -> Vec<ConditionRow> {
 pub fn rows(drafts: &[Draft]) -> Vec<RuleRow> {
     drafts
         .iter()
-        .map(|d| {
+        .enumerate()
+        .map(|(i, d)| {
             let r = &d.rule;
+            let same_as = drafts
+                .get(..i)
+                .and_then(|earlier| earlier.iter().find(|e| e.rule.def.same_as(&r.def)))
+                .map(|e| e.rule.id.to_string());
             let (action, rate_pps) = match r.def.action {
                 crate::rules::Action::Drop => ("drop", None),
                 crate::rules::Action::Alert => ("alert", None),
@@ -103,6 +112,7 @@ pub fn rows(drafts: &[Draft]) -> Vec<RuleRow> {
                 uninvolved_collateral: d.counts.uninvolved_collateral(),
                 line: r.to_string(),
                 explanation: d.explanation.clone(),
+                same_as,
             }
         })
         .collect()
@@ -136,4 +146,29 @@ pub fn table(rows: &[RuleRow]) -> Table {
         ]);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_rule_repeating_an_earlier_one_names_it() {
+        let draft = |text: &str| Draft {
+            rule: text.parse().unwrap(),
+            counts: crate::rules::replay::ReplayCounts::default(),
+            explanation: String::new(),
+        };
+        let drafts = [
+            draft("R1 drop when dst_port=53 src_ip=10.0.0.9 priority=100"),
+            draft("R2 drop when src_ip=10.0.0.9 dst_port=53 priority=100"),
+            draft("R3 alert when src_ip=10.0.0.9 dst_port=53 priority=100"),
+            draft("R4 drop when src_ip=10.0.0.9 priority=100"),
+            draft("R5 alert when dst_port=53 src_ip=10.0.0.9 priority=100"),
+        ];
+        let same: Vec<Option<String>> = rows(&drafts).into_iter().map(|r| r.same_as).collect();
+        let r = |id: &str| Some(id.to_string());
+        assert_eq!(same, vec![None, r("R1"), None, None, r("R3")]);
+    }
 }
