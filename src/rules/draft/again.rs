@@ -18,9 +18,9 @@
 //! background of each wave's seconds (the same 6-second tunnel was covered 15% and 6% by the
 //! same conditions, drafted afresh, at two points of the bench capture).
 //!
-//! The family's rule must be one that may drop: a rule that only alerts (it would hit more
-//! than [`MAX_DROP_COLLATERAL`] of the baseline) is the search's best on one sample, and the
-//! recurrence's sample may narrow it.
+//! The family's rule must match at most [`MAX_DROP_COLLATERAL`] of the baseline, as a rule
+//! that may drop does: one that matches more only alerts, is the search's best on one
+//! sample, and the recurrence's sample may narrow it.
 //!
 //! Every wave is drafted against the same baseline sample, so the baseline matches of the
 //! family's rule, and of it less each condition, are counted once per family, and a rate limit
@@ -50,8 +50,8 @@ impl<'a> Family<'a> {
     /// The family of `first`, or `None` when it drafted no rule.
     pub(super) fn new(first: &'a WaveDrafts, base: &[&Packet]) -> Option<Self> {
         let conds = &first.choice.conditions;
-        // A rule that only alerts (it would hit too much of the baseline to drop) is the
-        // search's best on one sample: another sample may narrow it.
+        // A rule that hits too much of the baseline to drop is the search's best on one
+        // sample: another sample may narrow it.
         if conds.is_empty()
             || conds.len() > 32
             || first.drafts.is_empty()

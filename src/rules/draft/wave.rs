@@ -45,17 +45,11 @@ pub(super) fn draft_all(
     let firsts: Vec<bool> = waves.iter().map(|w| w.like.is_none()).collect();
     let done = draft_some(ctx, waves, probe, &firsts);
     // The first waves that others recur, with their rules' baseline matches.
-    let like = |wi: usize, w: &Wave| {
-        let id = w
-            .like
-            .filter(|_| !firsts.get(wi).copied().unwrap_or(true))?;
+    let like = |w: &Wave| {
+        let id = w.like?;
         waves.iter().position(|x| x.id == id)
     };
-    let recurred: rustc_hash::FxHashSet<usize> = waves
-        .iter()
-        .enumerate()
-        .filter_map(|(wi, w)| like(wi, w))
-        .collect();
+    let recurred: rustc_hash::FxHashSet<usize> = waves.iter().filter_map(like).collect();
     let families: Vec<Option<again::Family<'_>>> = done
         .par_iter()
         .enumerate()
@@ -67,7 +61,7 @@ pub(super) fn draft_all(
     let again: Vec<Option<Vec<Draft>>> = waves
         .par_iter()
         .enumerate()
-        .map(|(wi, w)| again::reuse(ctx, wi, w, families.get(like(wi, w)?)?.as_ref()?))
+        .map(|(wi, w)| again::reuse(ctx, wi, w, families.get(like(w)?)?.as_ref()?))
         .collect();
     let rest: Vec<bool> = firsts
         .iter()
