@@ -342,7 +342,13 @@ impl RuleDef {
     pub fn same_as(&self, other: &RuleDef) -> bool {
         self.action == other.action
             && self.priority == other.priority
-            && self.conditions.len() == other.conditions.len()
+            && self.same_conditions(other)
+    }
+
+    /// The same conditions, in any order: the rules match the same packets.
+    #[must_use]
+    pub fn same_conditions(&self, other: &RuleDef) -> bool {
+        self.conditions.len() == other.conditions.len()
             && self.conditions.iter().all(|c| other.conditions.contains(c))
             && other.conditions.iter().all(|c| self.conditions.contains(c))
     }

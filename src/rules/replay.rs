@@ -286,12 +286,9 @@ fn groups(rules: &[Rule]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, r) in rules.iter().enumerate() {
         let same = |g: &&mut Vec<usize>| {
-            g.first().and_then(|&j| rules.get(j)).is_some_and(|o| {
-                let (a, b) = (&r.def.conditions, &o.def.conditions);
-                a.len() == b.len()
-                    && a.iter().all(|c| b.contains(c))
-                    && b.iter().all(|c| a.contains(c))
-            })
+            g.first()
+                .and_then(|&j| rules.get(j))
+                .is_some_and(|o| o.def.same_conditions(&r.def))
         };
         match groups.iter_mut().find(same) {
             Some(g) => g.push(i),
