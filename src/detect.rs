@@ -383,10 +383,10 @@ pub fn detect(
             let all: Vec<&session::SessionStats> = agg.sessions.iter().map(|x| x.1).collect();
             violations::findings(&all, span)
         });
-        // The walk joins two halves of its work on the pool for every bucket. Run from a
-        // pool thread, each join is a push and a pop on that thread's deque; from this
-        // thread, each was a hand-off to the pool and a wait for its wake-up, twice per
-        // bucket (942 buckets on the bench capture).
+        // The walk's loop runs on two threads of its own (`walk/pair.rs`); what follows it
+        // (the waves' facts beside the session waves) joins work on the pool. Run from a pool
+        // thread, a join is a push and a pop on that thread's deque, not a hand-off to the
+        // pool and a wait for its wake-up.
         rayon::scope(|_| walk::detect_beside(agg, opts, residuals, span, sessions))
     })
 }

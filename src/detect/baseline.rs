@@ -80,10 +80,16 @@ pub struct Baseline {
     /// [`Baseline::values_over`] without scanning every stored value of every field for every
     /// bucket, which made detection quadratic on large captures.
     heavy: Vec<Vec<FieldKey>>,
-    /// Keys whose stored count changed since the current generation began, in order: lets
-    /// the recent window keep its copies of stored counts current from the few keys each
-    /// bucket touches instead of looking up every key of the window for every bucket.
-    journal: Vec<FieldKey>,
+    /// Keys whose stored count changed since the current generation began, each with its
+    /// stored count after the change, in order: lets the recent window keep its copies of
+    /// stored counts current from the few keys each bucket touches instead of looking up
+    /// every key of the window for every bucket (and, with the counts, without looking up
+    /// even those: two thirds of the window's lookups into this large map were for them).
+    journal: Vec<(FieldKey, f64)>,
+    /// The keys of the bucket being absorbed with their new stored counts (kept to reuse
+    /// its allocation): the journal's next entries, and what [`Baseline::track_heavy`]
+    /// checks without looking each key up again.
+    touched: Vec<(FieldKey, f64)>,
     /// Bumped whenever every stored count may have changed (renormalisation) or the journal
     /// restarted.
     generation: u64,
@@ -112,6 +118,7 @@ impl Baseline {
             novel_rate: [Ema::default(); NFIELDS],
             heavy: vec![Vec::new(); NFIELDS],
             journal: Vec::new(),
+            touched: Vec::new(),
             generation: 0,
         }
     }
@@ -229,6 +236,8 @@ impl Baseline {
     fn absorb_scaled(&mut self, b: &Bucket, width_ns: i64, weight: f64) {
         // `c` below already carries the weight: stored counts are undecayed, hence 1/scale.
         let inv = 1.0 / self.scale;
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
         for (k, c) in &b.counts {
             #[allow(clippy::cast_precision_loss)]
             let c = *c as f64 * weight;
@@ -236,6 +245,7 @@ impl Baseline {
             let d = c * inv;
             self.sq += d * (2.0 * *e + d);
             *e += d;
+            touched.push((*k, *e));
             self.field_totals[k.field() as usize] += c;
         }
         for (f, o) in b.other.iter().enumerate() {
@@ -250,23 +260,33 @@ impl Baseline {
             self.elapsed += width_ns as f64 / 1e9 * weight;
         }
         self.buckets += 1;
-        if self.journal.len() + b.counts.len() > JOURNAL_MAX {
+        if self.journal.len() + touched.len() > JOURNAL_MAX {
             self.restart_journal();
         } else {
-            self.journal.extend(b.counts.keys());
+            self.journal.extend_from_slice(&touched);
         }
-        if self.counts.len() > MAX_ENTRIES {
+        // Renormalising rescales (and may prune) every stored count: the touched keys' counts
+        // are looked up again then.
+        let renormalised = self.counts.len() > MAX_ENTRIES;
+        if renormalised {
             self.renormalise();
         }
-        self.track_heavy(b);
+        self.track_heavy(&touched, renormalised);
+        self.touched = touched;
     }
 
-    /// Updates the per-field candidate lists after absorbing a bucket.
-    fn track_heavy(&mut self, b: &Bucket) {
-        for k in b.counts.keys() {
+    /// Updates the per-field candidate lists after absorbing a bucket whose keys and new
+    /// stored counts are `touched` (stale when `look_up`).
+    fn track_heavy(&mut self, touched: &[(FieldKey, f64)], look_up: bool) {
+        for (k, stored) in touched {
             let f = k.field() as usize;
             let t = self.field_total(f);
-            if t > 0.0 && self.count(*k) / t >= HEAVY_SHARE {
+            let count = if look_up {
+                self.count(*k)
+            } else {
+                stored * self.scale
+            };
+            if t > 0.0 && count / t >= HEAVY_SHARE {
                 if let Some(list) = self.heavy.get_mut(f) {
                     if !list.contains(k) {
                         list.push(*k);
@@ -324,11 +344,12 @@ impl Baseline {
     }
 
     /// The journal's generation and the keys whose stored count changed since it began, in
-    /// order. A reader that remembers (generation, length) can later update its copies of
-    /// stored counts from the keys past that length, or must look everything up again when
-    /// the generation moved on.
+    /// order, each with its stored count after that change. A reader that remembers
+    /// (generation, length) can later update its copies of stored counts from the entries
+    /// past that length (a key's last entry holds its current count), or must look
+    /// everything up again when the generation moved on.
     #[must_use]
-    pub fn changes(&self) -> (u64, &[FieldKey]) {
+    pub fn changes(&self) -> (u64, &[(FieldKey, f64)]) {
         (self.generation, &self.journal)
     }
 

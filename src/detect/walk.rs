@@ -2,6 +2,7 @@
 //! causal baseline, the score stream segmented into waves, each closed wave explained, then
 //! entities ranked and session waves promoted (see the parent module).
 
+mod pair;
 mod step;
 
 use super::baseline::{self, Baseline};
@@ -11,7 +12,7 @@ use super::violations::SessionFinding;
 use super::wave_facts::{SessionsByHost, mean_profile};
 use super::waves::{self, Segmenter};
 use super::{BaselineInfo, DetectOptions, Findings, ResidualSummary, Wave};
-use super::{beacon, session_waves, window};
+use super::{beacon, session_waves};
 use crate::engine::Aggregates;
 use crate::time::Timestamp;
 use rayon::prelude::*;
@@ -86,7 +87,7 @@ pub(super) fn detect_beside(
         (opts.warmup_buckets, opts.warmup_ns)
     };
     let t0 = buckets.first().map_or(0, |b| b.start(width).0);
-    let mut walk = Walk {
+    let walk = Walk {
         opts,
         tl,
         frozen,
@@ -106,23 +107,11 @@ pub(super) fn detect_beside(
         quiet_until: None,
         allowance: 0.0,
     };
-    let mut window = window::Window::new(width);
-    window.advance(buckets, 0);
-    for (i, b) in buckets.iter().enumerate() {
-        // The bucket's and the window's features read the same baseline and nothing else
-        // they share: judge them side by side.
-        let (x, wx) = rayon::join(
-            || features::features(b, &walk.base, width, res_score(i)),
-            || window.features(&walk.base),
-        );
-        // The rest of the bucket's work changes the baseline and the walk's state, never the
-        // window's sums, which depend on the buckets alone: the window moves on to the next
-        // bucket meanwhile (moving it was a third of the walk, all on its critical path).
-        rayon::join(
-            || walk.step(i, b, &x, &wx),
-            || window.advance(buckets, i + 1),
-        );
-    }
+    // The bucket's and the window's features read the same baseline and nothing else they
+    // share: judged side by side. The rest of the bucket's work changes the baseline and the
+    // walk's state, never the window's sums, which depend on the buckets alone: the window
+    // moves on to the next bucket meanwhile.
+    let mut walk = pair::run(walk, buckets, width, &res_score);
     if let Some(span) = walk.seg.finish() {
         walk.close(span);
     }

@@ -18,12 +18,15 @@ pub const WINDOW_MIN_NS: i64 = 1_000_000_000;
 /// ...and at least this many bucket widths.
 pub const WINDOW_MIN_BUCKETS: i64 = 10;
 
+/// Free slots tolerated before the window packs its slots (see [`Window::advance`]).
+const COMPACT_MIN: usize = 256;
+
 /// Quiet windows a field must have been seen in (one window length of buckets) before it
 /// counts in the window score.
 pub const MIN_FIELD_HISTORY: u64 = 10;
 
 /// One (field, value) of the window with its count and a copy of the baseline's stored count
-/// (NaN until looked up).
+/// (NaN until looked up). A count of zero marks a free slot.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     key: FieldKey,
@@ -37,16 +40,27 @@ struct Slot {
 /// needs the baseline's count of every value in it, for every bucket, and the slots keep a
 /// copy of it that only the few keys the baseline learnt since the last bucket need updating
 /// (see [`Baseline::changes`]). Looking every key up afresh was most of detection's time.
+///
+/// A slot stays where it is while its key is in the window (a freed slot goes to the next new
+/// key), so each member bucket keeps the slots its keys went to: subtracting a bucket that
+/// leaves is a pass over that list, with no lookups but for the keys that leave with it.
+/// (Moving the last slot into each freed one, and looking every key of the leaving bucket up
+/// again, made moving the window the largest single cost of the walk.)
 #[derive(Clone, Debug)]
 pub struct Window {
     len_ns: i64,
     width_ns: i64,
-    members: VecDeque<usize>,
+    /// Each member bucket's position and the (slot, count) of each of its keys.
+    members: VecDeque<(usize, Vec<(u32, u64)>)>,
     packets: u64,
     per_field: [u64; NFIELDS],
     other: [u64; NFIELDS],
     index: FxHashMap<FieldKey, u32>,
     slots: Vec<Slot>,
+    /// Free slots (count zero), reused last freed first.
+    free: Vec<u32>,
+    /// The slot lists of buckets that left, kept for their allocations.
+    spare: Vec<Vec<(u32, u64)>>,
     /// The baseline journal's (generation, length) the stored copies reflect.
     synced: Option<(u64, usize)>,
 }
@@ -65,6 +79,8 @@ impl Window {
             other: [0; NFIELDS],
             index: FxHashMap::default(),
             slots: Vec::new(),
+            free: Vec::new(),
+            spare: Vec::new(),
             synced: None,
         }
     }
@@ -82,20 +98,50 @@ impl Window {
             return;
         };
         let end = b.start(self.width_ns).0;
-        while let Some(&first) = self.members.front() {
+        while let Some((first, _)) = self.members.front() {
             let old = buckets
-                .get(first)
+                .get(*first)
                 .map_or(i64::MIN, |o| o.start(self.width_ns).0);
             if end.saturating_sub(old) < self.len_ns {
                 break;
             }
-            if let Some(o) = buckets.get(first) {
-                self.sub(o);
+            if let Some((first, keys)) = self.members.pop_front() {
+                if let Some(o) = buckets.get(first) {
+                    self.sub(o, &keys);
+                }
+                self.spare.push(keys);
             }
-            self.members.pop_front();
         }
-        self.add(b);
-        self.members.push_back(pos);
+        let keys = self.add(b);
+        self.members.push_back((pos, keys));
+        // After a burst of distinct values leaves (a spoofed flood), most slots would be free
+        // and judging the window would step over them for every bucket: pack them.
+        if self.free.len() > COMPACT_MIN && self.free.len() * 4 > self.slots.len() {
+            self.compact();
+        }
+    }
+
+    /// Moves the used slots to the front, in their order, and renumbers every reference.
+    fn compact(&mut self) {
+        let mut to = vec![u32::MAX; self.slots.len()];
+        let mut next = 0u32;
+        for (t, s) in to.iter_mut().zip(&self.slots) {
+            if s.count > 0 {
+                *t = next;
+                next += 1;
+            }
+        }
+        self.slots.retain(|s| s.count > 0);
+        let renumber = |i: &mut u32| *i = to.get(*i as usize).copied().unwrap_or(u32::MAX);
+        for (_, keys) in &mut self.members {
+            for (i, _) in keys.iter_mut() {
+                renumber(i);
+            }
+        }
+        for i in self.index.values_mut() {
+            renumber(i);
+        }
+        self.free.clear();
     }
 
     /// Buckets in the window.
@@ -113,7 +159,7 @@ impl Window {
     /// Distinct tracked (field, value) keys in the window.
     #[must_use]
     pub fn keys(&self) -> usize {
-        self.slots.len()
+        self.index.len()
     }
 
     /// Packets in the window carrying a (field, value).
@@ -130,7 +176,7 @@ impl Window {
     pub fn features(&mut self, base: &Baseline) -> BucketFeatures {
         self.sync(base);
         let scale = base.scale();
-        let entries = self.slots.iter_mut().map(|s| {
+        let entries = self.slots.iter_mut().filter(|s| s.count > 0).map(|s| {
             if s.stored.is_nan() {
                 s.stored = base.stored(s.key);
             }
@@ -150,18 +196,61 @@ impl Window {
         x
     }
 
+    /// Features of the newest bucket (`b`, the one the last [`Window::advance`] added)
+    /// against the baseline: what [`features::features`] gives, from the copies of stored
+    /// counts the window keeps instead of a lookup per key. Call after [`Window::features`]
+    /// with the same baseline, which brings those copies up to date.
+    #[must_use]
+    pub fn newest_features(
+        &self,
+        b: &Bucket,
+        base: &Baseline,
+        width_ns: i64,
+        residual: Option<f64>,
+    ) -> BucketFeatures {
+        let Some((_, keys)) = self.members.back() else {
+            return features::features(b, base, width_ns, residual);
+        };
+        let mut n = [0u64; NFIELDS];
+        for (k, c) in &b.counts {
+            n[k.field() as usize] += c;
+        }
+        for (f, o) in b.other.iter().enumerate() {
+            n[f] += o;
+        }
+        let scale = base.scale();
+        // The slot list follows the bucket's own key order, so the sums below add up in the
+        // same order as a lookup per key would, to the same bits.
+        let entries = keys.iter().filter_map(|(i, c)| {
+            let s = self.slots.get(*i as usize)?;
+            let stored = if s.stored.is_nan() {
+                base.stored(s.key)
+            } else {
+                s.stored
+            };
+            Some((s.key, *c, stored * scale))
+        });
+        let totals = Counted {
+            per_field: &n,
+            other: &b.other,
+            packets: b.packets,
+        };
+        features::features_of(&totals, entries, base, width_ns, residual)
+    }
+
     /// Brings the stored-count copies up to date with the baseline's journal.
     fn sync(&mut self, base: &Baseline) {
         let (generation, journal) = base.changes();
         match self.synced {
             Some((g, seen)) if g == generation && seen <= journal.len() => {
-                for k in journal.get(seen..).unwrap_or(&[]) {
+                // A key changed more than once comes last with its latest count.
+                for (k, stored) in journal.get(seen..).unwrap_or(&[]) {
                     if let Some(s) = self
                         .index
                         .get(k)
                         .and_then(|i| self.slots.get_mut(*i as usize))
                     {
-                        s.stored = f64::NAN;
+                        s.stored = *stored;
                     }
                 }
             }
@@ -174,52 +263,71 @@ impl Window {
         self.synced = Some((generation, journal.len()));
     }
 
-    fn add(&mut self, b: &Bucket) {
+    /// Adds a bucket; returns the (slot, count) of each of its keys.
+    fn add(&mut self, b: &Bucket) -> Vec<(u32, u64)> {
         self.packets += b.packets;
         for (f, o) in b.other.iter().enumerate() {
             self.other[f] += o;
             self.per_field[f] += o;
         }
+        let mut keys = self.spare.pop().unwrap_or_default();
+        keys.clear();
+        keys.reserve(b.counts.len());
+        let Self {
+            index,
+            slots,
+            free,
+            per_field,
+            ..
+        } = self;
         // Exact sums, no distinct cap: a bucket is already capped, and the window holds a
         // bounded number of buckets.
         for (k, c) in &b.counts {
-            self.per_field[k.field() as usize] += c;
-            let next = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-            let i = *self.index.entry(*k).or_insert(next);
-            match self.slots.get_mut(i as usize) {
-                Some(s) => s.count += c,
-                None => self.slots.push(Slot {
+            per_field[k.field() as usize] += c;
+            let i = *index.entry(*k).or_insert_with(|| {
+                let fresh = Slot {
                     key: *k,
-                    count: *c,
+                    count: 0,
                     stored: f64::NAN,
-                }),
+                };
+                match free.pop() {
+                    Some(i) => {
+                        if let Some(s) = slots.get_mut(i as usize) {
+                            *s = fresh;
+                        }
+                        i
+                    }
+                    None => {
+                        slots.push(fresh);
+                        u32::try_from(slots.len() - 1).unwrap_or(u32::MAX)
+                    }
+                }
+            });
+            if let Some(s) = slots.get_mut(i as usize) {
+                s.count += c;
             }
+            keys.push((i, *c));
         }
+        keys
     }
 
-    fn sub(&mut self, b: &Bucket) {
+    /// Subtracts a bucket whose keys went to the slots in `keys`.
+    fn sub(&mut self, b: &Bucket, keys: &[(u32, u64)]) {
         self.packets = self.packets.saturating_sub(b.packets);
         for (f, o) in b.other.iter().enumerate() {
             self.other[f] = self.other[f].saturating_sub(*o);
             self.per_field[f] = self.per_field[f].saturating_sub(*o);
         }
-        for (k, c) in &b.counts {
-            let f = k.field() as usize;
+        for (i, c) in keys {
+            let Some(s) = self.slots.get_mut(*i as usize) else {
+                continue;
+            };
+            let f = s.key.field() as usize;
             self.per_field[f] = self.per_field[f].saturating_sub(*c);
-            let Some(&i) = self.index.get(k) else {
-                continue;
-            };
-            let Some(s) = self.slots.get_mut(i as usize) else {
-                continue;
-            };
             s.count = s.count.saturating_sub(*c);
             if s.count == 0 {
-                // Swap-remove the slot and repoint the key that moved into its place.
-                self.index.remove(k);
-                self.slots.swap_remove(i as usize);
-                if let Some(moved) = self.slots.get(i as usize) {
-                    self.index.insert(moved.key, i);
-                }
+                self.index.remove(&s.key);
+                self.free.push(*i);
             }
         }
     }
@@ -300,6 +408,11 @@ mod tests {
                 sum.merge(b);
             }
             let want = features::features(&sum, &base, w100, None);
+            // The newest bucket judged from the window's copies: to the bit what the lookups
+            // give.
+            let own = features::features(&bs[p], &base, w100, Some(0.5));
+            let newest = w.newest_features(&bs[p], &base, w100, Some(0.5));
+            assert_eq!(format!("{own:?}"), format!("{newest:?}"), "bucket {p}");
             for f in 0..NFIELDS {
                 match (got.tv[f], want.tv[f]) {
                     (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "field {f} at {p}"),
@@ -318,5 +431,44 @@ mod tests {
                 base.decay_to(10_000_000_000_000);
             }
         }
+    }
+
+    /// Slots freed by values that left are reused and, once most are free, packed: the sums
+    /// stay exact through a burst of distinct values coming and going.
+    #[test]
+    fn window_stays_exact_through_a_burst_of_distinct_values() {
+        let mut i = Interner::default();
+        let w100 = 100_000_000;
+        let bs: Vec<Bucket> = (0..80)
+            .map(|t| {
+                let mut b = bucket(&mut i, t, 443, 10);
+                // Buckets 20-29: a spoofed burst of 500 new source ports each.
+                if (20..30).contains(&t) {
+                    for n in 0..500 {
+                        b.count(i.key(Field::SrcPort, ValueRef::U(10_000 + t as u64 * 1000 + n)));
+                    }
+                }
+                b
+            })
+            .collect();
+        let mut w = Window::new(w100);
+        for p in 0..bs.len() {
+            w.advance(&bs, p);
+            let first = (p + 1).saturating_sub(w.buckets());
+            // A plain sum (a bucket's merge would cap the distinct values; the window does not).
+            let mut sum: FxHashMap<FieldKey, u64> = FxHashMap::default();
+            for b in &bs[first..=p] {
+                for (k, c) in &b.counts {
+                    *sum.entry(*k).or_default() += c;
+                }
+            }
+            assert_eq!(w.keys(), sum.len(), "at {p}");
+            for (k, c) in &sum {
+                assert_eq!(w.count(*k), *c, "at {p}");
+            }
+            assert_eq!(w.free.len() + w.index.len(), w.slots.len(), "at {p}");
+        }
+        // The burst left 5,000 slots behind; they were packed away.
+        assert!(w.slots.len() < 100, "{} slots", w.slots.len());
     }
 }

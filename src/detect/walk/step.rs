@@ -56,7 +56,18 @@ pub(super) struct Walk<'a> {
 impl Walk<'_> {
     /// Judges bucket `i` (`b`) from its features `x` and the window's `wx`, both against the
     /// baseline as it stands, then lets the baseline and the spreads learn from it.
-    pub(super) fn step(&mut self, i: usize, b: &Bucket, x: &BucketFeatures, wx: &BucketFeatures) {
+    ///
+    /// Returns true when the bucket is hot and its shifts are left to the caller (see
+    /// [`Walk::shifts_of`] and [`Walk::step_now`]): the baseline did not change in this step,
+    /// so the next bucket can be judged while they are found.
+    #[must_use]
+    pub(super) fn step(
+        &mut self,
+        i: usize,
+        b: &Bucket,
+        x: &BucketFeatures,
+        wx: &BucketFeatures,
+    ) -> bool {
         let opts = self.opts;
         let width = self.tl.width_ns();
         let start = b.start(width);
@@ -65,7 +76,7 @@ impl Walk<'_> {
         let warm = !self.frozen && (i < self.warmup_buckets || start.0 - self.t0 < self.warmup_ns);
         if warm {
             self.warm_up(i, b, x, wx, gap);
-            return;
+            return false;
         }
         if self.warmup_end.is_none() {
             self.warmup_end = Some(start);
@@ -102,16 +113,20 @@ impl Walk<'_> {
         } else {
             score
         };
+        let mut closed = false;
         if let Some(span) = self.seg.push(&h, i, start.0, width, seg_score) {
             // Explain a closed wave now, while the baseline is still the one it was judged
             // by (wave buckets never teach it).
             self.close(span);
             learn_wave(&mut self.base, self.tl.buckets(), span, width);
+            closed = true;
         }
-        if score >= h.enter {
-            let w = WindowCounts::of([b]);
-            let mut s = shift::shifts(&w, &self.base, self.tl.interner());
-            s.truncate(5);
+        // A hot bucket teaches the baseline nothing (below): unless a wave closed here (and
+        // may have taught it), its shifts against the baseline as it stands are the same now
+        // or once the next bucket is being judged.
+        let deferred = score >= h.enter && !closed;
+        if score >= h.enter && closed {
+            let s = self.shifts_of(b);
             self.bucket_shifts.insert(i, s);
         }
         if score < h.enter {
@@ -151,6 +166,30 @@ impl Walk<'_> {
                 .collect(),
             warmup: false,
         });
+        deferred
+    }
+
+    /// [`Walk::step`] with a hot bucket's shifts found at once.
+    pub(super) fn step_now(
+        &mut self,
+        i: usize,
+        b: &Bucket,
+        x: &BucketFeatures,
+        wx: &BucketFeatures,
+    ) {
+        if self.step(i, b, x, wx) {
+            let s = self.shifts_of(b);
+            self.bucket_shifts.insert(i, s);
+        }
+    }
+
+    /// A hot bucket's top shifts against the baseline as it stands.
+    #[must_use]
+    pub(super) fn shifts_of(&self, b: &Bucket) -> Vec<Shift> {
+        let w = WindowCounts::of([b]);
+        let mut s = shift::shifts(&w, &self.base, self.tl.interner());
+        s.truncate(5);
+        s
     }
 
     /// A warm-up bucket: the spreads and the baseline learn from it; it scores nothing.
