@@ -98,12 +98,28 @@ pub fn features_of(
     let mut simpson = [0.0f64; NFIELDS];
     let mut dot = 0.0;
     let mut norm_r = 0.0;
+    // Shares by multiplying with each field's reciprocal totals, not dividing per entry: two
+    // divisions for each of the window's 12,000 values, for every bucket, took about a
+    // quarter of judging the window (the last bits of the shares differ from a division's).
+    let mut inv_n = [0.0f64; NFIELDS];
+    let mut inv_bt = [0.0f64; NFIELDS];
+    for f in 0..NFIELDS {
+        if n[f] > 0 {
+            #[allow(clippy::cast_precision_loss)]
+            {
+                inv_n[f] = 1.0 / n[f] as f64;
+            }
+        }
+        let bt = base.field_total(f);
+        if bt > 0.0 {
+            inv_bt[f] = 1.0 / bt;
+        }
+    }
     for (k, c, bc) in entries {
         let f = k.field() as usize;
         #[allow(clippy::cast_precision_loss)]
-        let r = c as f64 / n[f] as f64;
-        let bt = base.field_total(f);
-        let bs = if bt > 0.0 { bc / bt } else { 0.0 };
+        let r = c as f64 * inv_n[f];
+        let bs = bc * inv_bt[f];
         abs[f] += (r - bs).abs();
         bsum[f] += bs;
         if bc < 1.0 {
