@@ -115,7 +115,8 @@ impl Window {
         let keys = self.add(b);
         self.members.push_back((pos, keys));
         // After a burst of distinct values leaves (a spoofed flood), most slots would be free
-        // and judging the window would step over them for every bucket: pack them.
+        // and judging the window would step over them for every bucket: pack them once a
+        // quarter are.
         if self.free.len() > COMPACT_MIN && self.free.len() * 4 > self.slots.len() {
             self.compact();
         }
@@ -433,7 +434,7 @@ mod tests {
         }
     }
 
-    /// Slots freed by values that left are reused and, once most are free, packed: the sums
+    /// Slots freed by values that left are reused and, once a quarter are free, packed: the sums
     /// stay exact through a burst of distinct values coming and going.
     #[test]
     fn window_stays_exact_through_a_burst_of_distinct_values() {
