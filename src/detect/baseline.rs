@@ -84,7 +84,7 @@ pub struct Baseline {
     /// stored count after the change, in order: lets the recent window keep its copies of
     /// stored counts current from the few keys each bucket touches instead of looking up
     /// every key of the window for every bucket (and, with the counts, without looking up
-    /// even those: two thirds of the window's lookups into this large map were for them).
+    /// even those: every key of each learnt bucket was a lookup into this large map).
     journal: Vec<(FieldKey, f64)>,
     /// The keys of the bucket being absorbed with their new stored counts (kept to reuse
     /// its allocation): the journal's next entries, and what [`Baseline::track_heavy`]
