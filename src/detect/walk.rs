@@ -107,10 +107,9 @@ pub(super) fn detect_beside(
         quiet_until: None,
         allowance: 0.0,
     };
-    // The bucket's and the window's features read the same baseline and nothing else they
-    // share: judged side by side. The rest of the bucket's work changes the baseline and the
-    // walk's state, never the window's sums, which depend on the buckets alone: the window
-    // moves on to the next bucket meanwhile.
+    // The window's thread judges the window and the bucket against the baseline; the rest of
+    // the bucket's work changes the baseline and the walk's state, never the window's sums,
+    // which depend on the buckets alone: the window moves on to the next bucket meanwhile.
     let mut walk = pair::run(walk, buckets, width, &res_score);
     if let Some(span) = walk.seg.finish() {
         walk.close(span);
