@@ -174,13 +174,13 @@ fn every_packet_parses_and_wave_counts_match_the_filters() {
             first[w] = first[w].min(ts);
             last[w] = last[w].max(ts);
         }
-        if let Some(TransportSlice::Udp(u)) = &p.transport {
-            if u.source_port() == 53 || u.destination_port() == 53 {
-                let msg = simple_dns::Packet::parse(u.payload())
-                    .unwrap_or_else(|e| panic!("{ts}: {e:?}"));
-                assert_eq!(msg.questions.len(), 1);
-                dns += 1;
-            }
+        if let Some(TransportSlice::Udp(u)) = &p.transport
+            && (u.source_port() == 53 || u.destination_port() == 53)
+        {
+            let msg =
+                simple_dns::Packet::parse(u.payload()).unwrap_or_else(|e| panic!("{ts}: {e:?}"));
+            assert_eq!(msg.questions.len(), 1);
+            dns += 1;
         }
     }
     assert!(dns > 1_000, "{dns}");

@@ -1,5 +1,6 @@
 //! Pane and whole-app snapshots on a `TestBackend` (80x24 and 160x48), heatmap colour checks,
 //! scripted key sessions over the shipped sample, and the escaping test over the hostile sample.
+#![cfg(feature = "tui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ui_common;

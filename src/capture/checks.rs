@@ -47,10 +47,10 @@ impl Checks {
         snaplen: u32,
         orig_len: u32,
     ) {
-        if let Some(prev) = self.prev_ts {
-            if ts < prev {
-                self.out_of_order.note(offset);
-            }
+        if let Some(prev) = self.prev_ts
+            && ts < prev
+        {
+            self.out_of_order.note(offset);
         }
         self.prev_ts = Some(ts);
         if bad_ts || implausible(ts) {

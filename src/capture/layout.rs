@@ -92,18 +92,17 @@ impl Interface {
     ) -> Self {
         let mut offset_secs = 0i64;
         for opt in &idb.options {
-            if opt.code.0 == 14 {
-                if let Some(b) = opt
+            if opt.code.0 == 14
+                && let Some(b) = opt
                     .value()
                     .get(..8)
                     .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                {
-                    offset_secs = if big_endian {
-                        i64::from_be_bytes(b)
-                    } else {
-                        i64::from_le_bytes(b)
-                    };
-                }
+            {
+                offset_secs = if big_endian {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                };
             }
         }
         Interface {

@@ -286,12 +286,12 @@ impl Baseline {
             } else {
                 stored * self.scale
             };
-            if t > 0.0 && count / t >= HEAVY_SHARE {
-                if let Some(list) = self.heavy.get_mut(f) {
-                    if !list.contains(k) {
-                        list.push(*k);
-                    }
-                }
+            if t > 0.0
+                && count / t >= HEAVY_SHARE
+                && let Some(list) = self.heavy.get_mut(f)
+                && !list.contains(k)
+            {
+                list.push(*k);
             }
         }
         for f in 0..NFIELDS {

@@ -243,10 +243,10 @@ impl Norms {
     pub fn zscores_seasoned(&self, x: &BucketFeatures, min_history: u64) -> Vec<(Feature, f64)> {
         let mut out = Vec::with_capacity(NFIELDS + 4);
         for f in 0..NFIELDS {
-            if let Some(v) = x.tv[f] {
-                if self.tv[f].n >= min_history {
-                    out.push((Feature::Field(f), self.tv[f].z(v, TV_FLOOR)));
-                }
+            if let Some(v) = x.tv[f]
+                && self.tv[f].n >= min_history
+            {
+                out.push((Feature::Field(f), self.tv[f].z(v, TV_FLOOR)));
             }
         }
         out.push((Feature::Rate, self.rate.z(x.rate, RATE_FLOOR)));

@@ -198,7 +198,7 @@ impl ResidualStage {
     /// Feeds one packet (file order).
     pub fn observe(&mut self, p: &Packet) {
         self.seen += 1;
-        if self.seen > FULL_PACKETS && self.seen % SAMPLE_EVERY != 0 {
+        if self.seen > FULL_PACKETS && !self.seen.is_multiple_of(SAMPLE_EVERY) {
             return;
         }
         let ts = p.ts.0;
@@ -246,7 +246,7 @@ impl ResidualStage {
         };
         let i = self.block_offered;
         self.block_offered += 1;
-        if i % self.block_stride != 0 {
+        if !i.is_multiple_of(self.block_stride) {
             return;
         }
         if self.candidates.len() >= cap {
@@ -256,7 +256,7 @@ impl ResidualStage {
                 keep % 2 == 1
             });
             self.block_stride *= 2;
-            if i % self.block_stride != 0 {
+            if !i.is_multiple_of(self.block_stride) {
                 return;
             }
         }

@@ -59,11 +59,11 @@ impl Segmenter {
         score: f64,
     ) -> Option<Span> {
         let mut closed = None;
-        if let Some((first, last, last_end)) = self.open {
-            if start_ns - last_end >= h.drain_ns {
-                closed = Some(Span { first, last });
-                self.open = None;
-            }
+        if let Some((first, last, last_end)) = self.open
+            && start_ns - last_end >= h.drain_ns
+        {
+            closed = Some(Span { first, last });
+            self.open = None;
         }
         let end_ns = start_ns.saturating_add(width_ns);
         if let Some((first, last, last_end)) = &mut self.open {

@@ -245,7 +245,7 @@ impl Offer<'_> {
         batch.push(p);
         // While the consumers are behind, a held batch is offered again each time it grows by
         // another batch's worth.
-        if batch.recs.len() % self.batch_records != 0 {
+        if !batch.recs.len().is_multiple_of(self.batch_records) {
             return true;
         }
         // The next batch starts at this one's size: growing from empty re-copied every batch's

@@ -79,7 +79,7 @@ impl Default for Sampler {
 
 impl Sampler {
     pub(super) fn skip(&mut self) -> bool {
-        if self.ratio > 1 && self.seen % self.ratio != 0 {
+        if self.ratio > 1 && !self.seen.is_multiple_of(self.ratio) {
             self.dropped += 1;
             return true;
         }

@@ -199,7 +199,7 @@ impl Collector {
                 keep
             }
             Class::Baseline => {
-                let keep = self.seen_b % self.c.base_stride == 0;
+                let keep = self.seen_b.is_multiple_of(self.c.base_stride);
                 self.seen_b += 1;
                 keep
             }

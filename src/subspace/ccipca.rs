@@ -207,7 +207,7 @@ impl OnlineSubspace {
             }
         }
         let ri = self.params.reorth_interval;
-        if ri > 0 && self.n % ri == 0 {
+        if ri > 0 && self.n.is_multiple_of(ri) {
             self.reorthonormalise();
         }
         r

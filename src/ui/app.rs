@@ -200,14 +200,14 @@ impl App {
                 if ctx.is_some() {
                     self.index_ctx = ctx;
                 }
-                if let Overlay::Entity { entity: e, packets } = &mut self.overlay {
-                    if *e == entity {
-                        match lines {
-                            Ok(l) => *packets = Some(l),
-                            Err(m) => {
-                                *packets = Some(Vec::new());
-                                self.message = Some((m, true));
-                            }
+                if let Overlay::Entity { entity: e, packets } = &mut self.overlay
+                    && *e == entity
+                {
+                    match lines {
+                        Ok(l) => *packets = Some(l),
+                        Err(m) => {
+                            *packets = Some(Vec::new());
+                            self.message = Some((m, true));
                         }
                     }
                 }

@@ -539,10 +539,10 @@ impl ThemeWatch {
                 }
             }
         });
-        if let Ok(mut w) = w {
-            if w.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok() {
-                self.watcher = Some(w);
-            }
+        if let Ok(mut w) = w
+            && w.watch(&dir, notify::RecursiveMode::NonRecursive).is_ok()
+        {
+            self.watcher = Some(w);
         }
     }
 }

@@ -51,18 +51,18 @@ pub fn render(ctx: &PaneCtx<'_>, info: &StatusInfo<'_>, area: Rect, buf: &mut Bu
         .unwrap_or_else(|| line(0, true));
     buf.set_stringn(area.x, area.y, &left, w, base);
     let used = left.chars().count() + 3;
-    if let Some((m, err)) = info.message {
-        if used < w {
-            let style = if err {
-                Style::new().fg(t.bg).bg(t.error)
-            } else {
-                Style::new().fg(t.bg).bg(t.ok)
-            };
-            // The padding spaces count too: the message must end inside the row, or its
-            // ellipsis is cut off with the rest.
-            let text = format!(" {} ", fit(m, (w - used).saturating_sub(2).max(1)));
-            buf.set_string(area.x + used as u16, area.y, text, style);
-        }
+    if let Some((m, err)) = info.message
+        && used < w
+    {
+        let style = if err {
+            Style::new().fg(t.bg).bg(t.error)
+        } else {
+            Style::new().fg(t.bg).bg(t.ok)
+        };
+        // The padding spaces count too: the message must end inside the row, or its
+        // ellipsis is cut off with the rest.
+        let text = format!(" {} ", fit(m, (w - used).saturating_sub(2).max(1)));
+        buf.set_string(area.x + used as u16, area.y, text, style);
     }
 }
 

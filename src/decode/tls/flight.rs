@@ -98,10 +98,10 @@ impl FirstFlight {
             }
             return;
         }
-        if !payload.is_empty() {
-            if let Some(flow) = self.pending.get_mut(&(dst, src, dp, sp)) {
-                flow.server_spoke = true;
-            }
+        if !payload.is_empty()
+            && let Some(flow) = self.pending.get_mut(&(dst, src, dp, sp))
+        {
+            flow.server_spoke = true;
         }
         if pkt.tls.is_some() || cut || !starts_handshake(payload) {
             return;

@@ -80,10 +80,10 @@ fn tally(conds: &[Candidate], packets: &[&Packet]) -> (usize, Vec<usize>) {
             .fold(0u32, |m, (k, _)| m | 1 << k);
         if failed == 0 {
             all += 1;
-        } else if failed.is_power_of_two() {
-            if let Some(n) = without.get_mut(failed.trailing_zeros() as usize) {
-                *n += 1;
-            }
+        } else if failed.is_power_of_two()
+            && let Some(n) = without.get_mut(failed.trailing_zeros() as usize)
+        {
+            *n += 1;
         }
     }
     (all, without)

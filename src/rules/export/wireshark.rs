@@ -59,7 +59,7 @@ fn value(c: &Condition, v: &Value) -> Result<String, Refusal> {
         Value::U(n) => n.to_string(),
         Value::Ip(a) => a.to_string(),
         Value::Mac(m) => format_mac(*m),
-        Value::Text(t) if c.field == Field::TlsAlpn => {
+        Value::Text(_) if c.field == Field::TlsAlpn => {
             return refuse(c.field, "ALPN lists do not compare as one string");
         }
         Value::Text(t) => literal(t),

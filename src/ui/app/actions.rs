@@ -177,10 +177,10 @@ impl App {
                 }
             }
             Pane::Rules => {
-                if let Some(id) = self.selected_rule_id() {
-                    if let Err(e) = self.apply(Command::Edit(id, None)) {
-                        self.fail(e);
-                    }
+                if let Some(id) = self.selected_rule_id()
+                    && let Err(e) = self.apply(Command::Edit(id, None))
+                {
+                    self.fail(e);
                 }
             }
             _ => {}

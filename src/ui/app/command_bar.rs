@@ -89,11 +89,11 @@ impl App {
                             .all(|c| c.as_bytes().get(i) == first.as_bytes().get(i))
                     })
                     .count();
-                if let Some(prefix) = first.get(..n) {
-                    if start + n > self.cmd.text.len() {
-                        let text = format!("{}{prefix}", &self.cmd.text[..start]);
-                        self.cmd.set(&text);
-                    }
+                if let Some(prefix) = first.get(..n)
+                    && start + n > self.cmd.text.len()
+                {
+                    let text = format!("{}{prefix}", &self.cmd.text[..start]);
+                    self.cmd.set(&text);
                 }
                 self.candidates = many.to_vec();
             }
