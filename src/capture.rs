@@ -194,6 +194,8 @@ pub enum WarningKind {
     DecodeError,
     /// Live ingest fell behind the link and kept only 1 in N packets for a while.
     Sampled,
+    /// The kernel granted a live capture socket a small receive buffer: bursts may be lost.
+    SmallCaptureBuffer,
 }
 
 /// A problem that did not stop processing.

@@ -169,13 +169,24 @@ fn live_syn_sweep_is_reported_as_a_wave() {
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["capture"]["format"], "live");
-    // About 2 300 packets are sent (warm-up, 1000 SYNs and their RSTs, tail). On a loaded
-    // 2-core machine the kernel drops some before the socket is read (seen: 1 794-1 988); what
-    // matters is that most arrive and the sweep is found.
+    // About 2 300 packets are sent: the warm-up, 1000 SYNs and their 1000 RSTs, the tail. The
+    // socket's receive buffer is raised as root (32 MiB), so a loaded 2-core machine loses
+    // none of the burst while holoscope is off the CPU; with the default buffer (~200 KiB)
+    // it lost up to a third of it (seen: 1 383-1 988 packets in all). A few lost elsewhere
+    // (the veth's backlog) are tolerated.
     assert!(
-        j["capture"]["packets"].as_u64().unwrap() > 1500,
+        j["capture"]["decoded"]["tcp"].as_u64().unwrap() >= 1950,
         "{}",
         j["capture"]
+    );
+    assert!(
+        !j["capture"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "small_capture_buffer"),
+        "root must get the large capture buffer: {}",
+        j["capture"]["warnings"]
     );
     let waves = j["waves"].as_array().unwrap();
     let hit = waves.iter().any(|w| {

@@ -4,13 +4,22 @@
 //! Frames are timestamped on receipt. Capture stops when the optional duration elapses or when
 //! the stop flag is raised (Ctrl-C, the TUI quitting). Opening the socket without the privilege
 //! gives an error that says exactly what to do, never a bare "Operation not permitted".
+//!
+//! The socket is made here (with nix, since the crate forbids `unsafe`) and handed to pnet, so
+//! that its kernel receive buffer can be raised first: a burst (a scan's thousand SYNs and their
+//! RSTs arrive within milliseconds) must wait in the kernel while the reader is off the CPU, and
+//! the default buffer (about 200 KiB, some 250 small frames) drops the rest of it unseen.
 
 use super::{
     CaptureError, CaptureFormat, CaptureInfo, Compression, LinkType, PacketSource, RawPacket,
-    Warning,
+    Warning, WarningKind,
 };
 use crate::time::Timestamp;
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockProtocol, SockType, setsockopt, socket, sockopt,
+};
 use pnet_datalink::{Channel, Config, DataLinkReceiver};
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +32,15 @@ const POLL: Duration = Duration::from_millis(100);
 /// snaplen, and keep their original length).
 const SNAPLEN: usize = 262_144;
 
+/// Kernel receive buffer asked for: 32 MiB (the kernel books about twice that against
+/// frames' memory), some 40 000 small frames, so a burst survives the reader being descheduled
+/// for a while on a busy machine. libpcap's default is 2 MiB; this is a limit, not memory
+/// taken up front.
+const RCVBUF: usize = 32 << 20;
+
+/// Below this effective buffer a warning says bursts may be lost and how to raise it.
+const RCVBUF_WARN: usize = 4 << 20;
+
 /// A live interface as a packet source.
 pub struct LiveSource {
     rx: Box<dyn DataLinkReceiver>,
@@ -33,6 +51,7 @@ pub struct LiveSource {
     bytes: u64,
     packets: u64,
     idle: Option<super::IdleHook>,
+    warnings: Vec<Warning>,
 }
 
 // Debug by hand: the receiver and the idle hook have no Debug.
@@ -62,6 +81,26 @@ pub fn interface_names() -> Vec<String> {
         .into_iter()
         .map(|i| i.name)
         .collect()
+}
+
+/// An `AF_PACKET` raw socket for every protocol, its receive buffer raised to [`RCVBUF`]:
+/// forced past `net.core.rmem_max` when the process may (root, CAP_NET_ADMIN), else as far as
+/// that limit allows. Returns the socket and the buffer the kernel granted, in bytes.
+fn packet_socket() -> Result<(OwnedFd, usize), nix::errno::Errno> {
+    let fd = socket(
+        AddressFamily::Packet,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::EthAll,
+    )?;
+    if setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF).is_err() {
+        // Not allowed to force: the plain option is capped at rmem_max, which is still more
+        // than the default on hosts tuned for capture. Failing both leaves the default.
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &RCVBUF);
+    }
+    // The kernel doubles what was set (room for its bookkeeping) and reports the double.
+    let granted = nix::sys::socket::getsockopt(&fd, sockopt::RcvBuf).unwrap_or(0) / 2;
+    Ok((fd, granted))
 }
 
 /// The message for a missing privilege, with the two ways to fix it.
@@ -94,9 +133,39 @@ impl LiveSource {
                 available: interface_names().join(", "),
             });
         };
+        let denied = |e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(1) {
+                CaptureError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other(privilege_message()),
+                }
+            } else {
+                CaptureError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            }
+        };
+        let (fd, granted) = packet_socket().map_err(|e| denied(e.into()))?;
+        let mut warnings = Vec::new();
+        if granted < RCVBUF_WARN {
+            warnings.push(Warning {
+                kind: WarningKind::SmallCaptureBuffer,
+                message: format!(
+                    "the kernel granted a {} KiB capture buffer ({} MiB asked): bursts larger \
+                     than that are dropped before holoscope reads them; run as root, or raise \
+                     net.core.rmem_max",
+                    granted >> 10,
+                    RCVBUF >> 20
+                ),
+                offset: None,
+            });
+        }
         let config = Config {
             read_timeout: Some(POLL),
             read_buffer_size: SNAPLEN,
+            // pnet binds the socket to the interface and owns (closes) it from here on.
+            socket_fd: Some(fd.into_raw_fd()),
             ..Config::default()
         };
         let rx = match pnet_datalink::channel(&ni, config) {
@@ -107,16 +176,7 @@ impl LiveSource {
                     reason: "unsupported channel type".into(),
                 });
             }
-            Err(e)
-                if e.kind() == std::io::ErrorKind::PermissionDenied
-                    || e.raw_os_error() == Some(1) =>
-            {
-                return Err(CaptureError::Io {
-                    path,
-                    source: std::io::Error::other(privilege_message()),
-                });
-            }
-            Err(e) => return Err(CaptureError::Io { path, source: e }),
+            Err(e) => return Err(denied(e)),
         };
         Ok(Self {
             rx,
@@ -131,6 +191,7 @@ impl LiveSource {
             bytes: 0,
             packets: 0,
             idle: None,
+            warnings,
         })
     }
 
@@ -200,7 +261,7 @@ impl PacketSource for LiveSource {
     }
 
     fn take_warnings(&mut self) -> Vec<Warning> {
-        Vec::new()
+        std::mem::take(&mut self.warnings)
     }
 
     fn bytes_read(&self) -> u64 {
