@@ -62,7 +62,11 @@ fn alerts_stream_out_while_the_capture_grows() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_holoscope"))
         .args(["report", "--follow"])
         .arg(&cap)
-        .args(["--idle", "3s", "--follow-json", "--format", "json", "-o"])
+        // The idle timeout runs from the last packet read, so it must outlast the detection
+        // of the first wave plus the alert's trip to this test: on a loaded 2-core machine
+        // that took over 3 s and the follow ended before the rest was written. It is also
+        // how long the test waits at the end.
+        .args(["--idle", "15s", "--follow-json", "--format", "json", "-o"])
         .arg(&report)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
