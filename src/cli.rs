@@ -44,8 +44,8 @@ struct Cli {
     /// Session file to restore and save to (sessions/NAME.ron).
     #[arg(long)]
     session: Option<PathBuf>,
-    /// Watch a live interface in the TUI (needs CAP_NET_RAW): panes follow the present until
-    /// you move the cursor (End returns to live).
+    /// Watch a live interface in the TUI (`any`: all of them; needs CAP_NET_RAW): panes follow
+    /// the present until you move the cursor (End returns to live).
     #[arg(long, short = 'i', conflicts_with_all = ["capture", "session"])]
     interface: Option<String>,
     /// With --interface: stop capturing after this long (e.g. 5m); default: until quit.
@@ -67,7 +67,8 @@ enum Command {
         /// Capture file, or - for standard input.
         #[arg(required_unless_present_any = ["interface", "follow"])]
         capture: Option<PathBuf>,
-        /// Capture live from this interface instead of reading a file (needs CAP_NET_RAW).
+        /// Capture live from this interface instead of reading a file (`any`: all of them;
+        /// needs CAP_NET_RAW).
         #[arg(long, short = 'i', conflicts_with = "capture")]
         interface: Option<String>,
         /// Follow a capture that is still being written (and its rotated successors) until
@@ -187,7 +188,8 @@ struct ShellArgs {
     /// Capture file, or - for standard input with --write.
     #[arg(required_unless_present_any = ["interface", "session"])]
     capture: Option<PathBuf>,
-    /// Capture live from this interface for `--duration` first (needs CAP_NET_RAW).
+    /// Capture live from this interface for `--duration` first (`any`: all of them; needs
+    /// CAP_NET_RAW).
     #[arg(long, short = 'i', conflicts_with = "capture", requires = "duration")]
     interface: Option<String>,
     /// How long to capture live before the shell opens (e.g. 30s).

@@ -1,7 +1,7 @@
 //! Live capture end to end: a private pair of network namespaces joined by a veth link, a
 //! bounded burst of traffic (benign warm-up, then a SYN sweep across 1000 ports, then quiet),
-//! captured live by `holoscope report --interface ... --duration ...`, and the sweep must come
-//! out as a wave naming the scanner. Needs root (namespaces and CAP_NET_RAW): skips with a
+//! captured live by `holoscope report --interface ... --duration ...` (the veth's end, or
+//! `any`), and the sweep must come out as a wave naming the scanner. Needs root (namespaces and CAP_NET_RAW): skips with a
 //! message otherwise, but fails in CI, which runs it as root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,9 +115,13 @@ fn holoscope_in(ns: &str, args: &[&str]) -> std::process::Child {
 }
 
 /// Waits (bounded) for `holo`, started in namespace `a` with piped stderr, to say it is
-/// capturing, sends the sweep from namespace `b`, ends the capture with Ctrl-C (SIGINT) and
-/// returns what holoscope printed (stderr after the start line).
-fn through_the_sweep(mut holo: std::process::Child, b: &str) -> std::process::Output {
+/// capturing, sends the sweep from namespace `b`, runs `after`, ends the capture with Ctrl-C
+/// (SIGINT) and returns what holoscope printed (stderr after the start line).
+fn through_the_sweep(
+    mut holo: std::process::Child,
+    b: &str,
+    after: impl FnOnce(),
+) -> std::process::Output {
     let mut err = BufReader::new(holo.stderr.take().unwrap());
     let mut line = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -133,6 +137,7 @@ fn through_the_sweep(mut holo: std::process::Child, b: &str) -> std::process::Ou
         .status()
         .unwrap();
     assert!(sweep.success());
+    after();
     // `ip netns exec` execs holoscope, so the child's pid is holoscope's.
     assert!(
         Command::new("kill")
@@ -165,9 +170,19 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             "json",
         ],
     );
-    let out = through_the_sweep(holo, &b);
+    let out = through_the_sweep(holo, &b, || {});
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["capture"]["link_types"]["ethernet"],
+        j["capture"]["packets"]
+    );
+    the_sweep_is_found(&j);
+}
+
+/// What both live reports must show: the sweep arrived whole and is a wave naming the scanner
+/// with a `dst_port` shift.
+fn the_sweep_is_found(j: &serde_json::Value) {
     assert_eq!(j["capture"]["format"], "live");
     // About 2 300 packets are sent: the warm-up, 1000 SYNs and their 1000 RSTs, the tail. The
     // socket's receive buffer is raised as root (32 MiB), so a loaded 2-core machine loses
@@ -207,6 +222,58 @@ fn live_syn_sweep_is_reported_as_a_wave() {
         hit,
         "no wave names the scanner with a dst_port shift: {waves:#?}"
     );
+}
+
+/// `--interface any`: every interface of the namespace at once (the veth pair's end and
+/// loopback), each packet behind a Linux cooked v2 header. The sweep is found as on its own
+/// interface, and the `--write` copy holds the loopback datagrams sent during the capture.
+#[test]
+fn live_any_captures_every_interface() {
+    let Some(Pair { _guard, a, b, .. }) = veth_pair("y") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("any.pcapng");
+    let holo = holoscope_in(
+        &a,
+        &[
+            "report",
+            "--interface",
+            "any",
+            "--duration",
+            "90s",
+            "--format",
+            "json",
+            "--write",
+            copy.to_str().unwrap(),
+        ],
+    );
+    let loopback = "import socket\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        for _ in range(10): s.sendto(b'lo', ('127.0.0.1', 7777))\n";
+    let out = through_the_sweep(holo, &b, || {
+        let sent = Command::new("ip")
+            .args(["netns", "exec", &a, "python3", "-c", loopback])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    });
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        j["capture"]["link_types"]["linux_sll2"],
+        j["capture"]["packets"]
+    );
+    the_sweep_is_found(&j);
+    // Loopback shows each datagram leaving and arriving, as `tcpdump -i any` does.
+    let mut src = holoscope::capture::open(&copy).unwrap();
+    let mut on_lo = 0;
+    while let Some(raw) = src.next_packet().unwrap() {
+        let p = holoscope::decode::decode(&raw);
+        on_lo +=
+            usize::from(p.dst_ip == Some("127.0.0.1".parse().unwrap()) && p.dst_port == Some(7777));
+    }
+    assert_eq!(on_lo, 20, "10 loopback datagrams, each seen twice");
 }
 
 /// Started through sudo, live capture opens its socket as root, then runs as the invoking user:
@@ -369,7 +436,7 @@ fn live_shell_explains_from_its_write_copy() {
             script_s,
         ],
     );
-    let out = through_the_sweep(holo, &b);
+    let out = through_the_sweep(holo, &b, || {});
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let packets: Vec<&str> = text

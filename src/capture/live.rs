@@ -5,6 +5,9 @@
 //! the stop flag is raised (Ctrl-C, the TUI quitting). Opening the socket without the privilege
 //! gives an error that says exactly what to do, never a bare "Operation not permitted".
 //!
+//! `any` captures every interface of the network namespace through a cooked socket of our own
+//! (`live/any.rs`), as libpcap does.
+//!
 //! The socket is made here (with nix, since the crate forbids `unsafe`) and handed to pnet, so
 //! that its kernel receive buffer can be raised first: a burst (a scan's thousand SYNs and their
 //! RSTs arrive within milliseconds) must wait in the kernel while the reader is off the CPU, and
@@ -21,6 +24,8 @@ use nix::sys::socket::{
 use pnet_datalink::{Channel, Config, DataLinkReceiver};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::PathBuf;
+
+mod any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -41,9 +46,20 @@ const RCVBUF: usize = 32 << 20;
 /// Below this effective buffer a warning says bursts may be lost and how to raise it.
 const RCVBUF_WARN: usize = 4 << 20;
 
+/// The pseudo-interface that captures every interface at once.
+pub const ANY: &str = "any";
+
+/// Where packets come from.
+enum Receiver {
+    /// One interface, bound and promiscuous, through pnet: its frames as they are (Ethernet).
+    Bound(Box<dyn DataLinkReceiver>),
+    /// Every interface ([`ANY`]): packets behind a Linux cooked v2 header.
+    Any(any::AnyReceiver),
+}
+
 /// A live interface as a packet source.
 pub struct LiveSource {
-    rx: Box<dyn DataLinkReceiver>,
+    rx: Receiver,
     info: CaptureInfo,
     frame: Vec<u8>,
     deadline: Option<Instant>,
@@ -80,16 +96,18 @@ pub fn interface_names() -> Vec<String> {
     pnet_datalink::interfaces()
         .into_iter()
         .map(|i| i.name)
+        .chain(std::iter::once(ANY.to_string()))
         .collect()
 }
 
-/// An `AF_PACKET` raw socket for every protocol, its receive buffer raised to [`RCVBUF`]:
+/// An `AF_PACKET` socket (`Raw`: link headers kept; `Datagram`: cooked) for every protocol,
+/// its receive buffer raised to [`RCVBUF`]:
 /// forced past `net.core.rmem_max` when the process may (root, CAP_NET_ADMIN), else as far as
 /// that limit allows. Returns the socket and the buffer the kernel granted, in bytes.
-fn packet_socket() -> Result<(OwnedFd, usize), nix::errno::Errno> {
+fn packet_socket(kind: SockType) -> Result<(OwnedFd, usize), nix::errno::Errno> {
     let fd = socket(
         AddressFamily::Packet,
-        SockType::Raw,
+        kind,
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::EthAll,
     )?;
@@ -124,15 +142,16 @@ impl LiveSource {
         stop: Arc<AtomicBool>,
     ) -> Result<Self, CaptureError> {
         let path = PathBuf::from(iface);
-        let Some(ni) = pnet_datalink::interfaces()
+        // `any` is looked for first, as libpcap does: no real interface is called that.
+        let ni = pnet_datalink::interfaces()
             .into_iter()
-            .find(|i| i.name == iface)
-        else {
+            .find(|i| i.name == iface);
+        if ni.is_none() && iface != ANY {
             return Err(CaptureError::NoInterface {
                 name: iface.to_string(),
                 available: interface_names().join(", "),
             });
-        };
+        }
         let denied = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(1) {
                 CaptureError::Io {
@@ -146,7 +165,12 @@ impl LiveSource {
                 }
             }
         };
-        let (fd, granted) = packet_socket().map_err(|e| denied(e.into()))?;
+        let kind = if ni.is_some() {
+            SockType::Raw
+        } else {
+            SockType::Datagram
+        };
+        let (fd, granted) = packet_socket(kind).map_err(|e| denied(e.into()))?;
         let mut warnings = Vec::new();
         if granted < RCVBUF_WARN {
             warnings.push(Warning {
@@ -161,22 +185,29 @@ impl LiveSource {
                 offset: None,
             });
         }
-        let config = Config {
-            read_timeout: Some(POLL),
-            read_buffer_size: SNAPLEN,
-            // pnet binds the socket to the interface and owns (closes) it from here on.
-            socket_fd: Some(fd.into_raw_fd()),
-            ..Config::default()
-        };
-        let rx = match pnet_datalink::channel(&ni, config) {
-            Ok(Channel::Ethernet(_tx, rx)) => rx,
-            Ok(_) => {
-                return Err(CaptureError::NotACapture {
-                    path,
-                    reason: "unsupported channel type".into(),
-                });
+        let rx = match ni {
+            None => Receiver::Any(
+                any::AnyReceiver::new(fd, POLL, SNAPLEN).map_err(|e| denied(e.into()))?,
+            ),
+            Some(ni) => {
+                let config = Config {
+                    read_timeout: Some(POLL),
+                    read_buffer_size: SNAPLEN,
+                    // pnet binds the socket to the interface and owns (closes) it from here.
+                    socket_fd: Some(fd.into_raw_fd()),
+                    ..Config::default()
+                };
+                match pnet_datalink::channel(&ni, config) {
+                    Ok(Channel::Ethernet(_tx, rx)) => Receiver::Bound(rx),
+                    Ok(_) => {
+                        return Err(CaptureError::NotACapture {
+                            path,
+                            reason: "unsupported channel type".into(),
+                        });
+                    }
+                    Err(e) => return Err(denied(e)),
+                }
             }
-            Err(e) => return Err(denied(e)),
         };
         Ok(Self {
             rx,
@@ -219,19 +250,29 @@ impl PacketSource for LiveSource {
             {
                 return Ok(None);
             }
-            match self.rx.next() {
-                Ok(frame) => {
-                    let orig_len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+            let got = match &mut self.rx {
+                Receiver::Bound(rx) => rx.next().map(|frame| {
                     self.frame.clear();
                     self.frame
                         .extend_from_slice(&frame[..frame.len().min(SNAPLEN)]);
+                    (
+                        u32::try_from(frame.len()).unwrap_or(u32::MAX),
+                        LinkType::ETHERNET,
+                    )
+                }),
+                Receiver::Any(rx) => rx
+                    .next_into(&mut self.frame)
+                    .map(|len| (len, LinkType::LINUX_SLL2)),
+            };
+            match got {
+                Ok((orig_len, link)) => {
                     let offset = self.bytes;
                     self.bytes += u64::from(orig_len);
                     self.packets += 1;
                     return Ok(Some(RawPacket {
                         ts: now(),
                         interface: 0,
-                        link: LinkType::ETHERNET,
+                        link,
                         orig_len,
                         data: &self.frame,
                         offset,
