@@ -5,13 +5,13 @@
 //! the stop flag is raised (Ctrl-C, the TUI quitting). Opening the socket without the privilege
 //! gives an error that says exactly what to do, never a bare "Operation not permitted".
 //!
-//! `any` captures every interface of the network namespace through a cooked socket of our own
-//! (`live/any.rs`), as libpcap does.
-//!
 //! The socket is made here (with nix, since the crate forbids `unsafe`) and handed to pnet, so
 //! that its kernel receive buffer can be raised first: a burst (a scan's thousand SYNs and their
 //! RSTs arrive within milliseconds) must wait in the kernel while the reader is off the CPU, and
 //! the default buffer (about 200 KiB, some 250 small frames) drops the rest of it unseen.
+//!
+//! `any` captures every interface of the network namespace through a cooked socket of our own
+//! (`live/any.rs`), as libpcap does.
 
 use super::{
     CaptureError, CaptureFormat, CaptureInfo, Compression, LinkType, PacketSource, RawPacket,
@@ -24,11 +24,11 @@ use nix::sys::socket::{
 use pnet_datalink::{Channel, Config, DataLinkReceiver};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::PathBuf;
-
-mod any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod any;
 
 /// How often a blocked read wakes up to check the deadline and the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -101,9 +101,9 @@ pub fn interface_names() -> Vec<String> {
 }
 
 /// An `AF_PACKET` socket (`Raw`: link headers kept; `Datagram`: cooked) for every protocol,
-/// its receive buffer raised to [`RCVBUF`]:
-/// forced past `net.core.rmem_max` when the process may (root, CAP_NET_ADMIN), else as far as
-/// that limit allows. Returns the socket and the buffer the kernel granted, in bytes.
+/// its receive buffer raised to [`RCVBUF`]: forced past `net.core.rmem_max` when the process
+/// may (root, CAP_NET_ADMIN), else as far as that limit allows. Returns the socket and the
+/// buffer the kernel granted, in bytes.
 fn packet_socket(kind: SockType) -> Result<(OwnedFd, usize), nix::errno::Errno> {
     let fd = socket(
         AddressFamily::Packet,
