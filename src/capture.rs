@@ -196,6 +196,8 @@ pub enum WarningKind {
     Sampled,
     /// The kernel granted a live capture socket a small receive buffer: bursts may be lost.
     SmallCaptureBuffer,
+    /// The kernel dropped live packets before they were read (its receive buffer was full).
+    KernelDrops,
 }
 
 /// A problem that did not stop processing.

@@ -114,14 +114,8 @@ fn holoscope_in(ns: &str, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// Waits (bounded) for `holo`, started in namespace `a` with piped stderr, to say it is
-/// capturing, sends the sweep from namespace `b`, runs `after`, ends the capture with Ctrl-C
-/// (SIGINT) and returns what holoscope printed (stderr after the start line).
-fn through_the_sweep(
-    mut holo: std::process::Child,
-    b: &str,
-    after: impl FnOnce(),
-) -> std::process::Output {
+/// Waits (bounded) for `holo` (piped stderr) to say it is capturing; returns its stderr.
+fn started(holo: &mut std::process::Child) -> BufReader<std::process::ChildStderr> {
     let mut err = BufReader::new(holo.stderr.take().unwrap());
     let mut line = String::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -132,6 +126,28 @@ fn through_the_sweep(
             "holoscope did not start: {line}"
         );
     }
+    err
+}
+
+fn signal(holo: &std::process::Child, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &holo.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Waits (bounded) for `holo`, started in namespace `a` with piped stderr, to say it is
+/// capturing, sends the sweep from namespace `b`, runs `after`, ends the capture with Ctrl-C
+/// (SIGINT) and returns what holoscope printed (stderr after the start line).
+fn through_the_sweep(
+    mut holo: std::process::Child,
+    b: &str,
+    after: impl FnOnce(),
+) -> std::process::Output {
+    let mut err = started(&mut holo);
     let sweep = Command::new("ip")
         .args(["netns", "exec", b, "python3", "-c", SWEEP, "10.231.0.1"])
         .status()
@@ -139,13 +155,7 @@ fn through_the_sweep(
     assert!(sweep.success());
     after();
     // `ip netns exec` execs holoscope, so the child's pid is holoscope's.
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &holo.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&holo, "-INT");
     let mut out = holo.wait_with_output().unwrap();
     std::io::Read::read_to_end(&mut err, &mut out.stderr).unwrap();
     out
@@ -274,6 +284,53 @@ fn live_any_captures_every_interface() {
             usize::from(p.dst_ip == Some("127.0.0.1".parse().unwrap()) && p.dst_port == Some(7777));
     }
     assert_eq!(on_lo, 20, "10 loopback datagrams, each seen twice");
+}
+
+/// Timestamps are the kernel's: ten datagrams sent 100 ms apart while holoscope is stopped
+/// (SIGSTOP), and so read all at once when it resumes, keep their spacing.
+#[test]
+fn live_timestamps_are_the_kernels() {
+    let Some(Pair { _guard, a, b, va }) = veth_pair("k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("k.pcapng");
+    let args = ["report", "--interface", &va, "--duration", "60s", "--write"];
+    let mut holo = Command::new("ip")
+        .args(["netns", "exec", &a, env!("CARGO_BIN_EXE_holoscope")])
+        .args(args)
+        .arg(&copy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _err = started(&mut holo);
+    signal(&holo, "-STOP");
+    let send = "import socket, time\n\
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        for _ in range(10):\n    s.sendto(b'tick', ('10.231.0.1', 9998)); time.sleep(0.1)\n";
+    let sent = Command::new("ip")
+        .args(["netns", "exec", &b, "python3", "-c", send])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    signal(&holo, "-CONT");
+    signal(&holo, "-INT");
+    assert!(holo.wait().unwrap().success());
+    let mut src = holoscope::capture::open(&copy).unwrap();
+    let mut ticks = Vec::new();
+    while let Some(raw) = src.next_packet().unwrap() {
+        let ts = raw.ts.0;
+        if holoscope::decode::decode(&raw).dst_port == Some(9998) {
+            ticks.push(ts);
+        }
+    }
+    assert_eq!(ticks.len(), 10, "{ticks:?}");
+    // Sent 100 ms apart: at least 50 ms between any two, whatever the machine's load (stamped
+    // on reading they would be microseconds apart).
+    for w in ticks.windows(2) {
+        assert!(w[1] - w[0] >= 50_000_000, "{ticks:?}");
+    }
 }
 
 /// Started through sudo, live capture opens its socket as root, then runs as the invoking user:

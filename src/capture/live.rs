@@ -1,17 +1,19 @@
 //! Live capture from a network interface with a pure-Rust AF_PACKET socket (pnet_datalink), so
 //! the default build needs no libpcap.
 //!
-//! Frames are timestamped on receipt. Capture stops when the optional duration elapses or when
-//! the stop flag is raised (Ctrl-C, the TUI quitting). Opening the socket without the privilege
-//! gives an error that says exactly what to do, never a bare "Operation not permitted".
+//! Packets carry the kernel's timestamps and its count of dropped packets (`live/recv.rs`).
+//! Capture stops when the optional duration elapses or when the stop flag is raised (Ctrl-C,
+//! the TUI quitting). Opening the socket without the privilege gives an error that says
+//! exactly what to do, never a bare "Operation not permitted".
 //!
-//! The socket is made here (with nix, since the crate forbids `unsafe`) and handed to pnet, so
-//! that its kernel receive buffer can be raised first: a burst (a scan's thousand SYNs and their
-//! RSTs arrive within milliseconds) must wait in the kernel while the reader is off the CPU, and
-//! the default buffer (about 200 KiB, some 250 small frames) drops the rest of it unseen.
+//! The socket is made here (with nix, since the crate forbids `unsafe`), handed to pnet to bind
+//! it and set promiscuous mode, and read through a descriptor of our own. Its kernel receive
+//! buffer is raised first: a burst (a scan's thousand SYNs and their RSTs arrive within
+//! milliseconds) must wait in the kernel while the reader is off the CPU, and the default
+//! buffer (about 200 KiB, some 250 small frames) drops the rest of it unseen.
 //!
-//! `any` captures every interface of the network namespace through a cooked socket of our own
-//! (`live/any.rs`), as libpcap does.
+//! `any` captures every interface of the network namespace through an unbound cooked socket,
+//! as libpcap does.
 
 use super::{
     CaptureError, CaptureFormat, CaptureInfo, Compression, LinkType, PacketSource, RawPacket,
@@ -21,14 +23,14 @@ use crate::time::Timestamp;
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockProtocol, SockType, setsockopt, socket, sockopt,
 };
-use pnet_datalink::{Channel, Config, DataLinkReceiver};
+use pnet_datalink::{Channel, Config};
 use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-mod any;
+mod recv;
 
 /// How often a blocked read wakes up to check the deadline and the stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -49,17 +51,9 @@ const RCVBUF_WARN: usize = 4 << 20;
 /// The pseudo-interface that captures every interface at once.
 pub const ANY: &str = "any";
 
-/// Where packets come from.
-enum Receiver {
-    /// One interface, bound and promiscuous, through pnet: its frames as they are (Ethernet).
-    Bound(Box<dyn DataLinkReceiver>),
-    /// Every interface ([`ANY`]): packets behind a Linux cooked v2 header.
-    Any(any::AnyReceiver),
-}
-
 /// A live interface as a packet source.
 pub struct LiveSource {
-    rx: Receiver,
+    rx: recv::SocketReceiver,
     info: CaptureInfo,
     frame: Vec<u8>,
     deadline: Option<Instant>,
@@ -68,6 +62,8 @@ pub struct LiveSource {
     packets: u64,
     idle: Option<super::IdleHook>,
     warnings: Vec<Warning>,
+    /// The kernel's drop count when it was last reported.
+    drops_reported: u32,
 }
 
 // Debug by hand: the receiver and the idle hook have no Debug.
@@ -186,19 +182,19 @@ impl LiveSource {
             });
         }
         let rx = match ni {
-            None => Receiver::Any(
-                any::AnyReceiver::new(fd, POLL, SNAPLEN).map_err(|e| denied(e.into()))?,
-            ),
+            None => recv::SocketReceiver::new(fd, true, SNAPLEN),
             Some(ni) => {
+                // Ours to read: pnet's descriptor closes with its channel, the socket stays.
+                let ours = fd.try_clone().map_err(denied)?;
                 let config = Config {
                     read_timeout: Some(POLL),
-                    read_buffer_size: SNAPLEN,
-                    // pnet binds the socket to the interface and owns (closes) it from here.
+                    // pnet binds the socket to the interface, sets promiscuous mode and owns
+                    // (closes) this descriptor.
                     socket_fd: Some(fd.into_raw_fd()),
                     ..Config::default()
                 };
                 match pnet_datalink::channel(&ni, config) {
-                    Ok(Channel::Ethernet(_tx, rx)) => Receiver::Bound(rx),
+                    Ok(Channel::Ethernet(..)) => {}
                     Ok(_) => {
                         return Err(CaptureError::NotACapture {
                             path,
@@ -207,6 +203,7 @@ impl LiveSource {
                     }
                     Err(e) => return Err(denied(e)),
                 }
+                recv::SocketReceiver::new(ours, false, SNAPLEN)
             }
         };
         Ok(Self {
@@ -223,6 +220,7 @@ impl LiveSource {
             packets: 0,
             idle: None,
             warnings,
+            drops_reported: 0,
         })
     }
 
@@ -250,33 +248,30 @@ impl PacketSource for LiveSource {
             {
                 return Ok(None);
             }
-            let got = match &mut self.rx {
-                Receiver::Bound(rx) => rx.next().map(|frame| {
-                    self.frame.clear();
-                    self.frame
-                        .extend_from_slice(&frame[..frame.len().min(SNAPLEN)]);
-                    (
-                        u32::try_from(frame.len()).unwrap_or(u32::MAX),
-                        LinkType::ETHERNET,
-                    )
-                }),
-                Receiver::Any(rx) => rx
-                    .next_into(&mut self.frame)
-                    .map(|len| (len, LinkType::LINUX_SLL2)),
+            let link = if self.rx.is_cooked() {
+                LinkType::LINUX_SLL2
+            } else {
+                LinkType::ETHERNET
             };
-            match got {
-                Ok((orig_len, link)) => {
+            match self.rx.next_into(&mut self.frame, POLL) {
+                Ok(Some(r)) => {
                     let offset = self.bytes;
-                    self.bytes += u64::from(orig_len);
+                    self.bytes += u64::from(r.orig_len);
                     self.packets += 1;
                     return Ok(Some(RawPacket {
-                        ts: now(),
+                        ts: r.ts.unwrap_or_else(now),
                         interface: 0,
                         link,
-                        orig_len,
+                        orig_len: r.orig_len,
                         data: &self.frame,
                         offset,
                     }));
+                }
+                Ok(None) => {
+                    // A quiet interface: let the reader hand over what it holds.
+                    if let Some(hook) = &mut self.idle {
+                        hook();
+                    }
                 }
                 Err(e)
                     if matches!(
@@ -302,6 +297,19 @@ impl PacketSource for LiveSource {
     }
 
     fn take_warnings(&mut self) -> Vec<Warning> {
+        let drops = self.rx.drops();
+        if drops > self.drops_reported {
+            self.warnings.push(Warning {
+                kind: WarningKind::KernelDrops,
+                message: format!(
+                    "the kernel dropped {} packets before holoscope read them (its receive \
+                     buffer was full): the analysis saw less than the link carried",
+                    drops - self.drops_reported
+                ),
+                offset: None,
+            });
+            self.drops_reported = drops;
+        }
         std::mem::take(&mut self.warnings)
     }
 
