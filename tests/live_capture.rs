@@ -129,6 +129,37 @@ fn started(holo: &mut std::process::Child) -> BufReader<std::process::ChildStder
     err
 }
 
+/// The packets of a capture file, decoded (none while it cannot be opened yet).
+fn decoded(path: &std::path::Path) -> Vec<holoscope::decode::Packet> {
+    let Ok(mut src) = holoscope::capture::open(path) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while let Ok(Some(raw)) = src.next_packet() {
+        out.push(holoscope::decode::decode(&raw));
+    }
+    out
+}
+
+/// Waits (bounded, polling) until the `--write` copy's `.part` file, flushed every half second,
+/// holds `n` packets that `pick` selects: Ctrl-C ends a capture without reading what still
+/// waits in the kernel.
+fn wait_in_copy(
+    part: &std::path::Path,
+    n: usize,
+    pick: impl Fn(&holoscope::decode::Packet) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while decoded(part).iter().filter(|p| pick(p)).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} packets never reached {}",
+            part.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn signal(holo: &std::process::Child, sig: &str) {
     assert!(
         Command::new("kill")
@@ -258,6 +289,9 @@ fn live_any_captures_every_interface() {
             copy.to_str().unwrap(),
         ],
     );
+    let on_lo = |p: &holoscope::decode::Packet| {
+        p.dst_ip == Some("127.0.0.1".parse().unwrap()) && p.dst_port == Some(7777)
+    };
     let loopback = "import socket\n\
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
         for _ in range(10): s.sendto(b'lo', ('127.0.0.1', 7777))\n";
@@ -267,6 +301,7 @@ fn live_any_captures_every_interface() {
             .status()
             .unwrap();
         assert!(sent.success());
+        wait_in_copy(&dir.path().join("any.pcapng.part"), 20, on_lo);
     });
     assert!(out.status.success());
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -276,13 +311,7 @@ fn live_any_captures_every_interface() {
     );
     the_sweep_is_found(&j);
     // Loopback shows each datagram leaving and arriving, as `tcpdump -i any` does.
-    let mut src = holoscope::capture::open(&copy).unwrap();
-    let mut on_lo = 0;
-    while let Some(raw) = src.next_packet().unwrap() {
-        let p = holoscope::decode::decode(&raw);
-        on_lo +=
-            usize::from(p.dst_ip == Some("127.0.0.1".parse().unwrap()) && p.dst_port == Some(7777));
-    }
+    let on_lo = decoded(&copy).iter().filter(|p| on_lo(p)).count();
     assert_eq!(on_lo, 20, "10 loopback datagrams, each seen twice");
 }
 
@@ -315,16 +344,15 @@ fn live_timestamps_are_the_kernels() {
         .unwrap();
     assert!(sent.success());
     signal(&holo, "-CONT");
+    let tick = |p: &holoscope::decode::Packet| p.dst_port == Some(9998);
+    wait_in_copy(&dir.path().join("k.pcapng.part"), 10, tick);
     signal(&holo, "-INT");
     assert!(holo.wait().unwrap().success());
-    let mut src = holoscope::capture::open(&copy).unwrap();
-    let mut ticks = Vec::new();
-    while let Some(raw) = src.next_packet().unwrap() {
-        let ts = raw.ts.0;
-        if holoscope::decode::decode(&raw).dst_port == Some(9998) {
-            ticks.push(ts);
-        }
-    }
+    let ticks: Vec<i64> = decoded(&copy)
+        .iter()
+        .filter(|p| tick(p))
+        .map(|p| p.ts.0)
+        .collect();
     assert_eq!(ticks.len(), 10, "{ticks:?}");
     // Sent 100 ms apart: at least 50 ms between any two, whatever the machine's load (stamped
     // on reading they would be microseconds apart).
