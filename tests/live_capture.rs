@@ -211,20 +211,16 @@ fn live_syn_sweep_is_reported_as_a_wave() {
             "json",
         ],
     );
-    let out = through_the_sweep(holo, &b, || {});
-    assert!(out.status.success());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        j["capture"]["link_types"]["ethernet"],
-        j["capture"]["packets"]
-    );
-    the_sweep_is_found(&j);
+    the_sweep_is_found(&through_the_sweep(holo, &b, || {}), "ethernet");
 }
 
-/// What both live reports must show: the sweep arrived whole and is a wave naming the scanner
-/// with a `dst_port` shift.
-fn the_sweep_is_found(j: &serde_json::Value) {
+/// What both live reports must show: holoscope ended well, every packet has the `link` type,
+/// the sweep arrived whole and is a wave naming the scanner with a `dst_port` shift.
+fn the_sweep_is_found(out: &std::process::Output, link: &str) {
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["capture"]["format"], "live");
+    assert_eq!(j["capture"]["link_types"][link], j["capture"]["packets"]);
     // About 2 300 packets are sent: the warm-up, 1000 SYNs and their 1000 RSTs, the tail. The
     // socket's receive buffer is raised as root (32 MiB), so a loaded 2-core machine loses
     // none of the burst while holoscope is off the CPU; with the default buffer (~200 KiB)
@@ -303,13 +299,7 @@ fn live_any_captures_every_interface() {
         assert!(sent.success());
         wait_in_copy(&dir.path().join("any.pcapng.part"), 20, on_lo);
     });
-    assert!(out.status.success());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        j["capture"]["link_types"]["linux_sll2"],
-        j["capture"]["packets"]
-    );
-    the_sweep_is_found(&j);
+    the_sweep_is_found(&out, "linux_sll2");
     // Loopback shows each datagram leaving and arriving, as `tcpdump -i any` does.
     let on_lo = decoded(&copy).iter().filter(|p| on_lo(p)).count();
     assert_eq!(on_lo, 20, "10 loopback datagrams, each seen twice");
