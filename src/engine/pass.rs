@@ -19,6 +19,10 @@ pub(super) type Ingested = (
     Option<kept::KeptPackets>,
 );
 
+/// Packets whose index entries the pass reserves room for at once (128 MiB of address space,
+/// written only as packets come; a longer capture's index grows on by doubling).
+const INDEX_RESERVE: usize = 1 << 24;
+
 /// The streaming pass with the residual stage's result.
 pub(super) fn ingest_all<F>(
     source: Box<dyn PacketSource + Send>,
@@ -119,6 +123,9 @@ where
                 }
                 let (batch, pkts) = ingest::apply_filter(opts.filter.as_deref(), batch, pkts);
                 let pkts = std::sync::Arc::new(pkts);
+                // 8 bytes a packet, every packet: grown by doubling it was copied again and
+                // again (12 MB on the bench capture).
+                super::flows::reserve_big(&mut index, batch.len(), INDEX_RESERVE);
                 index.extend(batch.iter().map(|r| r.offset));
                 packets += pkts.len() as u64;
                 index_keep.index(&mut index, &mut index_first, &pkts);
