@@ -241,6 +241,15 @@ impl Value {
 /// `SA`, `S`, `FPA`...: tcpdump-like letters for a flag byte (`.` for none).
 #[must_use]
 pub fn tcp_flags_letters(flags: u64) -> String {
+    let s = tcp_flag_letters_or_empty(flags);
+    if s.is_empty() { ".".into() } else { s }
+}
+
+/// The letters of the TCP flags set in `flags` (`F`, `S`, `R`, `P`, `A`, `U`, `E`, `C`, in
+/// bit order), empty for none: each caller says "none" its own way (`.` here, `0` in a
+/// Suricata rule).
+#[must_use]
+pub fn tcp_flag_letters_or_empty(flags: u64) -> String {
     const LETTERS: [(u64, char); 8] = [
         (0x01, 'F'),
         (0x02, 'S'),
@@ -251,12 +260,11 @@ pub fn tcp_flags_letters(flags: u64) -> String {
         (0x40, 'E'),
         (0x80, 'C'),
     ];
-    let s: String = LETTERS
+    LETTERS
         .iter()
         .filter(|(b, _)| flags & b != 0)
         .map(|(_, c)| *c)
-        .collect();
-    if s.is_empty() { ".".into() } else { s }
+        .collect()
 }
 
 /// `aa:bb:cc:dd:ee:ff`.

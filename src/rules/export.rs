@@ -262,6 +262,34 @@ pub(crate) fn has_port(rule: &Rule) -> bool {
         .any(|c| matches!(c.field, Field::SrcPort | Field::DstPort))
 }
 
+/// A filter expression for every IP family the rule can match ([`families`]): each family's
+/// `branch` (`None` for one it leaves out), joined by `or` when there are several (BPF and
+/// Wireshark filters, which differ only in how they say it and in each branch).
+pub(crate) fn per_family(
+    rule: &Rule,
+    or: &str,
+    branch: impl Fn(&Rule, Fam) -> Result<Option<String>, Refusal>,
+) -> Result<String, Refusal> {
+    precheck(rule)?;
+    let mut branches = Vec::new();
+    for fam in families(rule) {
+        if let Some(b) = branch(rule, fam)? {
+            branches.push(b);
+        }
+    }
+    match branches.len() {
+        0 => Err(Refusal(
+            "its conditions cannot all hold for one packet".into(),
+        )),
+        1 => Ok(branches.swap_remove(0)),
+        _ => Ok(branches
+            .iter()
+            .map(|b| format!("({b})"))
+            .collect::<Vec<_>>()
+            .join(or)),
+    }
+}
+
 /// Checks the common preconditions; `Err` is the refusal.
 pub(crate) fn precheck(rule: &Rule) -> Result<(), Refusal> {
     if rule.def.conditions.is_empty() {

@@ -8,10 +8,7 @@
 //! (`udp[4:2]` = payload + 8; TCP: IP length minus both header lengths), not with `greater`,
 //! which counts link-layer bytes. Text cannot be matched: such rules are refused.
 
-use super::{
-    Fam, Refusal, Repeat, families, header, ints, precheck, proto_of, refusal_comment, refuse,
-    shift,
-};
+use super::{Fam, Refusal, Repeat, header, ints, proto_of, refusal_comment, refuse, shift};
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
@@ -83,24 +80,7 @@ fn tcp_payload(fam: Fam) -> &'static str {
 }
 
 fn expr(r: &Rule) -> Result<String, Refusal> {
-    precheck(r)?;
-    let mut branches = Vec::new();
-    for fam in families(r) {
-        if let Some(b) = branch(r, fam)? {
-            branches.push(b);
-        }
-    }
-    match branches.len() {
-        0 => Err(Refusal(
-            "its conditions cannot all hold for one packet".into(),
-        )),
-        1 => Ok(branches.swap_remove(0)),
-        _ => Ok(branches
-            .iter()
-            .map(|b| format!("({b})"))
-            .collect::<Vec<_>>()
-            .join(" or ")),
-    }
+    super::per_family(r, " or ", branch)
 }
 
 #[allow(clippy::too_many_lines)]

@@ -212,22 +212,9 @@ fn port(c: &Condition) -> Result<String, Refusal> {
     })
 }
 
+/// Suricata's flag letters (`0` for none).
 fn flags(bits: u64) -> String {
-    const L: [(u64, char); 8] = [
-        (0x01, 'F'),
-        (0x02, 'S'),
-        (0x04, 'R'),
-        (0x08, 'P'),
-        (0x10, 'A'),
-        (0x20, 'U'),
-        (0x40, 'E'),
-        (0x80, 'C'),
-    ];
-    let s: String = L
-        .iter()
-        .filter(|(b, _)| bits & b != 0)
-        .map(|(_, c)| *c)
-        .collect();
+    let s = crate::decode::field::tcp_flag_letters_or_empty(bits);
     if s.is_empty() { "0".into() } else { s }
 }
 

@@ -6,10 +6,7 @@
 //! value can never close the literal. TCP flags are compared bit by bit (`tcp.flags.syn == 1`)
 //! because `tcp.flags` also holds the NS and reserved bits.
 
-use super::{
-    Fam, Refusal, Repeat, families, header, ints, precheck, proto_of, refusal_comment, refuse,
-    shift,
-};
+use super::{Fam, Refusal, Repeat, header, ints, proto_of, refusal_comment, refuse, shift};
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
@@ -115,24 +112,7 @@ fn flag_bits(mask: u64, bits: u64) -> String {
 }
 
 fn expr(r: &Rule) -> Result<String, Refusal> {
-    precheck(r)?;
-    let mut branches = Vec::new();
-    for fam in families(r) {
-        if let Some(b) = branch(r, fam)? {
-            branches.push(b);
-        }
-    }
-    match branches.len() {
-        0 => Err(Refusal(
-            "its conditions cannot all hold for one packet".into(),
-        )),
-        1 => Ok(branches.swap_remove(0)),
-        _ => Ok(branches
-            .iter()
-            .map(|b| format!("({b})"))
-            .collect::<Vec<_>>()
-            .join(" || ")),
-    }
+    super::per_family(r, " || ", branch)
 }
 
 fn simple(f: Field) -> Option<&'static str> {
