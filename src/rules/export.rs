@@ -262,6 +262,45 @@ pub(crate) fn has_port(rule: &Rule) -> bool {
         .any(|c| matches!(c.field, Field::SrcPort | Field::DstPort))
 }
 
+/// Whether an `ip_version` condition holds in the branch of one IP family (`v4` or not):
+/// `true` when it adds nothing there, `false` when the branch matches nothing; refused unless
+/// it names versions (`=` or one-of).
+pub(crate) fn version_holds(c: &Condition, v4: bool) -> Result<bool, Refusal> {
+    let want = Value::U(if v4 { 4 } else { 6 });
+    match &c.op {
+        Op::Eq(v) => Ok(*v == want),
+        Op::In(vs) => Ok(vs.contains(&want)),
+        _ => refuse(c.field, "only ip_version=4 or 6 is expressible"),
+    }
+}
+
+/// A match-only filter file (BPF capture filters, Wireshark display filters): the header,
+/// then per rule a `#` comment naming it, its action and priority, and its filter `expr` on
+/// the next line, or a comment saying why the rule was refused.
+pub(crate) fn match_only_lines(
+    rules: &[&Rule],
+    repeats: &[Repeat],
+    title: &str,
+    expr: impl Fn(&Rule) -> Result<String, Refusal>,
+) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    header(&mut out, "#", title, rules, repeats);
+    for r in rules {
+        match expr(r) {
+            Ok(e) => {
+                let _ = writeln!(
+                    out,
+                    "# {} {} priority={} (match-only)\n{e}",
+                    r.id, r.def.action, r.def.priority
+                );
+            }
+            Err(e) => refusal_comment(&mut out, "#", r, &e),
+        }
+    }
+    out
+}
+
 /// A filter expression for every IP family the rule can match ([`families`]): each family's
 /// `branch` (`None` for one it leaves out), joined by `or` when there are several (BPF and
 /// Wireshark filters, which differ only in how they say it and in each branch).
@@ -411,6 +450,19 @@ pub(crate) fn header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_version_holds_in_its_family_only_and_other_operators_are_refused() {
+        let cond = |text: &str| {
+            let r: Rule = format!("R1 drop when {text} priority=1").parse().unwrap();
+            r.def.conditions[0].clone()
+        };
+        assert!(version_holds(&cond("ip_version=4"), true).unwrap());
+        assert!(!version_holds(&cond("ip_version=4"), false).unwrap());
+        assert!(version_holds(&cond("ip_version=4,6"), false).unwrap());
+        assert!(!version_holds(&cond("ip_version=6"), true).unwrap());
+        assert!(version_holds(&cond("ip_version>4"), true).is_err());
+    }
 
     #[test]
     fn families_follow_addresses() {

@@ -8,34 +8,18 @@
 //! (`udp[4:2]` = payload + 8; TCP: IP length minus both header lengths), not with `greater`,
 //! which counts link-layer bytes. Text cannot be matched: such rules are refused.
 
-use super::{Fam, Refusal, Repeat, header, ints, proto_of, refusal_comment, refuse, shift};
+use super::{Fam, Refusal, Repeat, ints, proto_of, refuse, shift, version_holds};
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
-use std::fmt::Write as _;
 
 pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
-    let mut out = String::new();
-    header(
-        &mut out,
-        "#",
-        "BPF capture filters, one per line (match-only: no drop or rate limit)",
+    super::match_only_lines(
         rules,
         repeats,
-    );
-    for r in rules {
-        match expr(r) {
-            Ok(e) => {
-                let _ = writeln!(
-                    out,
-                    "# {} {} priority={} (match-only)\n{e}",
-                    r.id, r.def.action, r.def.priority
-                );
-            }
-            Err(e) => refusal_comment(&mut out, "#", r, &e),
-        }
-    }
-    out
+        "BPF capture filters, one per line (match-only: no drop or rate limit)",
+        expr,
+    )
 }
 
 fn int(c: &Condition, lhs: &str, offset: i64, max: u64) -> Result<String, Refusal> {
@@ -99,15 +83,8 @@ fn branch(r: &Rule, fam: Fam) -> Result<Option<String>, Refusal> {
     for c in &r.def.conditions {
         let s = match c.field {
             Field::Proto => int(c, if v4 { "ip[9]" } else { "ip6[6]" }, 0, 255)?,
-            Field::IpVersion => {
-                let want = Value::U(if v4 { 4 } else { 6 });
-                match &c.op {
-                    Op::Eq(v) if *v == want => continue,
-                    Op::In(vs) if vs.contains(&want) => continue,
-                    Op::Eq(_) | Op::In(_) => return Ok(None),
-                    _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
-                }
-            }
+            Field::IpVersion if version_holds(c, v4)? => continue,
+            Field::IpVersion => return Ok(None),
             Field::SrcIp | Field::DstIp => {
                 let dir = if c.field == Field::SrcIp {
                     "src"

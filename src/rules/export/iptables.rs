@@ -16,7 +16,7 @@
 
 use super::{
     Fam, Refusal, Repeat, families, header, ints, parts_comment, precheck, proto_of,
-    refusal_comment, refuse, shift, split_sets,
+    refusal_comment, refuse, shift, split_sets, version_holds,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
@@ -207,15 +207,8 @@ fn line(r: &Rule, fam: Fam) -> Result<Option<String>, Refusal> {
     for c in &r.def.conditions {
         let frag = match c.field {
             Field::Proto => continue,
-            Field::IpVersion => {
-                let want = Value::U(if fam == Fam::V4 { 4 } else { 6 });
-                match &c.op {
-                    Op::Eq(v) if *v == want => continue,
-                    Op::In(vs) if vs.contains(&want) => continue,
-                    Op::Eq(_) | Op::In(_) => return Ok(None),
-                    _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
-                }
-            }
+            Field::IpVersion if version_holds(c, fam == Fam::V4)? => continue,
+            Field::IpVersion => return Ok(None),
             Field::SrcIp | Field::DstIp => {
                 let Some(a) = addrs(c, fam)? else {
                     return Ok(None);

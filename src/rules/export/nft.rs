@@ -8,7 +8,7 @@
 
 use super::{
     Fam, Refusal, Repeat, families, header, needs_family, precheck, proto_of, refusal_comment,
-    refuse, shift,
+    refuse, shift, version_holds,
 };
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
@@ -197,13 +197,7 @@ fn cond(
         Field::IcmpType => int(c, if v4 { "icmp type" } else { "icmpv6 type" }, 0, 255)?,
         Field::IcmpCode => int(c, if v4 { "icmp code" } else { "icmpv6 code" }, 0, 255)?,
         Field::IpVersion => {
-            let want = if v4 { 4 } else { 6 };
-            let ok = match &c.op {
-                Op::Eq(v) => *v == Value::U(want),
-                Op::In(vs) => vs.contains(&Value::U(want)),
-                _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
-            };
-            if !ok {
+            if !version_holds(c, v4)? {
                 return Ok(None);
             }
             format!("meta nfproto {}", if v4 { "ipv4" } else { "ipv6" })

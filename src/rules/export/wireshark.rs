@@ -6,7 +6,7 @@
 //! value can never close the literal. TCP flags are compared bit by bit (`tcp.flags.syn == 1`)
 //! because `tcp.flags` also holds the NS and reserved bits.
 
-use super::{Fam, Refusal, Repeat, header, ints, proto_of, refusal_comment, refuse, shift};
+use super::{Fam, Refusal, Repeat, ints, proto_of, refuse, shift, version_holds};
 use crate::decode::field::format_mac;
 use crate::decode::{Field, Value};
 use crate::rules::model::{Condition, Op, Rule};
@@ -14,27 +14,12 @@ use crate::text::Untrusted;
 use std::fmt::Write as _;
 
 pub(super) fn export(rules: &[&Rule], repeats: &[Repeat]) -> String {
-    let mut out = String::new();
-    header(
-        &mut out,
-        "#",
-        "Wireshark display filters, one per line (match-only: no drop or rate limit)",
+    super::match_only_lines(
         rules,
         repeats,
-    );
-    for r in rules {
-        match expr(r) {
-            Ok(e) => {
-                let _ = writeln!(
-                    out,
-                    "# {} {} priority={} (match-only)\n{e}",
-                    r.id, r.def.action, r.def.priority
-                );
-            }
-            Err(e) => refusal_comment(&mut out, "#", r, &e),
-        }
-    }
-    out
+        "Wireshark display filters, one per line (match-only: no drop or rate limit)",
+        expr,
+    )
 }
 
 /// A display-filter string literal with `\xNN` escapes for every byte that is not plainly safe.
@@ -151,15 +136,8 @@ fn branch(r: &Rule, fam: Fam) -> Result<Option<String>, Refusal> {
     for c in &r.def.conditions {
         let s = match c.field {
             Field::Proto => cmp(c, if v4 { "ip.proto" } else { "ipv6.nxt" }, 0, 255)?,
-            Field::IpVersion => {
-                let want = Value::U(if v4 { 4 } else { 6 });
-                match &c.op {
-                    Op::Eq(v) if *v == want => continue,
-                    Op::In(vs) if vs.contains(&want) => continue,
-                    Op::Eq(_) | Op::In(_) => return Ok(None),
-                    _ => return refuse(c.field, "only ip_version=4 or 6 is expressible"),
-                }
-            }
+            Field::IpVersion if version_holds(c, v4)? => continue,
+            Field::IpVersion => return Ok(None),
             Field::SrcIp | Field::DstIp => {
                 let lhs = match (v4, c.field == Field::SrcIp) {
                     (true, true) => "ip.src",
