@@ -124,11 +124,11 @@ pub struct FlowTable {
 }
 
 /// Makes room for `additional` more items in a vector that may grow very large: from
-/// [`BIG_FROM`] items on, room for `max` items (or for the `additional`, if more) at once; past `max` it grows as usual.
-/// Doubling a big vector copies it (jemalloc copies a large block it cannot grow in place) and
-/// touches up to twice its final size in fresh pages: on the 1.5 M-packet bench capture's
-/// 257,593 flows and sessions, about 0.2 s of CPU (medians of six runs). Address space reserved
-/// beyond what is used costs nothing until it is written.
+/// [`BIG_FROM`] items on, room for `max` items (or for the `additional`, if more) at once;
+/// past `max` it grows as usual. Doubling a big vector copies it (jemalloc copies a large
+/// block it cannot grow in place) and touches up to twice its final size in fresh pages: on
+/// the 1.5 M-packet bench capture's 257,593 flows and sessions, about 0.2 s of CPU (medians of
+/// six runs). Address space reserved beyond what is used costs nothing until it is written.
 pub(crate) fn reserve_big<T>(v: &mut Vec<T>, additional: usize, max: usize) {
     if v.capacity() - v.len() < additional && v.len() >= BIG_FROM && v.len() < max {
         v.reserve_exact((max - v.len()).max(additional));
@@ -138,8 +138,9 @@ pub(crate) fn reserve_big<T>(v: &mut Vec<T>, additional: usize, max: usize) {
 /// Length from which [`reserve_big`] reserves the maximum. At 65,536 (before), the doublings
 /// up to it still copied the bench capture's first 65,536 session records (288 bytes each) and
 /// flows, and the pass's packet index: together with the session findings sized up front
-/// ([`crate::detect::violations::findings`]), 18 k fewer page faults and 2% less CPU for
-/// `report` (eight alternating runs). A capture with fewer flows never reserves.
+/// ([`crate::detect::violations::findings`]), 18 k fewer page faults and 2-3% less CPU for
+/// `report` (two rounds of eight and ten alternating runs). A capture with fewer flows never
+/// reserves.
 pub(crate) const BIG_FROM: usize = 1 << 12;
 
 impl FlowTable {
