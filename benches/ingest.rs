@@ -4,7 +4,9 @@
 //! tshark's `-q -z io,stat,0` when installed) measured in the same run on the same file. Also measures the marginal resident
 //! memory per packet by running the release binary on captures of N and 2N packets.
 //!
-//! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N).
+//! Run: `cargo bench --bench ingest` (env `HOLOSCOPE_BENCH_PACKETS` to change N;
+//! `HOLOSCOPE_BENCH_BIN=target/dist/holoscope` also times the distribution build of
+//! `scripts/dist.sh`, its runs alternating with the release build's).
 //! Prints medians of several runs; the machine is shared and noisy, so compare ratios. The
 //! report's and tshark's CPU time per packet (from `getrusage` of the children) is printed too:
 //! waiting for a core on a busy host stretches wall time more than CPU time.
@@ -79,19 +81,58 @@ fn full(path: &Path) -> u64 {
     .packets
 }
 
-/// The release binary's `report` command end to end (JSON to /dev/null), as a user runs it.
-fn report_command(path: &Path) -> u64 {
-    let out = Command::new(env!("CARGO_BIN_EXE_holoscope"))
+/// A binary's `report` command end to end (JSON to /dev/null), as a user runs it.
+fn report_command(binary: &Path, path: &Path) -> u64 {
+    let out = Command::new(binary)
         .args(["report", path.to_str().expect("path"), "--format", "json"])
         .args(["--output", "/dev/null"])
         .output()
         .expect("holoscope report");
     assert!(
         out.status.success(),
-        "{}",
+        "{}: {}",
+        binary.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     1
+}
+
+/// The binaries whose `report` is timed: the one Cargo built for this bench (the release
+/// profile), and the one `HOLOSCOPE_BENCH_BIN` names, if any (the distribution build of
+/// `scripts/dist.sh`, fat LTO + PGO: `HOLOSCOPE_BENCH_BIN=target/dist/holoscope`).
+fn report_binaries() -> Vec<(String, std::path::PathBuf)> {
+    let mut out = vec![(
+        "release build".to_string(),
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_holoscope")),
+    )];
+    if let Some(p) = std::env::var_os("HOLOSCOPE_BENCH_BIN") {
+        let p = std::path::PathBuf::from(p);
+        assert!(p.is_file(), "HOLOSCOPE_BENCH_BIN: no file {}", p.display());
+        out.push((format!("{}", p.display()), p));
+    }
+    out
+}
+
+/// [`time_runs`] for several binaries' `report`, their runs alternating (a change in the
+/// host's load then touches all of them alike): each binary's median wall and CPU seconds.
+fn time_reports(
+    runs: usize,
+    binaries: &[(String, std::path::PathBuf)],
+    path: &Path,
+) -> Vec<(f64, f64)> {
+    let mut each = vec![(Vec::new(), Vec::new()); binaries.len()];
+    for _ in 0..runs {
+        for ((_, bin), (secs, cpu)) in binaries.iter().zip(each.iter_mut()) {
+            let before = children_cpu();
+            let t = Instant::now();
+            report_command(bin, path);
+            secs.push(t.elapsed().as_secs_f64());
+            cpu.push(children_cpu() - before);
+        }
+    }
+    each.into_iter()
+        .map(|(s, c)| (median(s), median(c)))
+        .collect()
 }
 
 /// tshark's cheapest whole-file statistics pass; `None` when it failed.
@@ -191,7 +232,9 @@ fn main() {
     let (nr, read, _) = time_runs(5, || holoscope_read(&path));
     let (nt, ingest, _) = time_runs(3, || timeline_only(&path));
     let (nf, whole, _) = time_runs(3, || full(&path));
-    let (_, report, report_cpu) = time_runs(3, || report_command(&path));
+    let binaries = report_binaries();
+    let reports = time_reports(3, &binaries, &path);
+    let (report, report_cpu) = reports[0];
     assert_eq!(np, nr);
     assert_eq!(np, nt);
     assert_eq!(np, nf);
@@ -213,6 +256,9 @@ fn main() {
     line("holoscope read + decode + timeline (3 runs)", ingest);
     line("holoscope full analysis, no rules (3 runs)", whole);
     line("holoscope report command, end to end (3 runs)", report);
+    for ((name, _), (secs, _)) in binaries.iter().zip(&reports).skip(1) {
+        line(&format!("  the same, {name} (3 runs)"), *secs);
+    }
     let have_tshark = Command::new("tshark")
         .arg("-v")
         .output()
@@ -231,6 +277,12 @@ fn main() {
         "holoscope report command, CPU (user + system, same 3 runs): {report_cpu:.2} s = {:.2} µs/packet (1 M packets/s on 2 cores allows 2.00)",
         report_cpu * 1e6 / np as f64
     );
+    for ((name, _), (_, cpu)) in binaries.iter().zip(&reports).skip(1) {
+        println!(
+            "  the same, {name}: {cpu:.2} s = {:.2} µs/packet",
+            cpu * 1e6 / np as f64
+        );
+    }
     if let Some(t) = tshark_cpu {
         println!(
             "tshark -q -z io,stat,0, CPU (user + system, same 3 runs): {t:.2} s = {:.2} µs/packet",
