@@ -10,6 +10,7 @@ use super::features::{self, Norms};
 use super::rank::{self, WaveRef};
 use super::violations::SessionFinding;
 use super::wave_facts::{SessionsByHost, mean_profile};
+use super::waves::WaveEntity;
 use super::waves::{self, Segmenter};
 use super::{BaselineInfo, DetectOptions, Findings, ResidualSummary, Wave};
 use super::{beacon, session_waves};
@@ -156,11 +157,22 @@ pub(super) fn detect_beside(
             (start, end, ents.as_slice())
         })
         .collect();
+    let bucket_score = |first: usize, last: usize| {
+        scores
+            .get(first..last + 1)
+            .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max))
+    };
+    // Bucket wave scores are in units of the quiet-score spread and a wave enters at
+    // `h.enter`; a beacon at the reporting threshold counts as just entering.
+    let beacon_score = |b: &beacon::Beacon| h.enter * b.score / beacon::MIN_SCORE;
+    let beacon_end = |b: &beacon::Beacon| Timestamp(b.end.0.saturating_add(1));
     // Each closed wave's facts (violations, mean residual profile, summary) depend on it
-    // alone: found side by side, kept in wave order. The beacons the bucket waves leave
-    // unexplained need only the waves' spans and entities: promoted beside them (one pass
-    // over every session, 12 ms of one core on the bench capture, otherwise after them).
-    let (mut waves_out, promoted): (Vec<Wave>, _) = rayon::join(
+    // alone: found side by side, kept in wave order. Beside them: the beacons the bucket
+    // waves leave unexplained (they need only the waves' spans and entities; one pass over
+    // every session, 12 ms of one core on the bench capture), then the ranking, which needs
+    // only every wave's id, score and entities (25-30 ms of one core, which waited for the
+    // facts before).
+    let (mut waves_out, (promoted, entities)): (Vec<Wave>, _) = rayon::join(
         || {
             spans
                 .par_iter()
@@ -168,16 +180,13 @@ pub(super) fn detect_beside(
                 .map(|(n, (sp, packets, sh, ents))| {
                     let range = sp.first..sp.last + 1;
                     let (start, end) = bounds(sp.first, sp.last);
-                    let score = scores
-                        .get(range.clone())
-                        .map_or(0.0, |s| s.iter().map(|b| b.score).fold(0.0, f64::max));
                     let viol = by_host.wave_violations(ents, start, end);
                     let residual_profile = mean_profile(range.clone().filter_map(res));
                     Wave {
                         id: u32::try_from(n + 1).unwrap_or(u32::MAX),
                         start,
                         end,
-                        score,
+                        score: bucket_score(sp.first, sp.last),
                         summary: waves::summary(sh, ents),
                         shifts: sh.clone(),
                         entities: ents.clone(),
@@ -195,27 +204,62 @@ pub(super) fn detect_beside(
         },
         || {
             let explained = |b: &beacon::Beacon| session_waves::explained(b, &bucket_waves);
-            session_waves::promote(
+            let promoted = session_waves::promote(
                 &sessions,
                 agg.sessions.iter().map(|x| x.1),
                 fresh,
                 explained,
-            )
+            );
+            // Every wave as it will be numbered below: bucket waves, then promoted beacons,
+            // in the same stable time order.
+            let mut heads: Vec<(Timestamp, Timestamp, f64, &[WaveEntity])> = spans
+                .iter()
+                .zip(&bucket_waves)
+                .map(|((sp, ..), (start, end, ents))| {
+                    (*start, *end, bucket_score(sp.first, sp.last), *ents)
+                })
+                .chain(promoted.iter().map(|p| {
+                    let b = &p.beacon;
+                    (
+                        b.first,
+                        beacon_end(b),
+                        beacon_score(b),
+                        p.entities.as_slice(),
+                    )
+                }))
+                .collect();
+            heads.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            let refs: Vec<WaveRef<'_>> = heads
+                .iter()
+                .enumerate()
+                .map(|(n, (_, _, score, entities))| WaveRef {
+                    id: u32::try_from(n + 1).unwrap_or(u32::MAX),
+                    strength: 1.0 - (-score / h.strong.max(1e-9)).exp(),
+                    entities,
+                })
+                .collect();
+            let entities = rank::rank(
+                &agg.entities,
+                agg.sessions.iter().map(|x| x.1),
+                &sessions,
+                &refs,
+                span.1,
+                &opts.weights,
+                opts.entity_limit,
+            );
+            (promoted, entities)
         },
     );
     drop(bucket_waves);
     for p in promoted {
         let b = &p.beacon;
-        // Bucket wave scores are in units of the quiet-score spread and a wave enters at
-        // `h.enter`; a beacon at the reporting threshold counts as just entering.
-        let score = h.enter * b.score / beacon::MIN_SCORE;
-        let end = Timestamp(b.end.0.saturating_add(1));
+        let end = beacon_end(b);
         let viol = by_host.wave_violations(&p.entities, b.first, end);
         waves_out.push(Wave {
             id: 0,
             start: b.first,
             end,
-            score,
+            score: beacon_score(b),
             summary: session_waves::summary(&p),
             shifts: Vec::new(),
             entities: p.entities,
@@ -230,7 +274,7 @@ pub(super) fn detect_beside(
             like: None,
         });
     }
-    // Ids follow time order across both kinds.
+    // Ids follow time order across both kinds (the order the ranking numbered them in).
     waves_out.sort_by(|a, b| a.start.cmp(&b.start).then(a.end.cmp(&b.end)));
     for (n, w) in waves_out.iter_mut().enumerate() {
         w.id = u32::try_from(n + 1).unwrap_or(u32::MAX);
@@ -239,25 +283,7 @@ pub(super) fn detect_beside(
     for (w, like) in waves_out.iter_mut().zip(like) {
         w.like = like;
     }
-
-    let refs: Vec<WaveRef<'_>> = waves_out
-        .iter()
-        .map(|w| WaveRef {
-            id: w.id,
-            strength: 1.0 - (-w.score / h.strong.max(1e-9)).exp(),
-            entities: &w.entities,
-        })
-        .collect();
-    let entities = rank::rank(
-        &agg.entities,
-        agg.sessions.iter().map(|x| x.1),
-        &sessions,
-        &refs,
-        span.1,
-        &opts.weights,
-        opts.entity_limit,
-    );
-    drop((refs, by_host));
+    drop(by_host);
     Findings {
         bucket_ns: width,
         baseline: info,
@@ -267,5 +293,44 @@ pub(super) fn detect_beside(
         entities,
         bucket_shifts,
         residual: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::engine::{self, Options};
+    use crate::sample::{SampleConfig, write_sample};
+
+    /// The ranking numbers the waves before their facts are found: every wave an entity is
+    /// ranked for is one that names it, and every wave's entities are ranked for it.
+    #[test]
+    fn ranked_wave_ids_are_the_waves_ids() {
+        let mut bytes = Vec::new();
+        write_sample(&SampleConfig::demo(), &mut bytes).unwrap();
+        let src = crate::capture::from_reader("demo".into(), Box::new(std::io::Cursor::new(bytes)))
+            .unwrap();
+        let f = engine::analyze(src, &Options::default(), |_| {}).findings;
+        assert!(f.waves.len() >= 3);
+        let mut linked = 0;
+        for e in &f.entities {
+            for id in &e.waves {
+                let w = f.waves.iter().find(|w| w.id == *id).unwrap();
+                assert!(
+                    w.entities.iter().any(|x| x.entity == e.entity),
+                    "{id} {}",
+                    e.entity
+                );
+                linked += 1;
+            }
+        }
+        for w in &f.waves {
+            for x in &w.entities {
+                if let Some(e) = f.entities.iter().find(|e| e.entity == x.entity) {
+                    assert!(e.waves.contains(&w.id), "{} {}", w.id, x.entity);
+                }
+            }
+        }
+        assert!(linked >= f.waves.len());
     }
 }
