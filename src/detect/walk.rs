@@ -297,10 +297,19 @@ pub(super) fn detect_beside(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
-    use crate::engine::{self, Options};
+    use crate::engine::{self, Analysis, Options};
     use crate::sample::{SampleConfig, write_sample};
+
+    /// The shipped sample's analysis, with the default options.
+    pub(crate) fn analyze_demo() -> Analysis {
+        let mut bytes = Vec::new();
+        write_sample(&SampleConfig::demo(), &mut bytes).unwrap();
+        let src = crate::capture::from_reader("demo".into(), Box::new(std::io::Cursor::new(bytes)))
+            .unwrap();
+        engine::analyze(src, &Options::default(), |_| {})
+    }
 
     /// The ranking numbers the waves before their facts are found: every wave an entity is
     /// ranked for is one that names it, and every wave's entities are ranked for it.

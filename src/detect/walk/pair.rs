@@ -147,24 +147,16 @@ fn wait<T>(rx: &Receiver<T>) -> Option<T> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::SEQUENTIAL;
-    use crate::engine::{self, Options};
-    use crate::sample::{SampleConfig, write_sample};
+    use crate::detect::walk::tests::analyze_demo;
     use std::sync::atomic::Ordering;
 
     /// The two threads find what one thread finds: every bucket's score, every hot bucket's
     /// shifts (found a bucket late on two threads) and every wave, to the bit.
     #[test]
     fn two_threads_walk_as_one() {
-        let mut bytes = Vec::new();
-        write_sample(&SampleConfig::demo(), &mut bytes).unwrap();
         let run = |one: bool| {
             SEQUENTIAL.store(one, Ordering::Relaxed);
-            let src = crate::capture::from_reader(
-                "demo".into(),
-                Box::new(std::io::Cursor::new(bytes.clone())),
-            )
-            .unwrap();
-            let a = engine::analyze(src, &Options::default(), |_| {});
+            let a = analyze_demo();
             SEQUENTIAL.store(false, Ordering::Relaxed);
             a
         };
