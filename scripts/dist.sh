@@ -17,15 +17,18 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 llvm=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 out=target/dist/holoscope
 
-# Extra rustc flags for one build, added to the ones .cargo/config.toml gives: RUSTFLAGS,
-# when set, replaces all configured flags, so ours join it then; otherwise they join the
-# configured target flags through --config (Cargo merges every matching target entry).
+# An extra rustc flag for one build, added to the ones .cargo/config.toml gives: RUSTFLAGS,
+# when set, replaces all configured flags, so ours joins it then (RUSTFLAGS splits on spaces:
+# a checkout path with a space needs it unset); otherwise it joins the configured target
+# flags through --config (Cargo merges every matching target entry), as a TOML string.
 with_flags() {
   local flag=$1
   shift
   if [ -n "${RUSTFLAGS+x}" ]; then
     RUSTFLAGS="$RUSTFLAGS $flag" "$@"
   else
+    flag=${flag//\\/\\\\}
+    flag=${flag//\"/\\\"}
     "$@" --config "target.$host.rustflags=[\"$flag\"]"
   fi
 }
