@@ -315,11 +315,7 @@ pub(super) mod tests {
     /// ranked for is one that names it, and every wave's entities are ranked for it.
     #[test]
     fn ranked_wave_ids_are_the_waves_ids() {
-        let mut bytes = Vec::new();
-        write_sample(&SampleConfig::demo(), &mut bytes).unwrap();
-        let src = crate::capture::from_reader("demo".into(), Box::new(std::io::Cursor::new(bytes)))
-            .unwrap();
-        let f = engine::analyze(src, &Options::default(), |_| {}).findings;
+        let f = analyze_demo().findings;
         assert!(f.waves.len() >= 3);
         let mut linked = 0;
         for e in &f.entities {
