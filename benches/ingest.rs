@@ -255,7 +255,14 @@ fn main() {
     line("holoscope read (5 runs)", read);
     line("holoscope read + decode + timeline (3 runs)", ingest);
     line("holoscope full analysis, no rules (3 runs)", whole);
-    line("holoscope report command, end to end (3 runs)", report);
+    // Every timed binary is named: which build a figure is from matters.
+    line(
+        &format!(
+            "holoscope report command, end to end, {} (3 runs)",
+            binaries[0].0
+        ),
+        report,
+    );
     for ((name, _), (secs, _)) in binaries.iter().zip(&reports).skip(1) {
         line(&format!("  the same, {name} (3 runs)"), *secs);
     }
@@ -274,7 +281,8 @@ fn main() {
     // CPU time per packet, from the same runs: 1 M packets/s on 2 cores allows 2 µs of CPU
     // per packet, however busy the host.
     println!(
-        "holoscope report command, CPU (user + system, same 3 runs): {report_cpu:.2} s = {:.2} µs/packet (1 M packets/s on 2 cores allows 2.00)",
+        "holoscope report command, {}, CPU (user + system, same 3 runs): {report_cpu:.2} s = {:.2} µs/packet (1 M packets/s on 2 cores allows 2.00)",
+        binaries[0].0,
         report_cpu * 1e6 / np as f64
     );
     for ((name, _), (_, cpu)) in binaries.iter().zip(&reports).skip(1) {
